@@ -1,0 +1,342 @@
+"""`StreamingVideoEncoder`: LeRobot's streaming-encoder API on top of per-camera encoder processes.
+
+Re-exported by `lerobot_stream.datasets.video_utils`, which is where LeRobot users import it from.
+
+What differs from LeRobot's thread-based class, by design:
+
+* ``feed_frame`` validates the frame (clear ``ValueError``/``KeyError`` in the caller), copies it once
+  into the camera's shared-memory ring and returns; it never waits for the encoder.
+* A frame that finds the ring full is dropped *and* its place in the video is filled by repeating the
+  previous frame, so every MP4 has exactly one frame per ``feed_frame`` call. ``_dropped_frames[key]``
+  counts them and ``finish_episode`` logs one summary line.
+* Encoder processes start once (at the first ``start_episode`` of a camera) and are reused; a process
+  that dies is reported by the next call naming the camera and the cause, and replaced at the next
+  ``start_episode``.
+* Statistics are exact and computed in floating point; ``count`` is a number of frames.
+
+``backend="thread"`` selects LeRobot's design (one in-process encoder thread per camera) with the same
+behaviour otherwise.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
+from workers.codecs import EncoderSettings, default_encoder_threads, is_hardware_encoder
+from workers.encode import EpisodeResult
+from workers.frames import check_frame, frame_hw
+from workers.pool import LiveStatus
+from workers.scheduling import PRIORITIES
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("process", "thread")
+#: At most one "queue full" warning per camera per this many seconds.
+_DROP_WARNING_INTERVAL_S = 1.0
+
+_live_encoders: weakref.WeakSet[StreamingVideoEncoder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_encoders() -> None:
+    for encoder in list(_live_encoders):
+        with contextlib.suppress(Exception):
+            encoder.close()
+
+
+class EncodingFailed(RuntimeError):
+    """``finish_episode`` could not complete every camera.
+
+    ``failures`` maps each failed camera to its cause; ``results`` holds the cameras that did finish
+    (their files are still on disk, the caller owns them).
+    """
+
+    def __init__(self, failures: dict[str, str], results: dict[str, tuple[Path, dict | None]]):
+        self.failures = failures
+        self.results = results
+        detail = "; ".join(f"{camera}: {cause}" for camera, cause in failures.items())
+        super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
+
+
+def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+
+
+class StreamingVideoEncoder:
+    """Encodes camera frames to MP4 while an episode is being recorded.
+
+    Same constructor and methods as LeRobot's class; extra keyword options:
+
+    * ``backend``: ``"process"`` (default) or ``"thread"``;
+    * ``worker_priority``: scheduling of the encoder processes, ``"idle"`` (default), ``"batch"`` or
+      ``"normal"`` (see `workers.scheduling`);
+    * ``fragmented``: write episode files as fragmented MP4 so a crash leaves a playable prefix
+      (default True);
+    * ``finish_timeout_s``: how long ``finish_episode`` waits for one camera (default 120 s).
+    """
+
+    def __init__(
+        self,
+        fps: int,
+        vcodec: str = "libsvtav1",
+        pix_fmt: str = "yuv420p",
+        g: int | None = 2,
+        crf: int | None = 30,
+        preset: int | None = None,
+        queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+        *,
+        backend: str = "process",
+        worker_priority: str = "idle",
+        fragmented: bool = True,
+        finish_timeout_s: float = 120.0,
+    ):
+        from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
+
+        self._closed = True  # until fully constructed, so __del__ has nothing to do
+        _check_positive_int("fps", fps)
+        _check_positive_int("queue_maxsize", queue_maxsize)
+        _check_positive_int("encoder_threads", encoder_threads, allow_none=True)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if worker_priority not in PRIORITIES:
+            raise ValueError(f"worker_priority must be one of {PRIORITIES}, got {worker_priority!r}")
+        self.fps = int(fps)
+        self.vcodec = video_utils.resolve_vcodec(vcodec)
+        self.pix_fmt = video_utils.compatible_pix_fmt(self.vcodec, pix_fmt)
+        self.g = g
+        self.crf = crf
+        self.preset = preset
+        self.queue_maxsize = int(queue_maxsize)
+        self.encoder_threads = encoder_threads
+        self.backend = backend
+        self.finish_timeout_s = finish_timeout_s
+
+        self._backend: EncoderBackend = (
+            ProcessBackend(self.queue_maxsize, encoder_threads, priority=worker_priority, fragmented=fragmented)
+            if backend == "process"
+            else ThreadBackend(self.queue_maxsize, encoder_threads, fragmented=fragmented)
+        )
+        #: Per-camera encoder handles of the current episode (``.encoder_threads`` is the caller's value).
+        self._threads: dict[str, Any] = {}
+        self._video_paths: dict[str, Path] = {}
+        self._dropped_frames: dict[str, int] = {}
+        self._frames_fed: dict[str, int] = {}
+        self._frames_published: dict[str, int] = {}
+        self._frame_hw: dict[str, tuple[int, int] | None] = {}
+        self._last_drop_warning: dict[str, float] = {}
+        #: Full results (frame and repeat counts) of the last finished episode, by camera.
+        self.last_results: dict[str, EpisodeResult] = {}
+        self._episode_number = 0
+        self._episode_active = False
+        self._closed = False
+        _live_encoders.add(self)
+
+    # -- settings -------------------------------------------------------------------------------------------
+    def _settings(self, num_cameras: int) -> EncoderSettings:
+        if is_hardware_encoder(self.vcodec):
+            threads = None
+        elif self.encoder_threads is not None:
+            threads = self.encoder_threads
+        else:
+            threads = default_encoder_threads(num_cameras)
+        return EncoderSettings(self.fps, self.vcodec, self.pix_fmt, self.g, self.crf, self.preset, threads)
+
+    @property
+    def encoder_settings(self) -> EncoderSettings:
+        """The settings the cameras of the current (or next single-camera) episode are encoded with."""
+        return self._settings(max(1, len(self._video_paths)))
+
+    # -- episode lifecycle ----------------------------------------------------------------------------------
+    def start_episode(
+        self, video_keys: list[str], temp_dir: Path, frame_shapes: dict[str, tuple[int, ...]] | None = None
+    ) -> None:
+        """Begin an episode for ``video_keys``; each camera's MP4 goes in a new directory under ``temp_dir``.
+
+        ``frame_shapes`` (optional, ``key -> (H, W, 3)`` or ``(3, H, W)``) lets the frame rings be
+        allocated - and ``/dev/shm`` be checked - now rather than on each camera's first frame.
+        """
+        if self._closed:
+            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+        keys = list(video_keys)
+        if not keys or not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
+            raise ValueError(f"video_keys must be a non-empty list of distinct camera names, got {video_keys!r}")
+        if self._episode_active:
+            self.cancel_episode()
+        shapes = {key: self._shape_hint(key, (frame_shapes or {}).get(key)) for key in keys}
+        temp_dir = Path(temp_dir)
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        try:
+            for key in keys:
+                directory = Path(tempfile.mkdtemp(dir=temp_dir))
+                paths[key] = directory / f"{key.replace('/', '_')}_streaming.mp4"
+            settings = self._settings(len(keys))
+            self._episode_number += 1
+            self._backend.start(self._episode_number, paths, dict.fromkeys(keys, settings), shapes)
+        except BaseException:
+            for path in paths.values():
+                shutil.rmtree(path.parent, ignore_errors=True)
+            raise
+        self._video_paths = paths
+        self._threads = {key: self._backend.handle(key) for key in keys}
+        self._dropped_frames = dict.fromkeys(keys, 0)
+        self._frames_fed = dict.fromkeys(keys, 0)
+        self._frames_published = dict.fromkeys(keys, 0)
+        self._frame_hw = shapes
+        self._last_drop_warning = {}
+        self._episode_active = True
+
+    @staticmethod
+    def _shape_hint(key: str, shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+        if shape is None:
+            return None
+        shape = tuple(int(d) for d in shape)
+        if len(shape) == 3 and shape[-1] == 3:
+            return shape[0], shape[1]
+        if len(shape) == 3 and shape[0] == 3:
+            return shape[1], shape[2]
+        raise ValueError(f"Camera '{key}': frame_shapes must be (H, W, 3) or (3, H, W), got {shape}")
+
+    def feed_frame(self, video_key: str, image: Any) -> None:
+        """Hand one frame to ``video_key``'s encoder: validate, copy once, never wait for the encoder."""
+        if not self._episode_active:
+            raise RuntimeError("No active episode. Call start_episode() first.")
+        if video_key not in self._video_paths:
+            raise KeyError(f"Unknown camera key {video_key!r}: this episode records {sorted(self._video_paths)}")
+        failure = self._backend.failure(video_key)
+        if failure is not None:
+            raise RuntimeError(failure)
+        expected_hw = self._frame_hw[video_key]
+        array, layout = check_frame(video_key, image, expected_hw)
+        if expected_hw is None:
+            height, width = frame_hw(array, layout)
+            self._backend.prepare(video_key, height, width)
+            self._frame_hw[video_key] = (height, width)
+        index = self._frames_fed[video_key]
+        self._frames_fed[video_key] = index + 1
+        if self._backend.feed(video_key, index, array, layout):
+            self._frames_published[video_key] += 1
+        else:
+            self._dropped_frames[video_key] += 1
+            self._warn_dropped(video_key)
+
+    def _warn_dropped(self, video_key: str) -> None:
+        now = time.monotonic()
+        if now - self._last_drop_warning.get(video_key, -np.inf) < _DROP_WARNING_INTERVAL_S:
+            return
+        self._last_drop_warning[video_key] = now
+        logger.warning(
+            "Encoder queue full for %s, dropped %d frame(s) so far this episode (each is filled by repeating "
+            "the previous frame). The encoder cannot keep up: use fewer cameras, a faster preset or "
+            "vcodec='auto' for hardware encoding, or increase encoder_queue_maxsize.",
+            video_key,
+            self._dropped_frames[video_key],
+        )
+
+    def finish_episode(self) -> dict[str, tuple[Path, dict | None]]:
+        """Complete every camera's MP4 and return ``{key: (mp4 path, stats)}``.
+
+        Stats hold per-channel ``min, max, mean, std, q01..q99`` in the 0-255 scale and ``count`` (frames).
+        Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
+        """
+        if not self._episode_active:
+            raise RuntimeError("No active episode to finish.")
+        empty = [key for key, fed in self._frames_fed.items() if fed == 0]
+        if empty:
+            self.cancel_episode()
+            raise RuntimeError(f"No frames were fed for camera(s) {empty} in this episode; nothing to finish.")
+        outcomes = self._backend.finish(self._frames_fed, self._frames_published, self.finish_timeout_s)
+        self._episode_active = False
+        results: dict[str, tuple[Path, dict | None]] = {}
+        failures: dict[str, str] = {}
+        self.last_results = {}
+        for key, outcome in outcomes.items():
+            if isinstance(outcome, EpisodeResult):
+                self.last_results[key] = outcome
+                results[key] = (outcome.path, outcome.stats)
+            else:
+                failures[key] = str(outcome)
+                shutil.rmtree(self._video_paths[key].parent, ignore_errors=True)
+        self._log_summary(outcomes)
+        self._threads = {}
+        if failures:
+            raise EncodingFailed(failures, results)
+        return results
+
+    def _log_summary(self, outcomes: dict[str, EpisodeResult | Exception]) -> None:
+        parts = []
+        for key, outcome in outcomes.items():
+            if isinstance(outcome, EpisodeResult):
+                parts.append(f"{key}: {outcome.frames} frames, {outcome.repeated} repeated")
+            else:
+                parts.append(f"{key}: FAILED")
+        dropped = sum(self._dropped_frames.values())
+        level = (
+            logging.WARNING
+            if dropped or any(not isinstance(o, EpisodeResult) for o in outcomes.values())
+            else logging.INFO
+        )
+        logger.log(level, "Episode %d finished (%s): %s", self._episode_number, self.backend, "; ".join(parts))
+
+    def cancel_episode(self) -> None:
+        """Abandon the current episode and delete its partial files; ready for the next ``start_episode``."""
+        if not self._episode_active:
+            return
+        self._episode_active = False
+        try:
+            self._backend.cancel(self._frames_published)
+        finally:
+            for path in self._video_paths.values():
+                shutil.rmtree(path.parent, ignore_errors=True)
+            self._threads = {}
+
+    # -- monitoring -----------------------------------------------------------------------------------------
+    def live_status(self, video_key: str) -> LiveStatus:
+        """Frames encoded/repeated so far (and, for processes, running histograms) for one camera."""
+        return self._backend.live_status(video_key)
+
+    def ring_fill(self, video_key: str) -> tuple[int, int]:
+        """(frames waiting for the encoder, capacity) for one camera."""
+        return self._backend.ring_fill(video_key)
+
+    def worker_pids(self) -> dict[str, int]:
+        """PIDs of the encoder processes (process backend; empty for threads)."""
+        workers = getattr(self._backend, "workers", {})
+        return {key: worker.pid for key, worker in workers.items()}
+
+    # -- teardown -------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Cancel any unfinished episode, stop the encoders and free every resource. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.cancel_episode()
+        finally:
+            self._backend.close()
+            _live_encoders.discard(self)
+
+    def __enter__(self) -> StreamingVideoEncoder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

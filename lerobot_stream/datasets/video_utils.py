@@ -1,0 +1,284 @@
+"""Video helpers with LeRobot's names: codec tables and selection, the streaming encoder, batch encoding
+of PNG folders, MP4 concatenation by stream copy, and video metadata.
+
+LeRobot users switch by changing the import prefix ``lerobot.`` to ``lerobot_stream.``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from lerobot_stream.datasets.streaming_encoder import EncodingFailed, StreamingVideoEncoder
+from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
+from workers.codecs import codec_options as _codec_options
+from workers.encode import EpisodeEncoder
+from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "HW_ENCODERS",
+    "VALID_VIDEO_CODECS",
+    "EncodingFailed",
+    "StreamingVideoEncoder",
+    "_CameraEncoderThread",
+    "_get_codec_options",
+    "compatible_pix_fmt",
+    "concatenate_video_files",
+    "detect_available_hw_encoders",
+    "encode_video_frames",
+    "get_video_duration_in_s",
+    "get_video_info",
+    "get_video_pixel_channels",
+    "resolve_vcodec",
+]
+
+
+def _get_codec_options(
+    vcodec: str, g: int | None = 2, crf: int | None = 30, preset: int | None = None
+) -> dict[str, str]:
+    """FFmpeg options for ``vcodec`` (all strings); see `workers.codecs.codec_options`."""
+    return _codec_options(vcodec, g, crf, preset)
+
+
+_hw_encoders_cache: list[str] | None = None
+
+
+def detect_available_hw_encoders() -> list[str]:
+    """Hardware encoders that really encode a frame on this machine, in order of preference.
+
+    Each candidate is opened and fed one small frame (see `workers.codecs.probe_encoder`); the result is
+    cached for the life of the process. Never raises; prints nothing.
+    """
+    global _hw_encoders_cache
+    if _hw_encoders_cache is None:
+        found = []
+        for name in HW_ENCODERS:
+            try:
+                if probe_encoder(name):
+                    found.append(name)
+            except Exception as exc:  # a probe must never take the caller down
+                logger.debug("HW encoder '%s' probe failed: %s", name, exc)
+        _hw_encoders_cache = found
+    return list(_hw_encoders_cache)
+
+
+def resolve_vcodec(vcodec: str) -> str:
+    """Validate ``vcodec``; ``"auto"`` becomes the first working hardware encoder, else ``"libsvtav1"``."""
+    if vcodec not in VALID_VIDEO_CODECS:
+        raise ValueError(f"Invalid vcodec '{vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
+    if vcodec != "auto":
+        logger.debug("Using video codec: %s", vcodec)
+        return vcodec
+    available = detect_available_hw_encoders()  # module global on purpose: tests patch it
+    for name in HW_ENCODERS:
+        if name in available:
+            logger.info("Auto-selected video codec: %s", name)
+            return name
+    logger.info("No hardware encoder available, falling back to software encoder 'libsvtav1'")
+    return "libsvtav1"
+
+
+def compatible_pix_fmt(vcodec: str, pix_fmt: str) -> str:
+    """SVT-AV1 and x265 in PyAV's wheels only take 4:2:0 here; fall back to ``yuv420p`` with a warning."""
+    if vcodec in ("libsvtav1", "hevc") and pix_fmt == "yuv444p":
+        logger.warning("Incompatible pixel format 'yuv444p' for codec %s, using 'yuv420p' instead", vcodec)
+        return "yuv420p"
+    return pix_fmt
+
+
+# ---- batch encoding of a PNG folder -----------------------------------------------------------------------
+
+_FRAME_FILE = re.compile(r"^frame-(\d{6,})\.png$")
+
+
+def _sorted_frame_files(imgs_dir: Path) -> list[Path]:
+    frames = [p for p in Path(imgs_dir).glob("frame-*.png") if _FRAME_FILE.match(p.name)]
+    return sorted(frames, key=lambda p: int(_FRAME_FILE.match(p.name).group(1)))
+
+
+def read_png(path: str | Path):
+    """One PNG as a uint8 HWC RGB array (decoded with PyAV, so no imaging library is needed)."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
+
+
+def encode_video_frames(
+    imgs_dir: Path | str,
+    video_path: Path | str,
+    fps: int,
+    vcodec: str = "libsvtav1",
+    pix_fmt: str = "yuv420p",
+    g: int | None = 2,
+    crf: int | None = 30,
+    fast_decode: int = 0,
+    log_level: int | None = None,
+    overwrite: bool = False,
+    preset: int | None = None,
+    encoder_threads: int | None = None,
+) -> None:
+    """Encode ``imgs_dir/frame-NNNNNN.png`` into ``video_path`` with the same core as the streaming path."""
+    vcodec = resolve_vcodec(vcodec)
+    video_path = Path(video_path)
+    if video_path.exists() and not overwrite:
+        logger.warning("Video file already exists: %s. Skipping encoding.", video_path)
+        return
+    frames = _sorted_frame_files(Path(imgs_dir))
+    if not frames:
+        raise FileNotFoundError(f"No images found in {imgs_dir}.")
+    extra = {}
+    if fast_decode:
+        extra = {"svtav1-params": f"fast-decode={fast_decode}"} if vcodec == "libsvtav1" else {"tune": "fastdecode"}
+    settings = EncoderSettings(
+        int(fps),
+        vcodec,
+        compatible_pix_fmt(vcodec, pix_fmt),
+        g,
+        crf,
+        preset,
+        threads=None if vcodec in HW_ENCODERS else encoder_threads,
+        extra_options=extra,
+    )
+    encoder = EpisodeEncoder(video_path, settings)
+    try:
+        for index, frame_file in enumerate(frames):
+            encoder.add(index, read_png(frame_file))
+        encoder.finish()
+    except BaseException:
+        encoder.abort()
+        raise
+    if not video_path.exists():
+        raise OSError(f"Video encoding did not work. File not found: {video_path}.")
+
+
+# ---- concatenation by stream copy -------------------------------------------------------------------------
+
+
+def concatenate_video_files(
+    input_video_paths: list[Path | str], output_video_path: Path | str, overwrite: bool = True
+) -> None:
+    """Join MP4s that share codec and resolution into one, copying packets (no re-encoding).
+
+    Each input's timestamps are shifted by the durations of the inputs before it. The result is written
+    to a temporary file next to the output and renamed over it, so ``output_video_path`` may also be an
+    input and is never left half-written; the output is a regular (non-fragmented) MP4 with its index
+    at the front.
+    """
+    output_video_path = Path(output_video_path)
+    inputs = [Path(p) for p in input_video_paths]
+    if not inputs:
+        raise FileNotFoundError("No input video paths provided.")
+    if output_video_path.exists() and not overwrite:
+        logger.warning("Video file already exists: %s. Skipping concatenation.", output_video_path)
+        return
+    output_video_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(suffix=".mp4", prefix=".concat-", dir=output_video_path.parent)
+    os.close(fd)
+    try:
+        _remux(inputs, Path(temp_name))
+        os.replace(temp_name, output_video_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _remux(inputs: list[Path], output: Path) -> None:
+    with av.open(str(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        out_stream = None
+        offset = Fraction(0)  # seconds already written
+        reference = None
+        for path in inputs:
+            with av.open(str(path)) as source:
+                in_stream = source.streams.video[0]
+                signature = (in_stream.codec_context.name, in_stream.width, in_stream.height)
+                if out_stream is None:
+                    out_stream = out.add_stream_from_template(in_stream)
+                    out_stream.time_base = in_stream.time_base
+                    reference = signature
+                elif signature != reference:
+                    raise ValueError(f"Cannot concatenate {path}: {signature} differs from {reference}")
+                shift = round(offset / in_stream.time_base)
+                end = 0
+                for packet in source.demux(in_stream):
+                    if packet.dts is None:
+                        continue
+                    end = max(end, packet.pts + (packet.duration or 0))
+                    packet.pts += shift
+                    packet.dts += shift
+                    packet.stream = out_stream
+                    out.mux(packet)
+                duration = in_stream.duration if in_stream.duration else end
+                offset += duration * in_stream.time_base
+
+
+# ---- metadata ---------------------------------------------------------------------------------------------
+
+
+def get_video_pixel_channels(pix_fmt: str) -> int:
+    if "gray" in pix_fmt or "depth" in pix_fmt or "monochrome" in pix_fmt:
+        return 1
+    if "rgba" in pix_fmt or "yuva" in pix_fmt:
+        return 4
+    if "rgb" in pix_fmt or "yuv" in pix_fmt:
+        return 3
+    raise ValueError("Unknown format")
+
+
+def get_video_info(video_path: Path | str) -> dict:
+    """LeRobot's ``info`` block of a video feature: size, codec, pixel format, fps, channels, audio."""
+    with av.open(str(video_path)) as container:
+        if not container.streams.video:
+            return {}
+        stream = container.streams.video[0]
+        pix_fmt = stream.codec_context.pix_fmt
+        info = {
+            "video.height": stream.height,
+            "video.width": stream.width,
+            "video.codec": stream.codec_context.codec.canonical_name,
+            "video.pix_fmt": pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(stream.base_rate),
+            "video.channels": get_video_pixel_channels(pix_fmt),
+        }
+        audio = container.streams.audio
+        if audio:
+            a = audio[0]
+            info.update(
+                {
+                    "audio.channels": a.channels,
+                    "audio.codec": a.codec_context.codec.canonical_name,
+                    "audio.bit_rate": a.bit_rate,
+                    "audio.sample_rate": a.sample_rate,
+                    "audio.bit_depth": a.format.bits if a.format else None,
+                    "audio.channel_layout": a.layout.name if a.layout else None,
+                    "has_audio": True,
+                }
+            )
+        else:
+            info["has_audio"] = False
+    return info
+
+
+def get_video_duration_in_s(video_path: Path | str) -> float:
+    """Duration of the first video stream in seconds (frames / fps for the files written here)."""
+    with av.open(str(video_path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration is not None:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration / av.time_base)
+
+
+def count_video_frames(video_path: Path | str) -> int:
+    """Frames in the first video stream, by decoding them all (exact, for checks and tests)."""
+    with av.open(str(video_path)) as container:
+        return sum(1 for _ in container.decode(video=0))

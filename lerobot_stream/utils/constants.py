@@ -1,0 +1,13 @@
+"""Feature-key constants with LeRobot's names and values."""
+
+OBS_STR = "observation"
+OBS_PREFIX = OBS_STR + "."
+OBS_ENV_STATE = "observation.environment_state"
+OBS_STATE = "observation.state"
+OBS_IMAGE = "observation.image"
+OBS_IMAGES = "observation.images"
+OBS_LANGUAGE = "observation.language"
+ACTION = "action"
+REWARD = "next.reward"
+TRUNCATED = "next.truncated"
+DONE = "next.done"

@@ -1,0 +1,32 @@
+"""The frame bus: shared-memory slot rings between one producer and one consumer process.
+
+Knows nothing about video. See `shm.ring` for the handoff protocol and `shm.segment` for the lifecycle
+and cleanup guarantees of the shared memory itself.
+"""
+
+from shm.ring import Handoff, RingConsumer, RingPipes, RingProducer, RingSpec, ring_pipes
+from shm.segment import (
+    SEGMENT_PREFIX,
+    SharedMemorySpaceError,
+    SharedSegment,
+    check_shm_space,
+    list_segments,
+    shm_free_bytes,
+    sweep_stale_segments,
+)
+
+__all__ = [
+    "SEGMENT_PREFIX",
+    "Handoff",
+    "RingConsumer",
+    "RingPipes",
+    "RingProducer",
+    "RingSpec",
+    "SharedMemorySpaceError",
+    "SharedSegment",
+    "check_shm_space",
+    "list_segments",
+    "ring_pipes",
+    "shm_free_bytes",
+    "sweep_stale_segments",
+]

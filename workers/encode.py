@@ -1,0 +1,193 @@
+"""The encode core: one camera's episode into one MP4, with frame alignment and running statistics.
+
+Both hosts run this same code: the encoder subprocess (`workers.worker_main`) and the in-process
+`workers.thread_host.CameraEncoderThread`.
+
+Alignment: every frame carries its index in the episode. A frame that never arrived (the recorder
+dropped it because the ring was full) is filled by repeating the previous frame, so the MP4 holds exactly
+one frame per recorded timestep; ``pts`` is the frame index in a ``1/fps`` time base.
+
+Crash safety: with ``fragmented=True`` the MP4 is written as fragments (one per keyframe) and flushed
+packet by packet, so if the process dies the file still plays up to the last fragment on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workers.codecs import EncoderSettings
+from workers.stats import ImageStatsAccumulator
+
+logger = logging.getLogger(__name__)
+
+# SVT-AV1 prints ~20 banner lines per encoder unless told otherwise (1 = errors only).
+os.environ.setdefault("SVT_LOG", "1")
+
+import av  # noqa: E402  (after SVT_LOG is set, before any encoder exists)
+
+FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+
+
+class EncodeError(RuntimeError):
+    """The codec or the muxer failed; the message says which and why."""
+
+
+@dataclass
+class EpisodeResult:
+    """What one camera's finished episode produced."""
+
+    path: Path
+    #: Frames in the MP4, repeated ones included (= the number of timesteps recorded).
+    frames: int
+    #: Frames that are copies of the previous one because their own pixels never reached the encoder.
+    repeated: int
+    #: Per-channel statistics in the 0-255 scale (see `workers.stats`), None if no frame was encoded.
+    stats: dict[str, np.ndarray] | None
+    #: The exact per-channel histograms behind ``stats`` (3 x 256 counts) and their frame count.
+    histograms: np.ndarray | None = None
+
+
+class EpisodeEncoder:
+    """Encodes the frames of one camera's episode, in index order, into ``path``.
+
+    ``on_codec_open`` runs right after the codec has opened (on the first encoded frame) - the moment the
+    codec library has created its worker threads, which the process host must demote.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: EncoderSettings,
+        *,
+        fragmented: bool = False,
+        on_codec_open: Callable[[], None] | None = None,
+        reformat_threads: int = 1,
+    ):
+        self.path = Path(path)
+        self.settings = settings
+        self.fragmented = fragmented
+        self.stats = ImageStatsAccumulator()
+        self.frames_written = 0
+        self.frames_repeated = 0
+        self._on_codec_open = on_codec_open
+        self._reformat_threads = reformat_threads
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._size: tuple[int, int] | None = None
+        self._previous: av.VideoFrame | None = None
+        self._closed = False
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(height, width) once the first frame arrived."""
+        return self._size
+
+    def _open(self, height: int, width: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        container_options = {"movflags": FRAGMENTED_MOVFLAGS, "flush_packets": "1"} if self.fragmented else {}
+        options, thread_count = self.settings.stream_options()
+        try:
+            container = av.open(str(self.path), "w", format="mp4", options=container_options)
+        except Exception as exc:
+            raise EncodeError(f"cannot create {self.path}: {exc}") from exc
+        try:
+            stream = container.add_stream(self.settings.vcodec, rate=int(self.settings.fps), options=options)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = self.settings.pix_fmt
+            stream.time_base = self.settings.time_base
+            if thread_count is not None:
+                stream.codec_context.thread_count = thread_count
+        except Exception as exc:
+            container.close()
+            raise EncodeError(f"cannot set up encoder {self.settings.vcodec!r}: {exc}") from exc
+        self._container, self._stream, self._size = container, stream, (height, width)
+
+    def add(self, index: int, pixels: np.ndarray, release: Callable[[], None] | None = None) -> None:
+        """Encode the frame recorded at position ``index`` of the episode.
+
+        ``pixels`` is uint8 HWC and may be a view into shared memory: it is copied (and counted into the
+        statistics) first, then ``release`` is called so the slot is free again before the slow part.
+        """
+        try:
+            if self._closed:
+                raise EncodeError(f"{self.path.name}: encoder already finished")
+            if index < self.frames_written:
+                raise EncodeError(
+                    f"{self.path.name}: frame index {index} arrived after frame {self.frames_written - 1}"
+                )
+            height, width = pixels.shape[:2]
+            if self._size is None:
+                self._open(height, width)
+            elif (height, width) != self._size:
+                raise EncodeError(
+                    f"{self.path.name}: frame size changed from {self._size[0]}x{self._size[1]} to {height}x{width}"
+                )
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            self.stats.update(pixels)
+        finally:
+            if release is not None:
+                release()
+        frame = rgb.reformat(format=self.settings.pix_fmt, threads=self._reformat_threads)
+        filler = self._previous if self._previous is not None else frame
+        for _ in range(index - self.frames_written):
+            self._encode(filler)
+            self.frames_repeated += 1
+        self._encode(frame)
+        self._previous = frame
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        assert self._stream is not None and self._container is not None
+        frame.pts = self.frames_written
+        frame.time_base = self.settings.time_base
+        first = self.frames_written == 0
+        try:
+            packets = self._stream.encode(frame)
+            self._container.mux(packets)
+        except Exception as exc:
+            raise EncodeError(f"{self.settings.vcodec} failed on frame {self.frames_written}: {exc}") from exc
+        self.frames_written += 1
+        if first and self._on_codec_open is not None:
+            self._on_codec_open()
+
+    def finish(self, total_frames: int | None = None) -> EpisodeResult:
+        """Pad with repeats up to ``total_frames``, flush the codec and close the file."""
+        if self._closed:
+            raise EncodeError(f"{self.path.name}: encoder already finished")
+        if total_frames is not None and self._previous is not None:
+            while self.frames_written < total_frames:
+                self._encode(self._previous)
+                self.frames_repeated += 1
+        self._previous = None
+        self._closed = True
+        if self._container is not None:
+            try:
+                self._container.mux(self._stream.encode(None))
+                self._container.close()
+            except Exception as exc:
+                self._close_quietly()
+                raise EncodeError(f"{self.settings.vcodec} failed to finish {self.path.name}: {exc}") from exc
+            self._container = self._stream = None
+        histograms = self.stats.histograms.copy() if self.stats.frames else None
+        return EpisodeResult(self.path, self.frames_written, self.frames_repeated, self.stats.statistics(), histograms)
+
+    def _close_quietly(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self._container = self._stream = None
+        self._previous = None
+        self._closed = True
+
+    def abort(self, delete: bool = True) -> None:
+        """Stop without flushing; delete the partial file unless ``delete`` is False. Idempotent."""
+        self._close_quietly()
+        if delete:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()

@@ -1,0 +1,295 @@
+"""The recorder's side of the encoder processes: one `CameraWorker` per camera.
+
+Workers are started as fresh interpreters (``python -m workers.worker_main``) with ``subprocess`` and
+inherited pipe descriptors, not with ``multiprocessing.Process``: like the ``spawn`` method they share
+nothing with the recorder but what is passed to them, and unlike it they never re-import the user's
+``__main__`` (a recording script without an ``if __name__ == "__main__"`` guard would otherwise start
+recording again inside every worker). They run in their own session, so a terminal's Ctrl-C reaches
+only the recorder, which then finishes or cancels the episode itself.
+
+A worker lives across episodes: starting an episode is one small message, not a process spawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+import numpy as np
+
+from shm import RingProducer, ring_pipes
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeResult
+from workers.frames import CHANNELS, Layout, copy_into_hwc_uint8
+from workers.protocol import (
+    AttachRing,
+    CancelEpisode,
+    Configure,
+    EpisodeCancelled,
+    EpisodeFailed,
+    EpisodeFinished,
+    FinishEpisode,
+    Progress,
+    Shutdown,
+    StartEpisode,
+    WorkerReady,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The directory that holds the ``shm`` and ``workers`` packages, for the workers' import path.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class WorkerDied(RuntimeError):
+    """A camera's encoder process is gone; the message names the camera and the cause."""
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"it was killed by {name}"
+    return f"it exited with code {returncode}"
+
+
+@dataclass
+class LiveStatus:
+    """What the recorder knows about one camera's encoding right now (for progress displays)."""
+
+    frames_encoded: int = 0
+    frames_repeated: int = 0
+    histograms: np.ndarray | None = None
+    stats_frames: int = 0
+
+
+class CameraWorker:
+    """Handle of one camera's encoder process, its command/event pipes and its frame ring."""
+
+    def __init__(
+        self,
+        camera: str,
+        *,
+        capacity: int,
+        encoder_threads: int | None,
+        priority: str = "idle",
+        log_level: int | None = None,
+    ):
+        self.camera = camera
+        self.capacity = capacity
+        #: What the caller asked for (may be None); the effective bound is in each episode's settings.
+        self.encoder_threads = encoder_threads
+        self.status = LiveStatus()
+        #: Why the current episode cannot complete on this camera (worker error or death), if it cannot.
+        self.failure: str | None = None
+        self._lost = False
+        self._episode: int | None = None
+        self._outcome: object | None = None
+        self._ready = False
+
+        command_read, command_write = os.pipe()
+        event_read, event_write = os.pipe()
+        producer_pipes, consumer_pipes = ring_pipes()
+        child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env.setdefault("SVT_LOG", "1")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.worker_main", *map(str, child_fds)],
+                pass_fds=child_fds,
+                start_new_session=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            for fd in (command_read, event_write):
+                os.close(fd)
+            consumer_pipes.ready.close()
+            consumer_pipes.freed.close()
+        self.pid = self.process.pid
+        self._commands = Connection(command_write, readable=False)
+        self._events = Connection(event_read, writable=False)
+        self.ring = RingProducer(producer_pipes, label=f"camera '{camera}' frame ring")
+        level = log_level if log_level is not None else logging.getLogger("workers").getEffectiveLevel()
+        self._send(Configure(camera=camera, priority=priority, log_level=level))
+
+    @property
+    def episode(self) -> int | None:
+        """The episode this worker is recording, if any."""
+        return self._episode
+
+    # -- liveness -----------------------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return not self._lost and self.process.poll() is None
+
+    def _mark_lost(self) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1.0)
+        cause = (
+            f"Encoder process for camera '{self.camera}' (pid {self.pid}) died: {describe_exit(self.process.poll())}"
+        )
+        logger.error("%s", cause)
+        if self.failure is None:
+            self.failure = cause
+
+    def _send(self, command: object) -> None:
+        if self._lost:
+            return
+        try:
+            self._commands.send(command)
+        except (BrokenPipeError, OSError):
+            self._mark_lost()
+
+    # -- events -------------------------------------------------------------------------------------------
+    def poll_events(self) -> None:
+        """Take in whatever the worker has sent (non-blocking); notices a dead worker."""
+        if self._lost:
+            return
+        try:
+            while self._events.poll():
+                self._on_event(self._events.recv())
+        except (EOFError, OSError):
+            self._mark_lost()
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            if event.episode == self._episode:
+                self.status = LiveStatus(
+                    event.frames_encoded, event.frames_repeated, event.histograms, event.stats_frames
+                )
+        elif isinstance(event, EpisodeFailed):
+            if event.episode == self._episode:
+                self.failure = event.message
+                logger.debug("camera %s worker traceback:\n%s", self.camera, event.traceback)
+                self._outcome = event
+        elif isinstance(event, (EpisodeFinished, EpisodeCancelled)):
+            if event.episode == self._episode:
+                self._outcome = event
+        elif isinstance(event, WorkerReady):
+            self._ready = True
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the worker has started (imports done), or raise `WorkerDied`."""
+        deadline = time.monotonic() + timeout
+        while not self._ready:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._lost:
+                break
+            wait([self._events], timeout=remaining)
+            self.poll_events()
+        if not self._ready:
+            if not self._lost:
+                self.kill()
+            raise WorkerDied(
+                self.failure or f"Encoder process for camera '{self.camera}' did not start within {timeout:.0f} s"
+            )
+
+    def _await_outcome(self, timeout: float) -> object | None:
+        deadline = time.monotonic() + timeout
+        while self._outcome is None and not self._lost:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            wait([self._events], timeout=remaining)
+            self.poll_events()
+        return self._outcome
+
+    # -- episodes -----------------------------------------------------------------------------------------
+    def start_episode(self, episode: int, path: Path, settings: EncoderSettings, fragmented: bool = True) -> None:
+        self._episode = episode
+        self._outcome = None
+        self.failure = None
+        self.status = LiveStatus()
+        self._send(StartEpisode(episode, str(path), settings, fragmented))
+
+    def ensure_ring(self, height: int, width: int) -> None:
+        """Allocate the ring for frames of this size (no-op if it already fits). Between frames only."""
+        shape = (height, width, CHANNELS)
+        if self.ring.spec is not None and self.ring.spec.slot_shape == shape:
+            return
+        spec = self.ring.allocate(self.capacity, shape)
+        self._send(AttachRing(spec))
+
+    def offer(self, episode: int, index: int, array: np.ndarray, layout: Layout) -> bool:
+        """Copy one frame into the ring and hand it to the worker; False if the ring is full (dropped)."""
+        slot = self.ring.try_acquire()
+        if slot is None:
+            return False
+        try:
+            copy_into_hwc_uint8(self.ring.slot(slot), array, layout)
+        except BaseException:
+            self.ring.give_back(slot)
+            raise
+        self.ring.publish(slot, episode, index)
+        return True
+
+    def finish(self, frames_fed: int, frames_published: int) -> None:
+        """Ask the worker to complete the episode; collect the result with `collect`."""
+        self._send(FinishEpisode(self._episode, frames_fed, frames_published))
+
+    def collect(self, timeout: float) -> EpisodeResult:
+        """The finished episode's result, or raise ``RuntimeError`` naming the camera and the cause."""
+        outcome = self._await_outcome(timeout)
+        self._episode = None
+        if isinstance(outcome, EpisodeFinished):
+            return outcome.result
+        if isinstance(outcome, EpisodeFailed):
+            raise RuntimeError(outcome.message)
+        if outcome is None and not self._lost:
+            self.kill()
+            raise RuntimeError(
+                f"Encoder process for camera '{self.camera}' did not finish within {timeout:.0f} s; it was stopped"
+            )
+        raise WorkerDied(self.failure or f"Encoder process for camera '{self.camera}' died")
+
+    def cancel(self, frames_published: int, timeout: float = 10.0) -> None:
+        """Abandon the episode; the worker deletes its partial file and returns every ring slot."""
+        if self._episode is None:
+            return
+        self._send(CancelEpisode(self._episode, frames_published))
+        outcome = self._await_outcome(timeout)
+        if outcome is None and not self._lost:
+            logger.warning(
+                "camera %s: encoder did not acknowledge the cancel within %.0f s; stopping it", self.camera, timeout
+            )
+            self.kill()
+        self._episode = None
+
+    # -- shutdown -----------------------------------------------------------------------------------------
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5.0)
+        self._mark_lost()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the process and free the ring and pipes. Idempotent."""
+        if self.process.returncode is None:
+            self._send(Shutdown())
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("camera %s: encoder process did not exit; killing it", self.camera)
+                self.kill()
+        self._lost = True
+        self.ring.close()
+        for conn in (self._commands, self._events):
+            conn.close()

@@ -1,0 +1,82 @@
+"""Keep encoder processes below the recorder's scheduling priority.
+
+Measured on the project's machines (``shared/docs/performance-notes.md``): when the process runs as root,
+SVT-AV1 gives its threads real-time ``SCHED_FIFO`` priority, and they pre-empt the recording loop by tens
+of milliseconds. Policy is per *thread* on Linux, and the codec creates its threads when the encoder
+opens, so `demote_all_threads` must run again after every (re)open, not only at process start.
+
+Policies, from lowest to highest priority:
+
+* ``"idle"`` (default): Linux ``SCHED_IDLE`` - the encoders only get CPU the recorder does not want.
+  Encoding keeps up as long as the recorder leaves the CPU idle most of the time, which is the design.
+* ``"batch"``: ``SCHED_BATCH`` with nice 19, for machines where other normal-priority work must not
+  starve the encoders completely.
+* ``"normal"``: leave the scheduler alone (still lowers real-time threads to ``SCHED_OTHER``).
+
+Where these policies do not exist (macOS), the process is niced to 19 instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PRIORITIES = ("idle", "batch", "normal")
+_NICE_LOWEST = 19
+_REALTIME_POLICIES = {getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)}
+
+
+def _policy_for(priority: str) -> int | None:
+    if priority == "idle":
+        return getattr(os, "SCHED_IDLE", None)
+    if priority == "batch":
+        return getattr(os, "SCHED_BATCH", None)
+    return getattr(os, "SCHED_OTHER", None)
+
+
+def _thread_ids() -> list[int]:
+    task_dir = Path("/proc/self/task")
+    if not task_dir.is_dir():
+        return [0]  # no per-thread view: 0 means "the calling thread/process"
+    return [int(entry.name) for entry in task_dir.iterdir() if entry.name.isdigit()]
+
+
+def demote_all_threads(priority: str = "idle") -> int:
+    """Put every thread of this process at ``priority``; return how many threads were changed.
+
+    Cheap enough to call after each encoder open (one syscall per thread).
+    """
+    if priority not in PRIORITIES:
+        raise ValueError(f"worker priority must be one of {PRIORITIES}, got {priority!r}")
+    policy = _policy_for(priority)
+    if policy is None or not hasattr(os, "sched_setscheduler"):
+        _nice_process(priority)
+        return 0
+    changed = 0
+    for tid in _thread_ids():
+        try:
+            current = os.sched_getscheduler(tid)
+            if priority == "normal" and current not in _REALTIME_POLICIES:
+                continue
+            if current == policy:
+                continue
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
+            if priority == "batch":  # on Linux nice is per thread, too
+                os.setpriority(os.PRIO_PROCESS, tid, _NICE_LOWEST)
+            changed += 1
+        except OSError as exc:  # the thread exited meanwhile, or we may not change it
+            logger.debug("could not change scheduling of thread %d: %s", tid, exc)
+    return changed
+
+
+def _nice_process(priority: str) -> None:
+    """Fallback without per-thread policies: nice the whole process (macOS applies it to all threads)."""
+    if priority == "normal" or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, _NICE_LOWEST)
+    except OSError as exc:  # pragma: no cover
+        logger.debug("could not renice encoder process: %s", exc)

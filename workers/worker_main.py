@@ -1,0 +1,253 @@
+"""Entry point of one camera's encoder process: ``python -m workers.worker_main CMD EVENTS READY FREED``.
+
+The four arguments are inherited pipe file descriptors (see `workers.pool.CameraWorker`). The process:
+
+* ignores SIGINT - the recorder decides how an episode ends when the user presses Ctrl-C;
+* runs below the recorder's scheduling priority, re-applied after each encoder open
+  (`workers.scheduling`);
+* drains its ring into the episode's MP4 with the shared encode core (`workers.encode`), streaming
+  progress and running statistics back;
+* survives bad episodes (an encoder error is reported and the next episode starts clean);
+* exits on its own when the recorder goes away (end-of-file on the command pipe), closing its file so
+  the part already written stays playable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection, wait
+
+from shm import RingConsumer, RingPipes
+from workers.encode import EpisodeEncoder
+from workers.protocol import (
+    AttachRing,
+    CancelEpisode,
+    Configure,
+    EpisodeCancelled,
+    EpisodeFailed,
+    EpisodeFinished,
+    FinishEpisode,
+    Progress,
+    Shutdown,
+    StartEpisode,
+    WorkerReady,
+)
+from workers.scheduling import demote_all_threads
+
+logger = logging.getLogger("workers.worker")
+
+PROGRESS_INTERVAL_S = 0.5
+#: How long a cancel/finish waits for frames that the recorder says it published.
+_DRAIN_TIMEOUT_S = 10.0
+
+
+class _Episode:
+    def __init__(self, command: StartEpisode, encoder: EpisodeEncoder):
+        self.number = command.episode
+        self.encoder = encoder
+        self.received = 0
+        self.finish: FinishEpisode | None = None
+        self.error: EpisodeFailed | None = None
+
+    def all_frames_received(self) -> bool:
+        return self.finish is not None and self.received >= self.finish.frames_published
+
+
+class _RecorderGone(Exception):
+    """The recorder closed its end of a pipe: it exited or was killed."""
+
+
+class EncoderWorker:
+    """The command/frame loop of one encoder process."""
+
+    def __init__(self, config: Configure, commands: Connection, events: Connection, ring: RingConsumer):
+        self.config = config
+        self.camera = config.camera
+        self.commands = commands
+        self.events = events
+        self.ring = ring
+        self.episode: _Episode | None = None
+        self._last_progress = 0.0
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def _send(self, event: object) -> None:
+        try:
+            self.events.send(event)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            raise _RecorderGone from exc
+
+    def _demote(self) -> None:
+        demote_all_threads(self.config.priority)
+
+    # -- main loop --------------------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._loop()
+        except _RecorderGone:
+            logger.info("camera %s: recorder went away; closing", self.camera)
+            if self.episode is not None:
+                # Keep what was encoded: a fragmented MP4 closed cleanly plays to its last frame.
+                self.episode.encoder.abort(delete=False)
+        finally:
+            self.ring.close()
+
+    def _loop(self) -> None:
+        ready_pipe = self.ring.ready_connection
+        while True:
+            episode = self.episode
+            if episode is not None and episode.all_frames_received():
+                self._complete_episode(episode)
+                continue
+            if self.commands.poll():
+                if not self._handle_command(self._receive_command()):
+                    return
+                continue
+            readable = wait([self.commands, ready_pipe], timeout=PROGRESS_INTERVAL_S)
+            if ready_pipe in readable and self.commands not in readable:
+                self._on_frame()
+            self._maybe_send_progress()
+
+    def _receive_command(self) -> object:
+        try:
+            return self.commands.recv()
+        except (EOFError, OSError) as exc:
+            raise _RecorderGone from exc
+
+    def _receive_frame(self, timeout: float | None):
+        try:
+            return self.ring.receive(timeout)
+        except (EOFError, OSError) as exc:
+            raise _RecorderGone from exc
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def _handle_command(self, command: object) -> bool:
+        """Apply one command; False means shut down."""
+        if isinstance(command, AttachRing):
+            self.ring.attach(command.spec)
+        elif isinstance(command, StartEpisode):
+            if self.episode is not None:  # the recorder never does this; be safe anyway
+                self.episode.encoder.abort()
+            encoder = EpisodeEncoder(
+                command.path, command.settings, fragmented=command.fragmented, on_codec_open=self._demote
+            )
+            self.episode = _Episode(command, encoder)
+            self._last_progress = time.monotonic()
+        elif isinstance(command, FinishEpisode):
+            if self.episode is not None and self.episode.number == command.episode:
+                self.episode.finish = command
+            else:
+                self._send(EpisodeFailed(command.episode, f"camera {self.camera}: no such episode to finish"))
+        elif isinstance(command, CancelEpisode):
+            self._cancel(command)
+        elif isinstance(command, Shutdown):
+            if self.episode is not None:
+                self.episode.encoder.abort()
+                self.episode = None
+            return False
+        else:
+            logger.warning("camera %s: ignoring unknown command %r", self.camera, command)
+        return True
+
+    def _cancel(self, command: CancelEpisode) -> None:
+        episode = self.episode
+        if episode is not None and episode.number == command.episode:
+            episode.encoder.abort()
+            # Give back every slot the recorder published for this episode before acknowledging, so the
+            # recorder's ring is whole again when it starts the next episode.
+            deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+            while episode.received < command.frames_published and time.monotonic() < deadline:
+                handoff = self._receive_frame(timeout=max(0.0, deadline - time.monotonic()))
+                if handoff is not None:
+                    self.ring.release(handoff.slot)
+                    episode.received += handoff.batch == episode.number
+            self.episode = None
+        self._send(EpisodeCancelled(command.episode))
+
+    # -- frames -----------------------------------------------------------------------------------------
+    def _on_frame(self) -> None:
+        handoff = self._receive_frame(timeout=0)
+        if handoff is None:
+            return
+        episode = self.episode
+        if episode is None or handoff.batch != episode.number or episode.error is not None:
+            self.ring.release(handoff.slot)
+            if episode is not None and handoff.batch == episode.number:
+                episode.received += 1
+            return
+        episode.received += 1
+        try:
+            episode.encoder.add(
+                handoff.seq, self.ring.view(handoff.slot), release=lambda: self.ring.release(handoff.slot)
+            )
+        except Exception as exc:
+            self._fail(episode, exc)
+
+    def _fail(self, episode: _Episode, exc: BaseException) -> None:
+        message = f"camera {self.camera}: {type(exc).__name__}: {exc}"
+        logger.error("%s", message)
+        episode.error = EpisodeFailed(episode.number, message, traceback.format_exc())
+        episode.encoder.abort()
+        self._send(episode.error)
+
+    def _complete_episode(self, episode: _Episode) -> None:
+        self.episode = None
+        if episode.error is not None:
+            self._send(episode.error)
+            return
+        try:
+            result = episode.encoder.finish(total_frames=episode.finish.frames_fed)
+        except Exception as exc:
+            self._fail(episode, exc)
+            return
+        self._send(EpisodeFinished(episode.number, result))
+
+    def _maybe_send_progress(self) -> None:
+        episode = self.episode
+        now = time.monotonic()
+        if episode is None or episode.error is not None or now - self._last_progress < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        encoder = episode.encoder
+        histograms, frames = encoder.stats.snapshot()
+        self._send(Progress(episode.number, encoder.frames_written, encoder.frames_repeated, histograms, frames))
+
+
+def _connection(fd: str, readable: bool) -> Connection:
+    return Connection(int(fd), readable=readable, writable=not readable)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The recorder decides how to stop on Ctrl-C; a stray SIGINT must not kill an encode mid-episode.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 4:
+        print("usage: python -m workers.worker_main CMD_FD EVENT_FD READY_FD FREED_FD", file=sys.stderr)
+        return 2
+    commands = _connection(args[0], readable=True)
+    events = _connection(args[1], readable=False)
+    ring = RingConsumer(
+        RingPipes(ready=_connection(args[2], readable=True), freed=_connection(args[3], readable=False))
+    )
+    try:
+        config = commands.recv()
+    except EOFError:
+        return 0
+    logging.basicConfig(
+        level=config.log_level, format=f"[lerobot_stream encoder {config.camera}] %(levelname)s %(message)s"
+    )
+    demote_all_threads(config.priority)
+    try:
+        events.send(WorkerReady(os.getpid()))
+    except OSError:
+        return 0
+    EncoderWorker(config, commands, events, ring).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
