@@ -7,6 +7,7 @@ and cleanup guarantees of the shared memory itself.
 from shm.ring import Handoff, RingConsumer, RingPipes, RingProducer, RingSpec, ring_pipes
 from shm.segment import (
     SEGMENT_PREFIX,
+    SHM_DIR,
     SharedMemorySpaceError,
     SharedSegment,
     check_shm_space,
@@ -17,6 +18,7 @@ from shm.segment import (
 
 __all__ = [
     "SEGMENT_PREFIX",
+    "SHM_DIR",
     "Handoff",
     "RingConsumer",
     "RingPipes",

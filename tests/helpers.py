@@ -1,0 +1,84 @@
+"""Shared test helpers: frames that carry a visible identity, and ways to read videos back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+IDENTITY_BITS = 12
+_BAND_ROWS = 2  # bits are drawn as 2 rows x 6 columns of black/white blocks
+
+
+def identity_frame(index: int, height: int = 64, width: int = 96, camera: int = 0) -> np.ndarray:
+    """A uint8 HWC frame whose top band encodes ``index`` in large black/white blocks.
+
+    The blocks survive lossy compression, so the frame shown at any timestamp of a decoded video can be
+    identified. The rest of the frame is a moving, camera-specific gradient with a little texture.
+    """
+    if index >= 2**IDENTITY_BITS:
+        raise ValueError("index too large for the identity band")
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [(xx * 2 + index * 3 + camera * 40) % 256, (yy * 2 + index) % 256, ((xx + yy) + camera * 80) % 256], axis=-1
+    ).astype(np.uint8)
+    band_height = height // 2
+    columns = IDENTITY_BITS // _BAND_ROWS
+    block_h, block_w = band_height // _BAND_ROWS, width // columns
+    for bit in range(IDENTITY_BITS):
+        row, col = divmod(bit, columns)
+        value = 255 if (index >> bit) & 1 else 0
+        base[row * block_h : (row + 1) * block_h, col * block_w : (col + 1) * block_w] = value
+    return base
+
+
+def read_identity(frame_hwc: np.ndarray) -> int:
+    """Inverse of `identity_frame` on a decoded (lossy) frame."""
+    height, width = frame_hwc.shape[:2]
+    band_height = height // 2
+    columns = IDENTITY_BITS // _BAND_ROWS
+    block_h, block_w = band_height // _BAND_ROWS, width // columns
+    index = 0
+    for bit in range(IDENTITY_BITS):
+        row, col = divmod(bit, columns)
+        block = frame_hwc[row * block_h : (row + 1) * block_h, col * block_w : (col + 1) * block_w]
+        inner = block[block_h // 4 : block_h - block_h // 4, block_w // 4 : block_w - block_w // 4]
+        if inner.mean() > 127:
+            index |= 1 << bit
+    return index
+
+
+def decode_frames(path: str | Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def decode_identities(path: str | Path) -> list[int]:
+    return [read_identity(frame) for frame in decode_frames(path)]
+
+
+def count_frames(path: str | Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def video_duration(path: str | Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration is not None:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration / av.time_base)
+
+
+def frame_at_timestamps(path: str | Path, timestamps: list[float], tolerance: float = 1e-4) -> dict[float, np.ndarray]:
+    """Decode ``path`` once and return the frame whose presentation time matches each timestamp."""
+    wanted = sorted(timestamps)
+    found: dict[float, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            t = float(frame.pts * frame.time_base)
+            for ts in wanted:
+                if ts not in found and abs(t - ts) < tolerance:
+                    found[ts] = frame.to_ndarray(format="rgb24")
+    return found

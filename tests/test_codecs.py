@@ -1,0 +1,91 @@
+"""Codec tables, option building, thread bounds and hardware-encoder selection."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+
+from lerobot_stream.datasets import video_utils
+from lerobot_stream.datasets.video_utils import (
+    HW_ENCODERS,
+    VALID_VIDEO_CODECS,
+    _get_codec_options,
+    detect_available_hw_encoders,
+    resolve_vcodec,
+)
+from workers.codecs import EncoderSettings, default_encoder_threads, with_thread_limit
+
+
+def test_codec_tables():
+    assert HW_ENCODERS == ["h264_videotoolbox", "hevc_videotoolbox", "h264_nvenc", "hevc_nvenc", "h264_vaapi", "h264_qsv"]
+    assert {"libsvtav1", "h264", "hevc", "auto", *HW_ENCODERS} == VALID_VIDEO_CODECS
+    assert len(VALID_VIDEO_CODECS) == 10
+
+
+@pytest.mark.parametrize(
+    ("vcodec", "kwargs", "expected"),
+    [
+        ("libsvtav1", {}, {"g": "2", "crf": "30", "preset": "12"}),
+        ("libsvtav1", {"preset": 8}, {"g": "2", "crf": "30", "preset": "8"}),
+        ("h264", {"g": 10, "crf": 23}, {"g": "10", "crf": "23"}),
+        ("hevc", {"preset": "fast"}, {"g": "2", "crf": "30", "preset": "fast"}),
+        ("h264_videotoolbox", {}, {"g": "2", "q:v": "40"}),
+        ("h264_nvenc", {"crf": 25}, {"rc": "constqp", "qp": "25"}),
+        ("h264_vaapi", {"crf": 28}, {"g": "2", "qp": "28"}),
+        ("h264_qsv", {"crf": 25}, {"g": "2", "global_quality": "25"}),
+        ("h264", {"g": None, "crf": None}, {}),
+        ("h264_videotoolbox", {"crf": 0}, {"g": "2", "q:v": "100"}),
+        ("h264_videotoolbox", {"crf": 60}, {"g": "2", "q:v": "1"}),
+    ],
+)
+def test_codec_options(vcodec, kwargs, expected):
+    assert _get_codec_options(vcodec, **kwargs) == expected
+
+
+def test_thread_limits_go_where_each_codec_takes_them():
+    assert with_thread_limit("libsvtav1", {"preset": "12"}, 2) == ({"preset": "12", "svtav1-params": "lp=2"}, None)
+    assert with_thread_limit("libsvtav1", {"svtav1-params": "fast-decode=1"}, 1)[0]["svtav1-params"] == (
+        "fast-decode=1:lp=1"
+    )
+    assert with_thread_limit("h264", {}, 3) == ({}, 3)
+    for hardware in HW_ENCODERS:
+        assert with_thread_limit(hardware, {"qp": "30"}, 4) == ({"qp": "30"}, None)
+    assert with_thread_limit("libsvtav1", {}, None) == ({}, None)
+
+
+def test_default_thread_bound_splits_the_cores_between_cameras():
+    cores = default_encoder_threads(1)
+    assert cores >= 1
+    assert default_encoder_threads(1000) == 1
+    assert default_encoder_threads(2) == max(1, cores // 2)
+    assert EncoderSettings(30, threads=1).stream_options() == (
+        {"g": "2", "crf": "30", "preset": "12", "svtav1-params": "lp=1"},
+        None,
+    )
+
+
+def test_detect_is_a_cached_list_of_working_hw_encoders_and_silent(capfd):
+    video_utils._hw_encoders_cache = None
+    result = detect_available_hw_encoders()
+    assert isinstance(result, list)
+    assert all(name in HW_ENCODERS for name in result)
+    assert detect_available_hw_encoders() == result
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_resolve_vcodec():
+    assert resolve_vcodec("libsvtav1") == "libsvtav1"
+    assert resolve_vcodec("h264") == "h264"
+    assert resolve_vcodec("h264_nvenc") == "h264_nvenc"  # explicit names pass through unchecked
+    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=[]):
+        assert resolve_vcodec("auto") == "libsvtav1"
+    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=["h264_videotoolbox"]):
+        assert resolve_vcodec("auto") == "h264_videotoolbox"
+    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=["h264_qsv", "h264_nvenc"]):
+        assert resolve_vcodec("auto") == "h264_nvenc"  # preference order, not detection order
+    assert resolve_vcodec("auto") in VALID_VIDEO_CODECS
+    with pytest.raises(ValueError, match="Invalid vcodec") as info:
+        resolve_vcodec("not_a_real_codec")
+    assert "libsvtav1" in str(info.value)

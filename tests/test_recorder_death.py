@@ -1,0 +1,66 @@
+"""The recorder process dies: its encoder processes must go, and so must its shared memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shm import SEGMENT_PREFIX, SHM_DIR, sweep_stale_segments
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+RECORDER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+    keys = ["cam_a", "cam_b"]
+    encoder = StreamingVideoEncoder(fps=30, preset=13)
+    encoder.start_episode(keys, sys.argv[1], frame_shapes=dict.fromkeys(keys, (64, 96, 3)))
+    for i in range(10):
+        for key in keys:
+            encoder.feed_frame(key, np.full((64, 96, 3), i, np.uint8))
+    print(" ".join(str(p) for p in encoder.worker_pids().values()), flush=True)
+    time.sleep(120)
+""")
+
+
+def _segments_of(pid: int) -> list[Path]:
+    return list(SHM_DIR.glob(f"{SEGMENT_PREFIX}{pid}_*"))
+
+
+@pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs /dev/shm (Linux)")
+@pytest.mark.parametrize("whole_group", [False, True], ids=["recorder-only", "process-group"])
+def test_workers_exit_and_segments_go_when_the_recorder_is_killed(tmp_path, whole_group):
+    recorder = subprocess.Popen(
+        [sys.executable, "-c", RECORDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), start_new_session=True,
+    )
+    try:
+        pids = [int(p) for p in recorder.stdout.readline().split()]
+        assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+        assert len(_segments_of(recorder.pid)) == 2
+        if whole_group:  # the recorder and its resource-tracker helper die together
+            os.killpg(recorder.pid, signal.SIGKILL)
+        else:
+            recorder.kill()
+        recorder.wait(10)
+        deadline = time.monotonic() + 3
+        while any(psutil.pid_exists(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        assert not alive, f"encoder processes outlived the recorder: {alive}"
+        # Either the resource tracker already removed the segments, or the next start's sweep does.
+        sweep_stale_segments()
+        assert not _segments_of(recorder.pid)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+        recorder.stdout.close()
