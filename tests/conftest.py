@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from shm import SEGMENT_PREFIX, SHM_DIR  # noqa: E402
+from shm import SEGMENT_PREFIX, SHM_DIR
 
 os.environ.setdefault("SVT_LOG", "1")
 

@@ -18,7 +18,14 @@ from workers.codecs import EncoderSettings, default_encoder_threads, with_thread
 
 
 def test_codec_tables():
-    assert HW_ENCODERS == ["h264_videotoolbox", "hevc_videotoolbox", "h264_nvenc", "hevc_nvenc", "h264_vaapi", "h264_qsv"]
+    assert HW_ENCODERS == [
+        "h264_videotoolbox",
+        "hevc_videotoolbox",
+        "h264_nvenc",
+        "hevc_nvenc",
+        "h264_vaapi",
+        "h264_qsv",
+    ]
     assert {"libsvtav1", "h264", "hevc", "auto", *HW_ENCODERS} == VALID_VIDEO_CODECS
     assert len(VALID_VIDEO_CODECS) == 10
 
@@ -79,11 +86,14 @@ def test_resolve_vcodec():
     assert resolve_vcodec("libsvtav1") == "libsvtav1"
     assert resolve_vcodec("h264") == "h264"
     assert resolve_vcodec("h264_nvenc") == "h264_nvenc"  # explicit names pass through unchecked
-    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=[]):
+    detector = "lerobot_stream.datasets.video_utils.detect_available_hw_encoders"
+    with patch(detector, return_value=[]):
         assert resolve_vcodec("auto") == "libsvtav1"
-    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=["h264_videotoolbox"]):
+    with patch(detector, return_value=["h264_videotoolbox"]):
         assert resolve_vcodec("auto") == "h264_videotoolbox"
-    with patch("lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=["h264_qsv", "h264_nvenc"]):
+    with patch(
+        "lerobot_stream.datasets.video_utils.detect_available_hw_encoders", return_value=["h264_qsv", "h264_nvenc"]
+    ):
         assert resolve_vcodec("auto") == "h264_nvenc"  # preference order, not detection order
     assert resolve_vcodec("auto") in VALID_VIDEO_CODECS
     with pytest.raises(ValueError, match="Invalid vcodec") as info:

@@ -40,8 +40,11 @@ def _segments_of(pid: int) -> list[Path]:
 @pytest.mark.parametrize("whole_group", [False, True], ids=["recorder-only", "process-group"])
 def test_workers_exit_and_segments_go_when_the_recorder_is_killed(tmp_path, whole_group):
     recorder = subprocess.Popen(
-        [sys.executable, "-c", RECORDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), start_new_session=True,
+        [sys.executable, "-c", RECORDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        start_new_session=True,
     )
     try:
         pids = [int(p) for p in recorder.stdout.readline().split()]

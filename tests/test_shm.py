@@ -123,8 +123,9 @@ def test_close_and_garbage_collection_unlink_segments():
 
 def _run_python(code: str, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=60, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60, **kwargs
+    )
 
 
 @linux_only
@@ -160,9 +161,16 @@ def test_sweep_removes_segments_of_a_killed_owner_but_not_of_live_ones():
     # The child and its resource tracker are killed together (as a whole process group dies), so only
     # the sweep can clean up after it.
     child = subprocess.Popen(
-        [sys.executable, "-c", "from shm import SharedSegment; import time; s = SharedSegment.create(4096); "
-         "print(s.name, flush=True); time.sleep(60)"],
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-c",
+            "from shm import SharedSegment; import time; s = SharedSegment.create(4096); "
+            "print(s.name, flush=True); time.sleep(60)",
+        ],
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     name = child.stdout.readline().strip()
     assert _segment_exists(name)

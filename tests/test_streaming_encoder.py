@@ -54,7 +54,7 @@ def test_single_camera_exact_frames_duration_and_content(encoder, tmp_path):
 def test_multi_camera_episode(encoder, tmp_path):
     results = record(encoder, CAMS, 15, tmp_path)
     assert set(results) == set(CAMS)
-    for key, (path, stats) in results.items():
+    for _key, (path, stats) in results.items():
         assert count_frames(path) == 15
         assert stats["count"].tolist() == [15]
     assert results[CAMS[0]][0] != results[CAMS[1]][0]
@@ -308,8 +308,17 @@ def test_del_and_gc_leave_nothing(tmp_path):
 def _thread(tmp_path, **kwargs):
     frames, results, stop = queue.Queue(maxsize=60), queue.Queue(maxsize=1), threading.Event()
     thread = _CameraEncoderThread(
-        video_path=tmp_path / "out" / "test.mp4", fps=30, vcodec="libsvtav1", pix_fmt="yuv420p", g=2, crf=30,
-        preset=13, frame_queue=frames, result_queue=results, stop_event=stop, **kwargs,
+        video_path=tmp_path / "out" / "test.mp4",
+        fps=30,
+        vcodec="libsvtav1",
+        pix_fmt="yuv420p",
+        g=2,
+        crf=30,
+        preset=13,
+        frame_queue=frames,
+        result_queue=results,
+        stop_event=stop,
+        **kwargs,
     )
     thread.start()
     return thread, frames, results, stop

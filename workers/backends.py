@@ -41,6 +41,7 @@ class EncoderBackend(Protocol):
         settings: dict[str, EncoderSettings],
         shapes: dict[str, tuple[int, int] | None],
     ) -> None: ...
+    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None: ...
     def handle(self, camera: str) -> object: ...
     def failure(self, camera: str) -> str | None: ...
     def prepare(self, camera: str, height: int, width: int) -> None: ...
@@ -50,6 +51,7 @@ class EncoderBackend(Protocol):
     ) -> dict[str, EpisodeResult | Exception]: ...
     def cancel(self, frames_published: dict[str, int]) -> None: ...
     def live_status(self, camera: str) -> LiveStatus: ...
+    def ring_fill(self, camera: str) -> tuple[int, int]: ...
     def close(self) -> None: ...
 
 
@@ -91,6 +93,16 @@ class ProcessBackend:
         for camera in cameras:  # started in parallel above, awaited here
             self.workers[camera].wait_ready(self.start_timeout)
 
+    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None:
+        """Have a live worker and (where the frame size is known) a fitting ring for every camera."""
+        self._spawn_missing(cameras)
+        needed = [(c, hw) for c, hw in shapes.items() if hw is not None and not self._ring_fits(c, hw)]
+        if needed:
+            total = sum(self.capacity * h * w * CHANNELS for _, (h, w) in needed)
+            check_shm_space(total, f"The frame rings of {len(needed)} camera(s) ({self.capacity} frames each)")
+            for camera, (height, width) in needed:
+                self.workers[camera].ensure_ring(height, width)
+
     def start(
         self,
         episode: int,
@@ -99,13 +111,7 @@ class ProcessBackend:
         shapes: dict[str, tuple[int, int] | None],
     ) -> None:
         cameras = list(paths)
-        self._spawn_missing(cameras)
-        needed = [(c, hw) for c, hw in shapes.items() if hw is not None and not self._ring_fits(c, hw)]
-        if needed:
-            total = sum(self.capacity * h * w * CHANNELS for _, (h, w) in needed)
-            check_shm_space(total, f"The frame rings of {len(needed)} camera(s) ({self.capacity} frames each)")
-            for camera, (height, width) in needed:
-                self.workers[camera].ensure_ring(height, width)
+        self.warm_up(cameras, shapes)
         for camera in cameras:
             self.workers[camera].start_episode(episode, paths[camera], settings[camera], self.fragmented)
         self._active = cameras
@@ -247,6 +253,9 @@ class ThreadBackend:
         self.encoder_threads = encoder_threads
         self.fragmented = fragmented
         self.cameras: dict[str, _ThreadCamera] = {}
+
+    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None:
+        pass  # threads are created per episode
 
     def start(
         self,

@@ -161,6 +161,14 @@ class StreamingVideoEncoder:
         """The settings the cameras of the current (or next single-camera) episode are encoded with."""
         return self._settings(max(1, len(self._video_paths)))
 
+    def warm_up(self, video_keys: list[str], frame_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+        """Start the cameras' encoder processes (and allocate their rings) before the first episode, so
+        that the first ``start_episode`` costs what every other one does. Optional."""
+        if self._closed:
+            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+        shapes = {key: self._shape_hint(key, (frame_shapes or {}).get(key)) for key in video_keys}
+        self._backend.warm_up(list(video_keys), shapes)
+
     # -- episode lifecycle ----------------------------------------------------------------------------------
     def start_episode(
         self, video_keys: list[str], temp_dir: Path, frame_shapes: dict[str, tuple[int, ...]] | None = None

@@ -202,7 +202,7 @@ def _remux(inputs: list[Path], output: Path) -> None:
                 in_stream = source.streams.video[0]
                 signature = (in_stream.codec_context.name, in_stream.width, in_stream.height)
                 if out_stream is None:
-                    out_stream = out.add_stream_from_template(in_stream)
+                    out_stream = out.add_stream_from_template(template=in_stream, opaque=True)
                     out_stream.time_base = in_stream.time_base
                     reference = signature
                 elif signature != reference:

@@ -1,0 +1,457 @@
+"""The ``meta/`` folder of a LeRobot v3.0 dataset: info.json, stats.json, tasks and episodes tables.
+
+Durability: every ``save_episode`` rewrites the files it changes through a temporary file and a rename
+(`lerobot_stream.datasets.utils.atomic_write`), episodes table included - nothing is held back in a
+buffer and no parquet file is left without its footer. A recorder killed at any moment leaves every
+episode saved so far readable. (``metadata_buffer_size`` is accepted for LeRobot compatibility.)
+
+``tasks`` is a dict ``{task: task_index}`` here (LeRobot uses a pandas DataFrame; this library does not
+depend on pandas). ``episodes`` is a list of per-episode dicts without the ``stats/`` columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_stream.datasets.compute_stats import aggregate_stats
+from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.utils import (
+    CODEBASE_VERSION,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_DATA_FILE_SIZE_IN_MB,
+    DEFAULT_DATA_PATH,
+    DEFAULT_EPISODES_PATH,
+    DEFAULT_FEATURES,
+    DEFAULT_TASKS_PATH,
+    DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+    DEFAULT_VIDEO_PATH,
+    EPISODES_DIR,
+    INFO_PATH,
+    STATS_PATH,
+    atomic_write,
+    flatten_dict,
+    hf_lerobot_home,
+    load_json,
+    serialize_dict,
+    unflatten_dict,
+    update_chunk_file_indices,
+    write_json,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def create_empty_dataset_info(
+    codebase_version: str,
+    fps: int,
+    features: dict,
+    use_videos: bool,
+    robot_type: str | None = None,
+    chunks_size: int | None = None,
+    data_files_size_in_mb: int | None = None,
+    video_files_size_in_mb: int | None = None,
+) -> dict:
+    return {
+        "codebase_version": codebase_version,
+        "robot_type": robot_type,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": chunks_size or DEFAULT_CHUNK_SIZE,
+        "data_files_size_in_mb": data_files_size_in_mb or DEFAULT_DATA_FILE_SIZE_IN_MB,
+        "video_files_size_in_mb": video_files_size_in_mb or DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+        "fps": fps,
+        "splits": {},
+        "data_path": DEFAULT_DATA_PATH,
+        "video_path": DEFAULT_VIDEO_PATH if use_videos else None,
+        "features": features,
+    }
+
+
+def _features_for_json(features: dict) -> dict:
+    out = {}
+    for name, feature in features.items():
+        entry = dict(feature)
+        entry["shape"] = list(entry.get("shape") or ())
+        out[name] = entry
+    return out
+
+
+def _tuple_shapes(features: dict) -> dict:
+    for feature in features.values():
+        feature["shape"] = tuple(feature["shape"])
+    return features
+
+
+def _pandas_metadata_for_tasks() -> bytes:
+    """The ``pandas`` schema metadata that makes ``pd.read_parquet`` restore ``task`` as the index,
+    as LeRobot's reader expects (written by hand: this library does not need pandas)."""
+    return json.dumps(
+        {
+            "index_columns": ["task"],
+            "column_indexes": [
+                {
+                    "name": None,
+                    "field_name": None,
+                    "pandas_type": "unicode",
+                    "numpy_type": "str",
+                    "metadata": {"encoding": "UTF-8"},
+                }
+            ],
+            "columns": [
+                {
+                    "name": "task_index",
+                    "field_name": "task_index",
+                    "pandas_type": "int64",
+                    "numpy_type": "int64",
+                    "metadata": None,
+                },
+                {"name": "task", "field_name": "task", "pandas_type": "object", "numpy_type": "str", "metadata": None},
+            ],
+            "attributes": {},
+            "creator": {"library": "pyarrow", "version": pa.__version__},
+            "pandas_version": "3.1.1",
+        }
+    ).encode()
+
+
+def write_tasks(tasks: dict[str, int], root: Path) -> None:
+    ordered = sorted(tasks.items(), key=lambda item: item[1])
+    table = pa.table(
+        {
+            "task_index": pa.array([i for _, i in ordered], pa.int64()),
+            "task": pa.array([t for t, _ in ordered], pa.large_string()),
+        }
+    ).replace_schema_metadata({b"pandas": _pandas_metadata_for_tasks()})
+    atomic_write(root / DEFAULT_TASKS_PATH, lambda temp: pq.write_table(table, temp))
+
+
+def load_tasks(root: Path) -> dict[str, int]:
+    path = root / DEFAULT_TASKS_PATH
+    if not path.exists():
+        return {}
+    table = pq.read_table(path)
+    return dict(zip(table.column("task").to_pylist(), table.column("task_index").to_pylist(), strict=True))
+
+
+def write_stats(stats: dict, root: Path) -> None:
+    write_json(serialize_dict(stats), root / STATS_PATH)
+
+
+def load_stats(root: Path) -> dict | None:
+    path = root / STATS_PATH
+    if not path.exists():
+        return None
+    return {feature: {k: np.array(v) for k, v in values.items()} for feature, values in load_json(path).items()}
+
+
+def episode_files(root: Path) -> list[Path]:
+    return sorted((root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
+
+
+def load_episode_rows(root: Path, with_stats: bool = False) -> list[dict[str, Any]]:
+    """Every episode's metadata row, in episode order."""
+    rows: list[dict[str, Any]] = []
+    for path in episode_files(root):
+        table = pq.read_table(path)
+        if not with_stats:
+            table = table.select([c for c in table.column_names if not c.startswith("stats/")])
+        rows.extend(table.to_pylist())
+    return sorted(rows, key=lambda r: r["episode_index"])
+
+
+class LeRobotDatasetMetadata:
+    """Reads and writes a dataset's ``meta/`` folder."""
+
+    def __init__(
+        self,
+        repo_id: str,
+        root: str | Path | None = None,
+        revision: str | None = None,
+        force_cache_sync: bool = False,
+        metadata_buffer_size: int = 10,
+    ):
+        self.repo_id = repo_id
+        self.revision = revision
+        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        info_path = self.root / INFO_PATH
+        if not info_path.exists():
+            raise FileNotFoundError(
+                f"No LeRobot dataset at {self.root} ({INFO_PATH} is missing). Only local datasets are supported."
+            )
+        self.metadata_buffer_size = metadata_buffer_size
+        self.info = load_json(info_path)
+        _tuple_shapes(self.info["features"])
+        self.tasks: dict[str, int] | None = load_tasks(self.root) or None
+        self.stats = load_stats(self.root)
+        rows = load_episode_rows(self.root)
+        self.episodes: list[dict[str, Any]] | None = rows or None
+        self._init_writing_state(rows)
+
+    def _init_writing_state(self, rows: list[dict[str, Any]]) -> None:
+        #: The last episode saved by *this* writer (None after load: resume starts new files, as LeRobot does).
+        self.latest_episode: dict[str, Any] | None = None
+        self._open_rows: list[dict[str, Any]] = []  # rows of the episodes file being written
+        self._episodes_file: tuple[int, int] | None = None
+        if rows:
+            last = rows[-1]
+            self._episodes_file_after_resume = update_chunk_file_indices(
+                last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], self.chunks_size
+            )
+        else:
+            self._episodes_file_after_resume = (0, 0)
+
+    @classmethod
+    def create(
+        cls,
+        repo_id: str,
+        fps: int,
+        features: dict,
+        robot_type: str | None = None,
+        root: str | Path | None = None,
+        use_videos: bool = True,
+        metadata_buffer_size: int = 10,
+        chunks_size: int | None = None,
+        data_files_size_in_mb: int | None = None,
+        video_files_size_in_mb: int | None = None,
+    ) -> LeRobotDatasetMetadata:
+        obj = cls.__new__(cls)
+        obj.repo_id = repo_id
+        obj.revision = None
+        obj.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        obj.metadata_buffer_size = metadata_buffer_size
+        features = {**features, **{k: dict(v) for k, v in DEFAULT_FEATURES.items()}}
+        validate_feature_names(features)
+        if not use_videos and any(f["dtype"] == "video" for f in features.values()):
+            raise ValueError("Video features require use_videos=True (or declare them with dtype 'image').")
+        for name, value in (
+            ("chunks_size", chunks_size),
+            ("data_files_size_in_mb", data_files_size_in_mb),
+            ("video_files_size_in_mb", video_files_size_in_mb),
+        ):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        obj.root.mkdir(parents=True, exist_ok=False)
+        obj.info = create_empty_dataset_info(
+            CODEBASE_VERSION,
+            fps,
+            features,
+            use_videos,
+            robot_type,
+            chunks_size,
+            data_files_size_in_mb,
+            video_files_size_in_mb,
+        )
+        _tuple_shapes(obj.info["features"])
+        obj.tasks = None
+        obj.stats = None
+        obj.episodes = None
+        obj._init_writing_state([])
+        obj.write_info()
+        return obj
+
+    # -- properties ---------------------------------------------------------------------------------------
+    @property
+    def fps(self) -> int:
+        return self.info["fps"]
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.info["features"]
+
+    @property
+    def robot_type(self) -> str | None:
+        return self.info["robot_type"]
+
+    @property
+    def data_path(self) -> str:
+        return self.info["data_path"]
+
+    @property
+    def video_path(self) -> str | None:
+        return self.info["video_path"]
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k, f in self.features.items() if f["dtype"] == "image"]
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, f in self.features.items() if f["dtype"] == "video"]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, f in self.features.items() if f["dtype"] in ("video", "image")]
+
+    @property
+    def names(self) -> dict[str, list | dict | None]:
+        return {k: f.get("names") for k, f in self.features.items()}
+
+    @property
+    def shapes(self) -> dict[str, tuple]:
+        return {k: tuple(f["shape"]) for k, f in self.features.items()}
+
+    @property
+    def total_episodes(self) -> int:
+        return self.info["total_episodes"]
+
+    @property
+    def total_frames(self) -> int:
+        return self.info["total_frames"]
+
+    @property
+    def total_tasks(self) -> int:
+        return self.info["total_tasks"]
+
+    @property
+    def chunks_size(self) -> int:
+        return self.info["chunks_size"]
+
+    @property
+    def data_files_size_in_mb(self) -> int:
+        return self.info["data_files_size_in_mb"]
+
+    @property
+    def video_files_size_in_mb(self) -> int:
+        return self.info["video_files_size_in_mb"]
+
+    def get_chunk_settings(self) -> dict[str, int]:
+        return {
+            "chunks_size": self.chunks_size,
+            "data_files_size_in_mb": self.data_files_size_in_mb,
+            "video_files_size_in_mb": self.video_files_size_in_mb,
+        }
+
+    def update_chunk_settings(
+        self,
+        chunks_size: int | None = None,
+        data_files_size_in_mb: int | None = None,
+        video_files_size_in_mb: int | None = None,
+    ) -> None:
+        for name, value in (
+            ("chunks_size", chunks_size),
+            ("data_files_size_in_mb", data_files_size_in_mb),
+            ("video_files_size_in_mb", video_files_size_in_mb),
+        ):
+            if value is None:
+                continue
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+            self.info[name] = value
+        self.write_info()
+
+    # -- tasks --------------------------------------------------------------------------------------------
+    def get_task_index(self, task: str) -> int | None:
+        return (self.tasks or {}).get(task)
+
+    def save_episode_tasks(self, tasks: list[str]) -> None:
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f"Tasks are not unique: {tasks}")
+        known = dict(self.tasks or {})
+        new = [t for t in tasks if t not in known]
+        if not new:
+            return
+        for task in new:
+            known[task] = len(known)
+        write_tasks(known, self.root)
+        self.tasks = known
+
+    # -- writing ------------------------------------------------------------------------------------------
+    def write_info(self) -> None:
+        info = dict(self.info)
+        info["features"] = _features_for_json(self.info["features"])
+        write_json(info, self.root / INFO_PATH)
+
+    def update_video_info(self, video_key: str, info: dict) -> None:
+        """Record a video feature's ``info`` block (file properties + encoder settings) once."""
+        feature = self.info["features"][video_key]
+        if not feature.get("info"):
+            feature["info"] = info
+            self.write_info()
+
+    def _episodes_file_for_next_row(self) -> tuple[int, int]:
+        """Where the next episode row goes: the current file, or the next one once it is full."""
+        if self._episodes_file is None:
+            return self._episodes_file_after_resume
+        if not self._open_rows:
+            return self._episodes_file
+        chunk, file = self._episodes_file
+        size = (self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)).stat().st_size
+        if size + size / len(self._open_rows) >= self.data_files_size_in_mb * 1024**2:
+            self._open_rows = []
+            return update_chunk_file_indices(chunk, file, self.chunks_size)
+        return self._episodes_file
+
+    def save_episode(
+        self,
+        episode_index: int,
+        episode_length: int,
+        episode_tasks: list[str],
+        episode_stats: dict,
+        episode_metadata: dict,
+    ) -> None:
+        """Append one episode's row to the episodes table and update info.json and stats.json."""
+        row: dict[str, Any] = {"episode_index": episode_index, "tasks": list(episode_tasks), "length": episode_length}
+        row.update(episode_metadata)
+        if self.latest_episode is not None:
+            row["dataset_from_index"] = self.latest_episode["dataset_to_index"]
+        elif self.episodes:
+            row["dataset_from_index"] = self.episodes[-1]["dataset_to_index"]
+        else:
+            row["dataset_from_index"] = 0
+        row["dataset_to_index"] = row["dataset_from_index"] + episode_length
+        row.update(flatten_dict({"stats": episode_stats}))
+        chunk, file = self._episodes_file_for_next_row()
+        row["meta/episodes/chunk_index"] = chunk
+        row["meta/episodes/file_index"] = file
+        self._write_episode_rows([*self._open_rows, row], chunk, file)
+        self._open_rows.append(row)
+        self._episodes_file = (chunk, file)
+        self.latest_episode = row
+
+        self.info["total_episodes"] += 1
+        self.info["total_frames"] += episode_length
+        self.info["total_tasks"] = len(self.tasks or {})
+        self.info["splits"] = {"train": f"0:{self.info['total_episodes']}"}
+        self.stats = aggregate_stats(
+            [self.stats, episode_stats] if self.stats else [episode_stats], order=list(self.features)
+        )
+        write_stats(self.stats, self.root)
+        self.write_info()
+        visible = {k: v for k, v in row.items() if not k.startswith("stats/")}
+        self.episodes = [*(self.episodes or []), visible]
+
+    def _write_episode_rows(self, rows: list[dict[str, Any]], chunk: int, file: int) -> None:
+        columns: dict[str, list] = {}
+        for key in rows[-1]:
+            columns[key] = [_to_python(r.get(key)) for r in rows]
+        table = pa.table(columns)
+        path = self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
+        atomic_write(path, lambda temp: pq.write_table(table, temp, compression="snappy"))
+
+    def finalize(self) -> None:
+        """Nothing is buffered (see the module docstring); kept for LeRobot compatibility."""
+
+    def __repr__(self) -> str:
+        return (
+            f"LeRobotDatasetMetadata(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
+            f"total_episodes={self.total_episodes}, total_frames={self.total_frames}, fps={self.fps})"
+        )
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+__all__ = ["LeRobotDatasetMetadata", "create_empty_dataset_info", "load_episode_rows", "unflatten_dict"]

@@ -1,0 +1,99 @@
+"""A small numpy reader of finished datasets, for checking what was recorded (no torch needed).
+
+It reads the way LeRobot's reader does: rows from the data parquet files, and for each camera the frame
+of ``videos/<key>/chunk-XXX/file-YYY.mp4`` shown at ``from_timestamp + timestamp`` (within
+``tolerance_s``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata, load_episode_rows
+from lerobot_stream.datasets.utils import DATA_DIR
+
+
+class FrameTimestampError(ValueError):
+    """No frame of the video lies within the tolerance of the requested timestamp."""
+
+
+def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> np.ndarray:
+    """The uint8 HWC frame of ``path`` presented at ``timestamp`` seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        container.seek(max(0, int(timestamp / stream.time_base)), stream=stream, backward=True, any_frame=False)
+        closest = None
+        for frame in container.decode(stream):
+            t = float(frame.pts * frame.time_base)
+            if closest is None or abs(t - timestamp) < closest[0]:
+                closest = (abs(t - timestamp), frame)
+            if t > timestamp + tolerance_s:
+                break
+    if closest is None or closest[0] > tolerance_s:
+        found = "no frame" if closest is None else f"nearest frame {closest[0]:.6f} s away"
+        raise FrameTimestampError(f"{path}: no frame at {timestamp:.6f} s within {tolerance_s} s ({found})")
+    return closest[1].to_ndarray(format="rgb24")
+
+
+def decode_png_bytes(data: bytes) -> np.ndarray:
+    import io
+
+    with av.open(io.BytesIO(data), format="png_pipe") as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+class DatasetReader:
+    def __init__(self, meta: LeRobotDatasetMetadata, episodes: list[int] | None = None, tolerance_s: float = 1e-4):
+        self.meta = meta
+        self.tolerance_s = tolerance_s
+        files = sorted((meta.root / DATA_DIR).glob("chunk-*/file-*.parquet"))
+        table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+        if table is not None and episodes is not None:
+            mask = np.isin(table.column("episode_index").to_numpy(), np.asarray(episodes))
+            table = table.filter(pa.array(mask))
+        self.table = table
+        self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(meta.root)}
+
+    @property
+    def num_frames(self) -> int:
+        return 0 if self.table is None else self.table.num_rows
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"index {index} out of range for {self.num_frames} frames")
+        row = self.table.slice(index, 1).to_pylist()[0]
+        item: dict[str, Any] = {}
+        for key, value in row.items():
+            feature = self.meta.features.get(key, {})
+            if feature.get("dtype") == "image":
+                item[key] = decode_png_bytes(value["bytes"]).transpose(2, 0, 1).astype(np.float32) / 255.0
+            elif feature.get("dtype") == "string":
+                item[key] = value
+            else:
+                item[key] = np.asarray(value, dtype=feature.get("dtype"))
+        episode = self.episode_rows[row["episode_index"]]
+        for key in self.meta.video_keys:
+            path = self.meta.root / self.meta.video_path.format(
+                video_key=key,
+                chunk_index=episode[f"videos/{key}/chunk_index"],
+                file_index=episode[f"videos/{key}/file_index"],
+            )
+            t = episode[f"videos/{key}/from_timestamp"] + float(row["timestamp"])
+            item[key] = decode_frame_at(path, t, self.tolerance_s).transpose(2, 0, 1).astype(np.float32) / 255.0
+        tasks = {i: t for t, i in (self.meta.tasks or {}).items()}
+        item["task"] = tasks.get(row["task_index"])
+        return item
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.table = None

@@ -1,0 +1,560 @@
+"""Recording episodes into a LeRobot v3.0 dataset.
+
+Two recording paths behind one API:
+
+* **streaming** (``streaming_encoder`` given): camera frames go to the per-camera encoder processes as
+  they arrive; ``save_episode`` only finishes their files (the work is already done) and appends them.
+* **PNG**: camera frames are written as PNG files under ``root/images`` by background threads during the
+  episode; ``save_episode`` encodes them, cameras in parallel, with the same encode core, then deletes
+  them.
+
+``save_episode`` commits an episode in an order that keeps the dataset readable if the process dies at
+any point: the videos are appended (new files written aside, then renamed into place), then the data
+parquet (rewritten aside, renamed), then the episodes table, info.json and stats.json. Every file is
+complete on disk after each episode; there is no parquet writer held open until ``finalize``.
+
+Fixed compared to LeRobot v0.5.1 (see ``shared/docs/format.md``): every camera's video has exactly one
+frame per data row (frames the encoder could not take are repeated and counted in the episode metadata
+as ``videos/<key>/repeated_frames``); one-frame episodes; no staging files survive
+``clear_episode_buffer``; an encoder error is reported, cleaned up and leaves the writer usable;
+deterministic stats.json; ``batch_encoding_size > 1`` is rejected up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
+from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.utils import (
+    DEFAULT_DATA_PATH,
+    DEFAULT_FEATURES,
+    DEFAULT_IMAGE_PATH,
+    IMAGES_DIR,
+    STAGING_DIR,
+    atomic_write,
+    update_chunk_file_indices,
+)
+from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
+from lerobot_stream.datasets.video_utils import (
+    EncodingFailed,
+    StreamingVideoEncoder,
+    encode_video_frames,
+    get_video_info,
+    read_png,
+)
+from workers.codecs import EncoderSettings, default_encoder_threads, is_hardware_encoder
+from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.frames import to_hwc_uint8
+from workers.stats import ImageStatsAccumulator
+
+logger = logging.getLogger(__name__)
+
+_VIDEO_PNG_COMPRESSION = 1  # staging only: fast
+_IMAGE_PNG_COMPRESSION = 6  # stored in the parquet: smaller
+
+
+def _encode_video_worker(
+    video_key: str,
+    episode_index: int,
+    root: Path,
+    fps: int,
+    vcodec: str = "libsvtav1",
+    encoder_threads: int | None = None,
+) -> Path:
+    """Encode one camera's PNG folder of an episode into a temporary MP4 and delete the PNGs.
+
+    Module-level and picklable, like LeRobot's, so it can also run in a process pool.
+    """
+    img_dir = (
+        Path(root)
+        / DEFAULT_IMAGE_PATH.format(image_key=video_key, episode_index=episode_index, frame_index=0).rsplit("/", 1)[0]
+    )
+    temp_dir = Path(root) / STAGING_DIR
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    temp_path = temp_dir / f"{video_key}_{episode_index:03d}.mp4"
+    encode_video_frames(img_dir, temp_path, fps, vcodec=vcodec, overwrite=True, encoder_threads=encoder_threads)
+    shutil.rmtree(img_dir)
+    return temp_path
+
+
+class DatasetWriter:
+    """Buffers one episode at a time and writes it into the dataset on ``save_episode``."""
+
+    def __init__(
+        self,
+        meta: LeRobotDatasetMetadata,
+        root: Path,
+        vcodec: str,
+        encoder_threads: int | None,
+        batch_encoding_size: int = 1,
+        streaming_encoder: StreamingVideoEncoder | None = None,
+        initial_frames: int = 0,
+    ):
+        if batch_encoding_size != 1:
+            raise ValueError(
+                f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
+                "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
+            )
+        self._meta = meta
+        self._root = Path(root)
+        self._vcodec = vcodec
+        self._encoder_threads = encoder_threads
+        self._batch_encoding_size = batch_encoding_size
+        self._streaming_encoder = streaming_encoder
+        self.image_writer: AsyncImageWriter | None = None
+        self._recorded_frames = initial_frames
+        self._latest_episode: dict[str, Any] | None = None
+        self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
+        self._current_file_start_frame: int | None = None
+        self._data_file: tuple[int, int] | None = None
+        self._episodes_since_last_encoding = 0
+        self._finalized = False
+        self._schema = data_schema(meta.features)
+        self._video_placer = VideoPlacer(
+            self._root, meta.fps, meta.chunks_size, meta.video_files_size_in_mb, resume_after=self._last_video_files()
+        )
+        self._data_file_after_resume = self._last_data_file()
+        self._image_stats: dict[str, ImageStatsAccumulator] = {}
+        self.episode_buffer = self._create_episode_buffer()
+        if streaming_encoder is not None and meta.video_keys:
+            # Start the encoder processes and allocate the frame rings now, not on the first frame.
+            streaming_encoder.warm_up(meta.video_keys, self._camera_shapes(meta.video_keys))
+
+    # -- resume --------------------------------------------------------------------------------------------
+    def _last_video_files(self) -> dict[str, tuple[int, int]]:
+        if not self._meta.episodes:
+            return {}
+        last = self._meta.episodes[-1]
+        return {
+            key: (last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"])
+            for key in self._meta.video_keys
+            if f"videos/{key}/chunk_index" in last
+        }
+
+    def _last_data_file(self) -> tuple[int, int] | None:
+        if not self._meta.episodes:
+            return None
+        last = self._meta.episodes[-1]
+        return last["data/chunk_index"], last["data/file_index"]
+
+    # -- buffer ---------------------------------------------------------------------------------------------
+    def _create_episode_buffer(self, episode_index: int | None = None) -> dict[str, Any]:
+        buffer: dict[str, Any] = {"size": 0, "task": []}
+        for key in self._meta.features:
+            buffer[key] = []
+        buffer["episode_index"] = self._meta.total_episodes if episode_index is None else episode_index
+        self._image_stats = {key: ImageStatsAccumulator() for key in self._meta.image_keys}
+        return buffer
+
+    def _camera_shapes(self, keys: list[str]) -> dict[str, tuple[int, int, int]]:
+        return {key: (*camera_hw(self._meta.features[key]), 3) for key in keys}
+
+    def _image_path(self, key: str, episode_index: int, frame_index: int) -> Path:
+        return self._root / DEFAULT_IMAGE_PATH.format(
+            image_key=key, episode_index=episode_index, frame_index=frame_index
+        )
+
+    def _episode_image_dir(self, key: str, episode_index: int) -> Path:
+        return self._image_path(key, episode_index, 0).parent
+
+    @property
+    def _streaming(self) -> bool:
+        return self._streaming_encoder is not None and bool(self._meta.video_keys)
+
+    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
+        """Background PNG writers (threads; ``num_processes`` is accepted for LeRobot compatibility)."""
+        if self.image_writer is not None:
+            logger.warning("An image writer is already running")
+            return
+        self.image_writer = AsyncImageWriter(num_threads=max(1, num_threads or 4))
+
+    def _png_writer(self) -> AsyncImageWriter:
+        if self.image_writer is None:
+            self.start_image_writer()
+        return self.image_writer
+
+    # -- recording ------------------------------------------------------------------------------------------
+    def add_frame(self, frame: dict) -> None:
+        """Add one timestep. Camera frames are handed off (streaming) or queued as PNG; the rest is kept."""
+        if self._finalized:
+            raise RuntimeError("This dataset writer is finalized; use LeRobotDataset.resume() to record more.")
+        frame = {
+            k: (v.detach().cpu().numpy() if hasattr(v, "detach") and hasattr(v, "numpy") else v)
+            for k, v in frame.items()
+        }
+        validate_frame(frame, self._meta.features)
+        buffer = self.episode_buffer
+        frame_index = buffer["size"]
+        episode_index = buffer["episode_index"]
+        features = self._meta.features
+        if frame_index == 0 and self._streaming:
+            self._streaming_encoder.start_episode(
+                self._meta.video_keys, self._root / STAGING_DIR, frame_shapes=self._camera_shapes(self._meta.video_keys)
+            )
+        values: dict[str, Any] = {}
+        for key, value in frame.items():
+            if key == "task":
+                continue
+            dtype = features[key]["dtype"]
+            if dtype == "video" and self._streaming:
+                self._streaming_encoder.feed_frame(key, value)
+                values[key] = None
+            elif dtype in ("video", "image"):
+                path = self._image_path(key, episode_index, frame_index)
+                if frame_index == 0:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                if dtype == "image":
+                    pixels = to_hwc_uint8(value, key)
+                    self._image_stats[key].update(pixels)
+                    self._png_writer().save_image(pixels, path, _IMAGE_PNG_COMPRESSION, key)
+                else:
+                    self._png_writer().save_image(value, path, _VIDEO_PNG_COMPRESSION, key)
+                values[key] = str(path)
+            else:
+                values[key] = value if dtype == "string" else np.array(value, copy=True)
+        for key, value in values.items():
+            buffer[key].append(value)
+        buffer["frame_index"].append(frame_index)
+        buffer["timestamp"].append(frame_index / self._meta.fps)
+        buffer["task"].append(frame["task"])
+        buffer["size"] += 1
+
+    def has_pending_frames(self) -> bool:
+        return self.episode_buffer is not None and self.episode_buffer["size"] > 0
+
+    # -- saving ---------------------------------------------------------------------------------------------
+    def save_episode(self, episode_data: dict | None = None, parallel_encoding: bool = True) -> None:
+        """Write the buffered episode into the dataset (see the module docstring for the commit order)."""
+        if self._finalized:
+            raise RuntimeError("This dataset writer is finalized; use LeRobotDataset.resume() to record more.")
+        buffer = episode_data if episode_data is not None else self.episode_buffer
+        length = buffer.get("size", 0)
+        if length == 0:
+            raise ValueError("You must add one or several frames with `add_frame` before calling `add_episode`.")
+        episode_index = buffer["episode_index"]
+        if episode_index != self._meta.total_episodes:
+            raise NotImplementedError(
+                f"The episode buffer is for episode {episode_index} but the dataset has {self._meta.total_episodes} "
+                "episodes; episodes must be saved in order."
+            )
+        try:
+            if self.image_writer is not None:
+                self.image_writer.wait_until_done()
+            videos = self._finish_videos(buffer, episode_index, parallel_encoding)
+        except BaseException:
+            self.clear_episode_buffer()
+            raise
+        try:
+            self._commit_episode(buffer, episode_index, length, videos)
+        finally:
+            for result in videos.values():
+                self._remove_temp_video(result.path)
+            for key in self._meta.image_keys:  # their PNG bytes are in the parquet now
+                shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
+            self._cleanup_staging()
+        if episode_data is None:
+            self.episode_buffer = self._create_episode_buffer()
+
+    def _finish_videos(self, buffer: dict, episode_index: int, parallel: bool) -> dict[str, EpisodeResult]:
+        """Each camera's finished temporary MP4 (and stats), by whichever path recorded it."""
+        if not self._meta.video_keys:
+            return {}
+        if self._streaming:
+            encoder = self._streaming_encoder
+            try:
+                encoder.finish_episode()
+            except EncodingFailed as exc:
+                for path, _ in exc.results.values():
+                    self._remove_temp_video(path)
+                raise RuntimeError(f"Episode {episode_index} was not saved: {exc}") from exc
+            return dict(encoder.last_results)
+        writer = self._png_writer()
+        writer.wait_until_done()
+        keys = self._meta.video_keys
+        with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
+            futures = {key: pool.submit(self._encode_pngs, key, episode_index, len(keys)) for key in keys}
+            errors, results = {}, {}
+            for key, future in futures.items():
+                try:
+                    results[key] = future.result()
+                except Exception as exc:
+                    errors[key] = f"{type(exc).__name__}: {exc}"
+        if errors:
+            for result in results.values():
+                self._remove_temp_video(result.path)
+            raise RuntimeError(f"Episode {episode_index} was not saved: video encoding failed for {errors}")
+        for key in keys:
+            shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
+        return results
+
+    def _encode_pngs(self, key: str, episode_index: int, num_cameras: int) -> EpisodeResult:
+        frames = sorted(self._episode_image_dir(key, episode_index).glob("frame-*.png"))
+        threads = (
+            None
+            if is_hardware_encoder(self._vcodec)
+            else (self._encoder_threads or default_encoder_threads(num_cameras))
+        )
+        settings = EncoderSettings(self._meta.fps, self._vcodec, threads=threads)
+        temp = self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
+        encoder = EpisodeEncoder(temp, settings)
+        try:
+            for index, path in enumerate(frames):
+                encoder.add(index, read_png(path))
+            return encoder.finish()
+        except BaseException:
+            encoder.abort()
+            raise
+
+    def _episode_stats(
+        self, buffer: dict, arrays: dict[str, np.ndarray], videos: dict[str, EpisodeResult]
+    ) -> dict[str, dict]:
+        numeric = compute_episode_stats(arrays, self._meta.features)
+        stats: dict[str, dict] = {}
+        for key, feature in self._meta.features.items():
+            if key in numeric:
+                stats[key] = numeric[key]
+            elif feature["dtype"] == "video" and videos[key].stats is not None:
+                stats[key] = camera_stats_from_pixels(videos[key].stats)
+            elif feature["dtype"] == "image":
+                stats[key] = camera_stats_from_pixels(self._image_stats[key].statistics())
+        return stats
+
+    def _episode_arrays(self, buffer: dict, episode_index: int, length: int, task_indices: list[int]) -> dict[str, Any]:
+        arrays: dict[str, Any] = {}
+        for key, feature in self._meta.features.items():
+            dtype = feature["dtype"]
+            if dtype == "video":
+                continue
+            if key in DEFAULT_FEATURES:
+                continue
+            if dtype in ("image", "string"):
+                arrays[key] = list(buffer[key])
+            else:
+                arrays[key] = np.stack(buffer[key]).reshape(length, *feature["shape"])
+        arrays["timestamp"] = np.asarray(buffer["timestamp"], dtype=np.float32)
+        arrays["frame_index"] = np.arange(length, dtype=np.int64)
+        arrays["episode_index"] = np.full(length, episode_index, dtype=np.int64)
+        arrays["index"] = np.arange(self._meta.total_frames, self._meta.total_frames + length, dtype=np.int64)
+        arrays["task_index"] = np.asarray(task_indices, dtype=np.int64)
+        return arrays
+
+    def _commit_episode(self, buffer: dict, episode_index: int, length: int, videos: dict[str, EpisodeResult]) -> None:
+        tasks = list(buffer["task"])
+        episode_tasks = list(dict.fromkeys(tasks))
+        known = dict(self._meta.tasks or {})
+        for task in episode_tasks:
+            known.setdefault(task, len(known))
+        arrays = self._episode_arrays(buffer, episode_index, length, [known[t] for t in tasks])
+        for key, result in videos.items():
+            if result.frames != length:
+                raise RuntimeError(f"Camera {key}: the video has {result.frames} frames for {length} data rows")
+        stats = self._episode_stats(buffer, arrays, videos)
+        table = self._episode_table(arrays, length)
+
+        prepared: list[PreparedVideo] = []
+        try:
+            for key, result in videos.items():
+                prepared.append(self._video_placer.prepare(key, result.path, result.frames))
+            data_path, data_metadata = self._prepare_data(table, length)
+        except BaseException:
+            for item in prepared:
+                self._video_placer.discard(item)
+            raise
+        # Commit: videos, then data, then the metadata that makes the episode part of the dataset.
+        metadata: dict[str, Any] = dict(data_metadata)
+        for item in prepared:
+            self._video_placer.commit(item)
+            metadata.update(item.metadata)
+            metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
+        self._commit_data(data_path)
+        self._meta.save_episode_tasks([t for t in episode_tasks if t not in (self._meta.tasks or {})])
+        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)
+        self._latest_episode = {"episode_index": episode_index, **metadata}
+        for key in videos:
+            if not self._meta.features[key].get("info"):
+                self._record_video_info(key)
+        self._recorded_frames += length
+        repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
+        if repeated:
+            logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)
+
+    def _record_video_info(self, key: str) -> None:
+        """The video ``info`` block of info.json: what the file is, and the encoder settings used."""
+        chunk = self._latest_episode[f"videos/{key}/chunk_index"]
+        file = self._latest_episode[f"videos/{key}/file_index"]
+        info = get_video_info(self._video_placer.path(key, chunk, file))
+        settings = (
+            self._streaming_encoder.encoder_settings
+            if self._streaming
+            else EncoderSettings(self._meta.fps, self._vcodec)
+        )
+        info.update(
+            {
+                "video.g": settings.g,
+                "video.crf": settings.crf,
+                "video.preset": settings.effective_preset,
+                "video.encoder": settings.vcodec,
+            }
+        )
+        self._meta.update_video_info(key, info)
+
+    def _episode_table(self, arrays: dict[str, Any], length: int) -> pa.Table:
+        columns = []
+        for field in self._schema:
+            feature = self._meta.features[field.name]
+            values = arrays[field.name]
+            if feature["dtype"] == "image":
+                values = [{"bytes": _png_bytes(path), "path": Path(path).name} for path in values]
+                columns.append(pa.array(values, type=field.type))
+            elif feature["dtype"] == "string":
+                columns.append(pa.array(values, type=field.type))
+            elif isinstance(field.type, pa.FixedSizeListType) or pa.types.is_list(field.type):
+                columns.append(pa.array(list(np.asarray(values).tolist()), type=field.type))
+            else:
+                columns.append(pa.array(np.asarray(values).reshape(length), type=field.type))
+        return pa.Table.from_arrays(columns, schema=self._schema)
+
+    # -- data parquet ---------------------------------------------------------------------------------------
+    def _data_path(self, chunk: int, file: int) -> Path:
+        return self._root / DEFAULT_DATA_PATH.format(chunk_index=chunk, file_index=file)
+
+    def _prepare_data(self, table: pa.Table, length: int) -> tuple[tuple[Path, pa.Table, bool], dict]:
+        """Pick the data file for this episode (rolling over at the size limit); nothing is written yet."""
+        global_start = self._meta.total_frames
+        if self._data_file is None:
+            chunk_file = (
+                update_chunk_file_indices(*self._data_file_after_resume, self._meta.chunks_size)
+                if self._data_file_after_resume
+                else (0, 0)
+            )
+            append = False
+            self._current_file_start_frame = global_start
+        else:
+            chunk_file = self._data_file
+            path = self._data_path(*chunk_file)
+            size = path.stat().st_size
+            frames_in_file = global_start - self._current_file_start_frame
+            average = size / frames_in_file if frames_in_file else 0
+            append = size + average * length < self._meta.data_files_size_in_mb * 1024**2
+            if not append:
+                chunk_file = update_chunk_file_indices(*chunk_file, self._meta.chunks_size)
+                self._current_file_start_frame = global_start
+        self._data_file = chunk_file
+        metadata = {
+            "data/chunk_index": chunk_file[0],
+            "data/file_index": chunk_file[1],
+            "dataset_from_index": global_start,
+            "dataset_to_index": global_start + length,
+        }
+        return (self._data_path(*chunk_file), table, append), metadata
+
+    def _commit_data(self, prepared: tuple[Path, pa.Table, bool]) -> None:
+        path, table, append = prepared
+
+        def write(temp: Path) -> None:
+            with pq.ParquetWriter(temp, self._schema, compression="snappy", use_dictionary=True) as writer:
+                if append:  # one row group per episode, as LeRobot writes them
+                    previous = pq.ParquetFile(path)
+                    for group in range(previous.num_row_groups):
+                        writer.write_table(previous.read_row_group(group).cast(self._schema))
+                writer.write_table(table)
+
+        atomic_write(path, write)
+
+    # -- discarding -----------------------------------------------------------------------------------------
+    def clear_episode_buffer(self, delete_images: bool = True) -> None:
+        """Throw the unsaved episode away: cancel its encoding and delete its staging files."""
+        episode_index = self.episode_buffer["episode_index"] if self.episode_buffer else self._meta.total_episodes
+        if self._streaming_encoder is not None:
+            self._streaming_encoder.cancel_episode()
+        if self.image_writer is not None:
+            self.image_writer.discard_errors()
+        if delete_images:
+            for key in self._meta.camera_keys:
+                shutil.rmtree(
+                    self._episode_image_dir(key, int(np.asarray(episode_index).reshape(-1)[0])), ignore_errors=True
+                )
+        self._cleanup_staging()
+        self.episode_buffer = self._create_episode_buffer()
+
+    def _remove_temp_video(self, path: Path) -> None:
+        """Delete an episode's temporary MP4 (and the per-episode folder the streaming encoder made)."""
+        staging = self._root / STAGING_DIR
+        if path.parent != staging and path.parent.parent == staging:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _cleanup_staging(self) -> None:
+        staging = self._root / STAGING_DIR
+        if staging.exists() and not any(staging.iterdir()):
+            staging.rmdir()
+        images = self._root / IMAGES_DIR
+        if images.exists() and not any(images.rglob("*.png")):
+            shutil.rmtree(images, ignore_errors=True)
+
+    def cancel_pending_videos(self) -> None:
+        if self._streaming_encoder is not None:
+            self._streaming_encoder.cancel_episode()
+
+    def cleanup_interrupted_episode(self, episode_index: int) -> None:
+        for key in self._meta.camera_keys:
+            shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
+        self._cleanup_staging()
+
+    # -- teardown -------------------------------------------------------------------------------------------
+    def close_writer(self) -> None:
+        """Nothing is held open between episodes; kept for LeRobot compatibility."""
+
+    def flush_pending_videos(self) -> None:
+        if self._streaming_encoder is not None:
+            self._streaming_encoder.close()
+
+    def stop_image_writer(self) -> None:
+        if self.image_writer is not None:
+            self.image_writer.stop()
+            self.image_writer = None
+
+    def finalize(self) -> None:
+        """Discard an unsaved episode (with a warning), stop encoders and writers. Idempotent."""
+        if self._finalized:
+            return
+        self._finalized = True
+        if self.has_pending_frames():
+            logger.warning(
+                "Discarding the unsaved episode %d (%d frames): save_episode() was not called",
+                self.episode_buffer["episode_index"],
+                self.episode_buffer["size"],
+            )
+            with contextlib.suppress(Exception):
+                self.clear_episode_buffer()
+        try:
+            self.flush_pending_videos()
+        finally:
+            self.stop_image_writer()
+            self._cleanup_staging()
+            self._meta.finalize()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.finalize()
+
+
+def _png_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+__all__ = ["STAGING_DIR", "DatasetWriter", "_encode_video_worker", "encode_video_frames"]

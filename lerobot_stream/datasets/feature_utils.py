@@ -1,0 +1,203 @@
+"""Feature specs: validation of recorded frames and the parquet (arrow) types LeRobot's reader expects.
+
+Error messages keep LeRobot's wording where its users and tests match on it. Differences on purpose:
+image/video features accept both HWC ``(H, W, 3)`` and CHW ``(3, H, W)`` whatever the declared layout,
+float images must lie in [0, 1], and every message names the feature, expected and received value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+from workers.frames import as_numpy
+
+CAMERA_DTYPES = ("image", "video")
+
+
+def validate_feature_names(features: dict[str, dict]) -> None:
+    invalid = [name for name in features if "/" in name]
+    if invalid:
+        raise ValueError(f"Feature names should not contain '/'. Found '/' in '{invalid}'.")
+
+
+def camera_hw(feature: dict) -> tuple[int, int]:
+    """(height, width) of an image/video feature declared as (H, W, 3) or (3, H, W)."""
+    shape = tuple(feature["shape"])
+    if len(shape) == 3 and shape[-1] == 3:
+        return shape[0], shape[1]
+    if len(shape) == 3 and shape[0] == 3:
+        return shape[1], shape[2]
+    raise ValueError(f"Camera features must have shape (H, W, 3) or (3, H, W), got {shape}")
+
+
+def _validate_camera(name: str, feature: dict, value: Any) -> str:
+    height, width = camera_hw(feature)
+    array = as_numpy(value)
+    if not isinstance(array, np.ndarray):
+        return (
+            f"The feature '{name}' is expected to be of type 'PIL.Image' or 'np.ndarray' channel first or channel "
+            f"last, but type '{type(value)}' provided instead.\n"
+        )
+    hwc, chw = (height, width, 3), (3, height, width)
+    if array.shape not in (hwc, chw):
+        return f"The feature '{name}' of shape '{array.shape}' does not have the expected shape '{chw}' or '{hwc}'.\n"
+    if array.dtype == np.uint8:
+        return ""
+    if not np.issubdtype(array.dtype, np.floating):
+        return (
+            f"The feature '{name}' of dtype '{array.dtype}' is not of the expected dtype 'uint8' or float in [0, 1].\n"
+        )
+    low, high = float(np.min(array)), float(np.max(array))
+    if not (low >= 0.0 and high <= 1.0):
+        return (
+            f"The feature '{name}' is a float image, which requires values in the range [0.0, 1.0], "
+            f"but its values lie in [{low}, {high}].\n"
+        )
+    return ""
+
+
+def _validate_numeric(name: str, feature: dict, value: Any) -> str:
+    expected_dtype = feature["dtype"]
+    expected_shape = tuple(feature["shape"])
+    if not isinstance(value, np.ndarray):
+        return (
+            f"The feature '{name}' is not a 'np.ndarray'. Expected type is '{expected_dtype}', "
+            f"but type '{type(value)}' provided instead.\n"
+        )
+    if value.dtype != np.dtype(expected_dtype):
+        return f"The feature '{name}' of dtype '{value.dtype}' is not of the expected dtype '{expected_dtype}'.\n"
+    if value.shape != expected_shape:
+        return f"The feature '{name}' of shape '{value.shape}' does not have the expected shape '{expected_shape}'.\n"
+    return ""
+
+
+def validate_feature(name: str, feature: dict, value: Any) -> str:
+    """An error message for one value, or '' if it is valid."""
+    dtype = feature["dtype"]
+    if dtype in CAMERA_DTYPES:
+        return _validate_camera(name, feature, value)
+    if dtype == "string":
+        return (
+            ""
+            if isinstance(value, str)
+            else f"The feature '{name}' is expected to be of type 'str', but type '{type(value)}' provided instead.\n"
+        )
+    try:
+        np.dtype(dtype)
+    except TypeError as exc:
+        raise NotImplementedError(f"The feature dtype '{dtype}' is not implemented yet.") from exc
+    return _validate_numeric(name, feature, value)
+
+
+def validate_frame(frame: dict, features: dict[str, dict]) -> None:
+    """Check one ``add_frame`` dict against the features; raise one ``ValueError`` listing every problem."""
+    if not isinstance(frame, dict):
+        raise ValueError(f"A frame must be a dict of feature values, got {type(frame).__name__}.")
+    expected = set(features) - set(DEFAULT_FEATURES)
+    actual = set(frame) - {"task"}
+    header = "Feature mismatch in `frame` dictionary:\n"
+    if "task" not in frame:
+        raise ValueError(header + "Missing features: {'task'}\n")
+    if not isinstance(frame["task"], str) or not frame["task"]:
+        raise ValueError(f"The frame's 'task' must be a non-empty string, got {frame['task']!r}.")
+    mismatch = ""
+    if expected - actual:
+        mismatch += f"Missing features: {expected - actual}\n"
+    if actual - expected:
+        mismatch += f"Extra features: {actual - expected}\n"
+    if mismatch:
+        raise ValueError(header + mismatch)
+    errors = "".join(validate_feature(name, features[name], frame[name]) for name in features if name in frame)
+    if errors:
+        raise ValueError(errors)
+
+
+# ---- arrow types ------------------------------------------------------------------------------------------
+
+_HF_DTYPES = {
+    "float32": "float32",
+    "float64": "float64",
+    "float16": "float16",
+    "int64": "int64",
+    "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
+    "bool": "bool",
+    "string": "string",
+}
+
+IMAGE_STRUCT = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+
+
+def _arrow_scalar(dtype: str) -> pa.DataType:
+    if dtype == "string":
+        return pa.string()
+    if dtype == "bool":
+        return pa.bool_()
+    return pa.from_numpy_dtype(np.dtype(dtype))
+
+
+def arrow_type(feature: dict) -> pa.DataType | None:
+    """The parquet column type of a feature (None for videos, which live in MP4 files)."""
+    dtype = feature["dtype"]
+    if dtype == "video":
+        return None
+    if dtype == "image":
+        return IMAGE_STRUCT
+    scalar = _arrow_scalar(dtype)
+    shape = tuple(feature.get("shape") or (1,))
+    if dtype == "string" or shape == (1,):
+        return scalar
+    if len(shape) == 1:
+        return pa.list_(pa.field("element", scalar), shape[0])
+    if len(shape) <= 5:  # stored like HF datasets' ArrayND: nested variable-size lists
+        nested = scalar
+        for _ in shape:
+            nested = pa.list_(pa.field("element", nested))
+        return nested
+    raise ValueError(f"Features with {len(shape)} dimensions are not supported (shape {shape}).")
+
+
+def _hf_feature(feature: dict) -> dict:
+    dtype = feature["dtype"]
+    if dtype == "image":
+        return {"_type": "Image"}
+    hf_dtype = _HF_DTYPES.get(dtype, dtype)
+    shape = tuple(feature.get("shape") or (1,))
+    if dtype == "string" or shape == (1,):
+        return {"dtype": hf_dtype, "_type": "Value"}
+    if len(shape) == 1:
+        return {"feature": {"dtype": hf_dtype, "_type": "Value"}, "length": shape[0], "_type": "List"}
+    return {"shape": list(shape), "dtype": hf_dtype, "_type": f"Array{len(shape)}D"}
+
+
+def _field(name: str, feature: dict) -> pa.Field:
+    shape = tuple(feature.get("shape") or (1,))
+    metadata = None
+    if feature["dtype"] not in (*CAMERA_DTYPES, "string") and len(shape) >= 2:
+        # Mark the column as HF datasets' ArrayND extension type, as the `datasets` library writes it.
+        metadata = {
+            b"ARROW:extension:name": f"datasets.features.features.Array{len(shape)}DExtensionType".encode(),
+            b"ARROW:extension:metadata": json.dumps(
+                [list(shape), _HF_DTYPES.get(feature["dtype"], feature["dtype"])]
+            ).encode(),
+        }
+    return pa.field(name, arrow_type(feature), metadata=metadata)
+
+
+def data_schema(features: dict[str, dict]) -> pa.Schema:
+    """Schema of the data parquet files: every non-video feature in declaration order, plus the HF
+    ``datasets`` feature description LeRobot's reader uses to decode images and arrays."""
+    fields = [_field(name, f) for name, f in features.items() if f["dtype"] != "video"]
+    hf = {name: _hf_feature(f) for name, f in features.items() if f["dtype"] != "video"}
+    metadata = {b"huggingface": json.dumps({"info": {"features": hf}}).encode()}
+    return pa.schema(fields, metadata=metadata)

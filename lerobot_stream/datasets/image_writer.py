@@ -1,0 +1,104 @@
+"""PNG writing for the non-streaming path, in background threads so ``add_frame`` does not wait.
+
+PNGs are encoded with PyAV's PNG encoder (no imaging library needed). A write that fails is remembered
+and raised by the next `AsyncImageWriter.wait_until_done`, so ``save_episode`` never encodes a video from
+a folder with a frame missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+
+from lerobot_stream.datasets.utils import atomic_write
+from workers.frames import to_hwc_uint8
+
+logger = logging.getLogger(__name__)
+
+
+def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of a uint8 HWC RGB image."""
+    height, width = image_hwc.shape[:2]
+    context = av.CodecContext.create("png", "w")
+    context.width, context.height = width, height
+    context.pix_fmt = "rgb24"
+    context.options = {"compression_level": str(compress_level)}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_hwc), format="rgb24")
+    packets = list(context.encode(frame)) + list(context.encode(None))
+    return b"".join(bytes(p) for p in packets)
+
+
+def write_png(image, path: Path, compress_level: int = 1, name: str = "image") -> None:
+    """Validate, encode and atomically write one image (numpy HWC/CHW, float in [0, 1], PIL)."""
+    data = encode_png(to_hwc_uint8(image, name), compress_level)
+
+    def write(temp: Path) -> None:
+        temp.write_bytes(data)
+
+    atomic_write(Path(path), write)
+
+
+class AsyncImageWriter:
+    """A few threads that write PNG files from a bounded queue."""
+
+    def __init__(self, num_threads: int = 4, max_pending: int = 256):
+        if num_threads <= 0:
+            raise ValueError(f"num_threads must be positive, got {num_threads}")
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._errors: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, daemon=True, name=f"png-writer-{i}") for i in range(num_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._stopped = False
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                image, path, compress_level, name = item
+                try:
+                    write_png(image, path, compress_level, name)
+                except Exception as exc:
+                    logger.error("Error writing image %s: %s", path, exc)
+                    with self._lock:
+                        self._errors.append(f"{path}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def save_image(self, image, path: Path, compress_level: int = 1, name: str = "image") -> None:
+        if self._stopped:
+            raise RuntimeError("The image writer is stopped")
+        # Copy: camera drivers reuse their buffers.
+        self._queue.put((np.array(image) if isinstance(image, np.ndarray) else image, Path(path), compress_level, name))
+
+    def wait_until_done(self) -> None:
+        """Block until every queued image is written; raise if any write failed."""
+        self._queue.join()
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise OSError(f"{len(errors)} image(s) could not be written: {errors[:3]}")
+
+    def discard_errors(self) -> None:
+        self._queue.join()
+        with self._lock:
+            self._errors = []
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)

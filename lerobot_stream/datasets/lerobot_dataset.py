@@ -1,0 +1,301 @@
+"""`LeRobotDataset`: LeRobot's dataset facade - record with ``create``/``resume``, read back after
+``finalize``.
+
+Recording::
+
+    with LeRobotDataset.create("me/rig", fps=30, features=features, root=root, streaming_encoding=True) as ds:
+        for episode in range(3):
+            for _ in range(300):
+                ds.add_frame({"observation.images.front": frame, "action": action, "task": "pick"})
+            ds.save_episode()
+    # leaving the block finalizes; an exception inside it discards the half-recorded episode first
+
+Reading (``dataset[i]``) returns numpy values (no torch dependency): camera frames as float32 CHW in
+[0, 1] decoded at the row's timestamp, other features as stored, plus ``"task"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.dataset_reader import DatasetReader
+from lerobot_stream.datasets.dataset_writer import DatasetWriter
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, resolve_vcodec
+
+logger = logging.getLogger(__name__)
+
+
+class LeRobotDataset:
+    def __init__(
+        self,
+        repo_id: str,
+        root: str | Path | None = None,
+        episodes: list[int] | None = None,
+        image_transforms=None,
+        delta_timestamps: dict[str, list[float]] | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        force_cache_sync: bool = False,
+        download_videos: bool = True,
+        video_backend: str | None = None,
+        batch_encoding_size: int = 1,
+        vcodec: str = "libsvtav1",
+        streaming_encoding: bool = False,
+        encoder_queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+    ):
+        """Open an existing local dataset for reading."""
+        vcodec = resolve_vcodec(vcodec)
+        self.meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
+        self.repo_id = repo_id
+        self._requested_root = Path(root) if root is not None else None
+        self.root = self.meta.root
+        self.revision = revision
+        self.tolerance_s = tolerance_s
+        self.image_transforms = image_transforms
+        self.delta_timestamps = delta_timestamps
+        self.episodes = episodes
+        self._video_backend = video_backend or "pyav"
+        self._batch_encoding_size = batch_encoding_size
+        self._vcodec = vcodec
+        self._encoder_threads = encoder_threads
+        self.reader: DatasetReader | None = None
+        self._is_finalized = False
+        self.writer: DatasetWriter | None = None
+        if streaming_encoding or batch_encoding_size != 1:
+            warnings.warn(
+                "Passing write-mode parameters (streaming_encoding, batch_encoding_size) to LeRobotDataset.__init__() "
+                "is deprecated. Use LeRobotDataset.resume() instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self.writer = self._build_writer(streaming_encoding, encoder_queue_maxsize)
+
+    # -- construction ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _build_streaming_encoder(
+        fps: int, vcodec: str, encoder_queue_maxsize: int, encoder_threads: int | None
+    ) -> StreamingVideoEncoder:
+        return StreamingVideoEncoder(
+            fps=fps,
+            vcodec=vcodec,
+            pix_fmt="yuv420p",
+            g=2,
+            crf=30,
+            preset=None,
+            queue_maxsize=encoder_queue_maxsize,
+            encoder_threads=encoder_threads,
+        )
+
+    def _build_writer(self, streaming_encoding: bool, encoder_queue_maxsize: int) -> DatasetWriter:
+        encoder = None
+        if streaming_encoding and self.meta.video_keys:
+            encoder = self._build_streaming_encoder(
+                self.meta.fps, self._vcodec, encoder_queue_maxsize, self._encoder_threads
+            )
+        try:
+            return DatasetWriter(
+                self.meta,
+                self.root,
+                self._vcodec,
+                self._encoder_threads,
+                self._batch_encoding_size,
+                encoder,
+                initial_frames=self.meta.total_frames,
+            )
+        except BaseException:
+            if encoder is not None:
+                encoder.close()
+            raise
+
+    @classmethod
+    def create(
+        cls,
+        repo_id: str,
+        fps: int,
+        features: dict,
+        root: str | Path | None = None,
+        robot_type: str | None = None,
+        use_videos: bool = True,
+        tolerance_s: float = 1e-4,
+        image_writer_processes: int = 0,
+        image_writer_threads: int = 0,
+        video_backend: str | None = None,
+        batch_encoding_size: int = 1,
+        vcodec: str = "libsvtav1",
+        metadata_buffer_size: int = 10,
+        streaming_encoding: bool = False,
+        encoder_queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+    ) -> LeRobotDataset:
+        """Create an empty dataset at ``root`` (which must not exist) and return it ready to record."""
+        vcodec = resolve_vcodec(vcodec)
+        if batch_encoding_size != 1:
+            raise ValueError(
+                f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
+                "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
+            )
+        obj = cls.__new__(cls)
+        obj.meta = LeRobotDatasetMetadata.create(
+            repo_id=repo_id,
+            fps=fps,
+            features=features,
+            robot_type=robot_type,
+            root=root,
+            use_videos=use_videos,
+            metadata_buffer_size=metadata_buffer_size,
+        )
+        obj.repo_id = repo_id
+        obj._requested_root = obj.root = obj.meta.root
+        obj.revision = None
+        obj.tolerance_s = tolerance_s
+        obj.image_transforms = None
+        obj.delta_timestamps = None
+        obj.episodes = None
+        obj._video_backend = video_backend or "pyav"
+        obj._batch_encoding_size = batch_encoding_size
+        obj._vcodec = vcodec
+        obj._encoder_threads = encoder_threads
+        obj.reader = None
+        obj._is_finalized = False
+        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
+        if image_writer_processes or image_writer_threads:
+            obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
+        return obj
+
+    @classmethod
+    def resume(
+        cls,
+        repo_id: str,
+        root: str | Path | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        force_cache_sync: bool = False,
+        video_backend: str | None = None,
+        batch_encoding_size: int = 1,
+        vcodec: str = "libsvtav1",
+        image_writer_processes: int = 0,
+        image_writer_threads: int = 0,
+        streaming_encoding: bool = False,
+        encoder_queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+    ) -> LeRobotDataset:
+        """Open an existing dataset to append episodes (new episodes go to new files, as in LeRobot)."""
+        if root is None:
+            raise ValueError("resume() requires an explicit 'root' directory (the dataset to append to).")
+        from lerobot_stream.datasets.recovery import recover_dataset
+
+        report = recover_dataset(Path(root))
+        if report.changed:
+            logger.warning("Recovered %s before resuming: %s", root, report.summary())
+        vcodec = resolve_vcodec(vcodec)
+        if batch_encoding_size != 1:
+            raise ValueError(f"batch_encoding_size={batch_encoding_size} is not supported; use 1.")
+        obj = cls.__new__(cls)
+        obj.meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
+        obj.repo_id = repo_id
+        obj._requested_root = Path(root)
+        obj.root = obj.meta.root
+        obj.revision = revision
+        obj.tolerance_s = tolerance_s
+        obj.image_transforms = None
+        obj.delta_timestamps = None
+        obj.episodes = None
+        obj._video_backend = video_backend or "pyav"
+        obj._batch_encoding_size = batch_encoding_size
+        obj._vcodec = vcodec
+        obj._encoder_threads = encoder_threads
+        obj.reader = None
+        obj._is_finalized = False
+        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
+        if image_writer_processes or image_writer_threads:
+            obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
+        return obj
+
+    # -- recording ------------------------------------------------------------------------------------------
+    def _require_writer(self, name: str) -> DatasetWriter:
+        if self.writer is None:
+            raise RuntimeError(
+                f"Cannot call '{name}()' on a read-only dataset. Use LeRobotDataset.create() for new recording or "
+                "LeRobotDataset.resume() for resume recording."
+            )
+        return self.writer
+
+    def add_frame(self, frame: dict) -> None:
+        self._require_writer("add_frame").add_frame(frame)
+
+    def save_episode(self, episode_data: dict | None = None, parallel_encoding: bool = True) -> None:
+        self._require_writer("save_episode").save_episode(episode_data, parallel_encoding)
+
+    def clear_episode_buffer(self, delete_images: bool = True) -> None:
+        self._require_writer("clear_episode_buffer").clear_episode_buffer(delete_images)
+
+    def has_pending_frames(self) -> bool:
+        return self.writer is not None and self.writer.has_pending_frames()
+
+    @property
+    def episode_buffer(self) -> dict | None:
+        return self.writer.episode_buffer if self.writer is not None else None
+
+    @property
+    def _streaming_encoder(self) -> StreamingVideoEncoder | None:
+        return self.writer._streaming_encoder if self.writer is not None else None
+
+    def finalize(self) -> None:
+        """Stop encoders and writers; the dataset on disk is complete. Idempotent."""
+        if self._is_finalized:
+            return
+        self._is_finalized = True
+        if self.writer is not None:
+            self.writer.finalize()
+
+    def __enter__(self) -> LeRobotDataset:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.has_pending_frames():
+            logger.warning("Discarding the unsaved episode because of %s", exc_type.__name__)
+            self.writer.clear_episode_buffer()
+        self.finalize()
+
+    # -- reading --------------------------------------------------------------------------------------------
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def num_frames(self) -> int:
+        return self.meta.total_frames if self.reader is None else self.reader.num_frames
+
+    @property
+    def num_episodes(self) -> int:
+        return self.meta.total_episodes
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def _ensure_reader(self) -> DatasetReader:
+        if self.writer is not None and not self._is_finalized:
+            raise RuntimeError(
+                "Cannot read from a dataset that is being recorded. Call finalize() first, then access items."
+            )
+        if self.reader is None:
+            self.reader = DatasetReader(self.meta, self.episodes, self.tolerance_s)
+        return self.reader
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._ensure_reader()[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"LeRobotDataset(repo_id={self.repo_id!r}, root={str(self.root)!r}, episodes={self.num_episodes}, "
+            f"frames={self.num_frames}, fps={self.fps})"
+        )

@@ -1,0 +1,129 @@
+"""Paths, defaults and small helpers of the LeRobot v3.0 on-disk format (names kept from LeRobot)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CODEBASE_VERSION = "v3.0"
+
+DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
+DEFAULT_DATA_FILE_SIZE_IN_MB = 100
+DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
+
+INFO_PATH = "meta/info.json"
+STATS_PATH = "meta/stats.json"
+EPISODES_DIR = "meta/episodes"
+DATA_DIR = "data"
+VIDEO_DIR = "videos"
+IMAGES_DIR = "images"
+#: Temporary per-episode MP4s live here until they are appended to the dataset's files.
+STAGING_DIR = ".staging"
+
+CHUNK_FILE_PATTERN = "chunk-{chunk_index:03d}/file-{file_index:03d}"
+DEFAULT_TASKS_PATH = "meta/tasks.parquet"
+DEFAULT_EPISODES_PATH = EPISODES_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
+DEFAULT_DATA_PATH = DATA_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
+DEFAULT_VIDEO_PATH = VIDEO_DIR + "/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
+DEFAULT_IMAGE_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.png"
+
+DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
+    "timestamp": {"dtype": "float32", "shape": (1,), "names": None},
+    "frame_index": {"dtype": "int64", "shape": (1,), "names": None},
+    "episode_index": {"dtype": "int64", "shape": (1,), "names": None},
+    "index": {"dtype": "int64", "shape": (1,), "names": None},
+    "task_index": {"dtype": "int64", "shape": (1,), "names": None},
+}
+
+
+def hf_lerobot_home() -> Path:
+    """Where datasets go when no ``root`` is given: ``$HF_LEROBOT_HOME`` or ``$HF_HOME/lerobot``."""
+    if "HF_LEROBOT_HOME" in os.environ:
+        return Path(os.environ["HF_LEROBOT_HOME"]).expanduser()
+    hf_home = os.environ.get("HF_HOME", str(Path("~/.cache/huggingface").expanduser()))
+    return Path(hf_home).expanduser() / "lerobot"
+
+
+def update_chunk_file_indices(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
+    """The (chunk, file) after the given one: a chunk directory holds ``chunks_size`` files."""
+    if file_index == chunks_size - 1:
+        return chunk_index + 1, 0
+    return chunk_index, file_index + 1
+
+
+def flatten_dict(d: dict, parent_key: str = "", sep: str = "/") -> dict:
+    items: dict = {}
+    for key, value in d.items():
+        new_key = f"{parent_key}{sep}{key}" if parent_key else key
+        if isinstance(value, dict):
+            items.update(flatten_dict(value, new_key, sep))
+        else:
+            items[new_key] = value
+    return items
+
+
+def unflatten_dict(d: dict, sep: str = "/") -> dict:
+    out: dict = {}
+    for key, value in d.items():
+        parts = key.split(sep)
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def serialize_dict(stats: dict) -> dict:
+    """Nested dict of arrays/scalars -> nested dict of JSON-able lists and numbers."""
+    out: dict = {}
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            out[key] = serialize_dict(value)
+        elif isinstance(value, np.ndarray):
+            out[key] = value.tolist()
+        elif isinstance(value, (np.generic,)):
+            out[key] = value.item()
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[key] = value
+        elif hasattr(value, "tolist"):  # torch tensors
+            out[key] = value.tolist()
+        else:
+            raise NotImplementedError(f"The value '{value}' of type '{type(value)}' is not supported.")
+    return out
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same directory and rename it into place.
+
+    A reader - or a recorder killed mid-write - sees the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(temp_name))
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def write_json(data: dict, path: Path) -> None:
+    def dump(temp: Path) -> None:
+        with open(temp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=4, ensure_ascii=False)
+
+    atomic_write(Path(path), dump)
+
+
+def load_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
