@@ -82,3 +82,55 @@ def frame_at_timestamps(path: str | Path, timestamps: list[float], tolerance: fl
                 if ts not in found and abs(t - ts) < tolerance:
                     found[ts] = frame.to_ndarray(format="rgb24")
     return found
+
+
+# ---- reading a dataset back with pyarrow and PyAV only (independent of the library's own reader) -----------
+
+
+def read_parquet_rows(paths) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in sorted(paths):
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+def dataset_tables(root: Path) -> tuple[list[dict], list[dict]]:
+    """(data rows, episode rows) of a dataset, in global order."""
+    data = read_parquet_rows(Path(root).glob("data/chunk-*/file-*.parquet"))
+    episodes = read_parquet_rows(Path(root).glob("meta/episodes/chunk-*/file-*.parquet"))
+    return sorted(data, key=lambda r: r["index"]), sorted(episodes, key=lambda r: r["episode_index"])
+
+
+def identities_shown(root: Path, camera: str, data: list[dict], episodes: list[dict], fps: int) -> list[int]:
+    """For every data row, the identity of the video frame shown at from_timestamp + timestamp.
+
+    Each MP4 is decoded once; a row whose timestamp matches no frame within 1e-4 s gives -1.
+    """
+    by_episode = {e["episode_index"]: e for e in episodes}
+    per_file: dict[Path, dict[int, int]] = {}
+    shown = []
+    for row in data:
+        episode = by_episode[row["episode_index"]]
+        path = (
+            Path(root)
+            / "videos"
+            / camera
+            / (
+                f"chunk-{episode[f'videos/{camera}/chunk_index']:03d}/file-{episode[f'videos/{camera}/file_index']:03d}.mp4"
+            )
+        )
+        if path not in per_file:
+            with av.open(str(path)) as container:
+                per_file[path] = {
+                    round(float(frame.pts * frame.time_base) * fps * 1000): read_identity(
+                        frame.to_ndarray(format="rgb24")
+                    )
+                    for frame in container.decode(video=0)
+                }
+        t = episode[f"videos/{camera}/from_timestamp"] + row["timestamp"]
+        key = round(t * fps * 1000)
+        candidates = [k for k in (key - 1, key, key + 1) if k in per_file[path]]
+        shown.append(per_file[path][candidates[0]] if candidates else -1)
+    return shown

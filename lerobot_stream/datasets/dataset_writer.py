@@ -122,9 +122,7 @@ class DatasetWriter:
         self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
-        self._video_placer = VideoPlacer(
-            self._root, meta.fps, meta.chunks_size, meta.video_files_size_in_mb, resume_after=self._last_video_files()
-        )
+        self._video_placer = VideoPlacer(meta, resume_after=self._last_video_files())
         self._data_file_after_resume = self._last_data_file()
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self.episode_buffer = self._create_episode_buffer()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, update_chunk_file_indices
 from lerobot_stream.datasets.video_utils import concatenate_video_files
 
@@ -45,18 +46,10 @@ class PreparedVideo:
 class VideoPlacer:
     """Tracks each camera's current file and appends episodes to it."""
 
-    def __init__(
-        self,
-        root: Path,
-        fps: int,
-        chunks_size: int,
-        max_file_mb: float,
-        resume_after: dict[str, tuple[int, int]] | None = None,
-    ):
-        self.root = root
-        self.fps = fps
-        self.chunks_size = chunks_size
-        self.max_file_bytes = max_file_mb * 1024**2
+    def __init__(self, meta: LeRobotDatasetMetadata, resume_after: dict[str, tuple[int, int]] | None = None):
+        self.meta = meta  # chunk and file-size settings are read at each episode: they may change
+        self.root = meta.root
+        self.fps = meta.fps
         self._cursors: dict[str, VideoFileCursor] = {}
         #: For a resumed dataset: the last (chunk, file) already used by each camera.
         self._resume_after = resume_after or {}
@@ -71,7 +64,7 @@ class VideoPlacer:
             previous = self._resume_after[camera]
         else:
             return VideoFileCursor(0, 0, Fraction(0))
-        return VideoFileCursor(*update_chunk_file_indices(*previous, self.chunks_size), Fraction(0))
+        return VideoFileCursor(*update_chunk_file_indices(*previous, self.meta.chunks_size), Fraction(0))
 
     def prepare(self, camera: str, episode_video: Path, frames: int) -> PreparedVideo:
         """Write the camera's file with this episode appended (or a new file) to a temporary path."""
@@ -80,7 +73,7 @@ class VideoPlacer:
             cursor, sources = self._new_file_cursor(camera, None), [episode_video]
         else:
             current_path = self.path(camera, current.chunk_index, current.file_index)
-            if current_path.stat().st_size + episode_video.stat().st_size >= self.max_file_bytes:
+            if current_path.stat().st_size + episode_video.stat().st_size >= self.meta.video_files_size_in_mb * 1024**2:
                 cursor, sources = self._new_file_cursor(camera, current), [episode_video]
             else:
                 cursor, sources = current, [current_path, episode_video]
