@@ -154,7 +154,7 @@ def test_rollover_to_new_files_and_chunks(tmp_path):
     dataset.meta.update_chunk_settings(chunks_size=2, data_files_size_in_mb=0.001, video_files_size_in_mb=0.001)
     record(dataset, [4, 5, 6], 1)
     dataset.finalize()
-    data, episodes = check_dataset(root, [4, 5, 6], 1)
+    _, episodes = check_dataset(root, [4, 5, 6], 1)
     locations = [(e["data/chunk_index"], e["data/file_index"]) for e in episodes]
     assert locations == [(0, 0), (0, 1), (1, 0)]
     video_locations = [
@@ -337,7 +337,7 @@ def test_encoder_failure_is_reported_and_the_writer_stays_usable(tmp_path):
     time.sleep(0.5)
     with pytest.raises(RuntimeError, match=r"observation.images.cam1.*SIGKILL"):
         dataset.add_frame(frame(g, 2, "task 1"))  # the next call on that camera reports the death
-    with pytest.raises(RuntimeError, match="observation.images.cam1"):
+    with pytest.raises(RuntimeError, match=r"observation\.images\.cam1"):
         dataset.save_episode()
     assert dataset.meta.total_episodes == 1 and not dataset.has_pending_frames()
     record(dataset, [4], 2, start=100)
