@@ -1,0 +1,1 @@
+"""Benchmark harness: size a rig and compare designs side by side in one run."""

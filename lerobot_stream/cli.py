@@ -1,0 +1,167 @@
+"""``lerobot-stream``: record a dataset from synthetic cameras, inspect or recover one, run the benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from exc
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"width and height must be even and at least 16, got {text!r}")
+    return width, height
+
+
+def _add_record(subparsers) -> None:
+    p = subparsers.add_parser(
+        "record",
+        help="record a LeRobot dataset from built-in synthetic cameras",
+        description="Record a real LeRobot v3.0 dataset from synthetic cameras and a synthetic joint-state/action "
+        "stream, with a live status line per camera. Ctrl-C stops cleanly: the episode in progress is "
+        "saved with the frames it has and the dataset is finalized.",
+    )
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=Path("outputs/lerobot_stream_demo"),
+        help="dataset directory to create (default: %(default)s)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace --root if it exists")
+    p.add_argument("--repo-id", default="local/lerobot_stream_demo", help="dataset repo id (default: %(default)s)")
+    p.add_argument("--cameras", type=_positive_int, default=3, help="number of cameras (default: %(default)s)")
+    p.add_argument("--resolution", type=_resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
+    p.add_argument("--fps", type=_positive_int, default=30, help="frames per second (default: %(default)s)")
+    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default: %(default)s)")
+    p.add_argument(
+        "--episode-seconds",
+        type=_positive_float,
+        default=10.0,
+        help="length of each episode in seconds (default: %(default)s)",
+    )
+    p.add_argument(
+        "--vcodec",
+        default="libsvtav1",
+        help="libsvtav1, h264, hevc, auto, or a hardware encoder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--png", action="store_true", help="legacy path: write PNGs during the episode and encode at save time"
+    )
+    p.add_argument(
+        "--queue-size",
+        type=_positive_int,
+        default=30,
+        help="frames each camera's ring buffer holds (default: %(default)s)",
+    )
+    p.add_argument(
+        "--encoder-threads", type=_positive_int, default=None, help="threads per encoder (default: cores / cameras)"
+    )
+
+
+def _cmd_record(args) -> int:
+    from lerobot_stream.record import RecordConfig, run_record
+
+    width, height = args.resolution
+    config = RecordConfig(
+        root=args.root,
+        repo_id=args.repo_id,
+        cameras=args.cameras,
+        height=height,
+        width=width,
+        fps=args.fps,
+        episodes=args.episodes,
+        episode_seconds=args.episode_seconds,
+        vcodec=args.vcodec,
+        streaming=not args.png,
+        queue_size=args.queue_size,
+        encoder_threads=args.encoder_threads,
+        overwrite=args.overwrite,
+    )
+    try:
+        run_record(config)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from lerobot_stream.inspect import format_report, inspect_dataset
+
+    report = inspect_dataset(args.root)
+    print(format_report(report).splitlines()[-1])
+    return 0 if report.healthy else 1
+
+
+def _cmd_info(args) -> int:
+    from lerobot_stream.inspect import format_report, inspect_dataset
+
+    report = inspect_dataset(args.root, decode_videos=not args.no_decode)
+    print(format_report(report))
+    return 0 if report.healthy else 1
+
+
+def _cmd_recover(args) -> int:
+    from lerobot_stream.datasets.recovery import recover_dataset
+
+    report = recover_dataset(args.root)
+    print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lerobot-stream",
+        description="Record many robot cameras to LeRobot datasets in real time (shared-memory frame bus + "
+        "one encoder process per camera).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (INFO level)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_record(subparsers)
+    info = subparsers.add_parser(
+        "info",
+        help="show what a dataset holds and check its integrity",
+        description="Print episodes, frames, cameras, codec and repeated frames per "
+        "episode, and check that video frames match data rows. Exit code 1 "
+        "if a problem is found.",
+    )
+    info.add_argument("root", type=Path, help="dataset directory")
+    info.add_argument("--no-decode", action="store_true", help="skip decoding videos to count frames (faster)")
+    recover = subparsers.add_parser(
+        "recover",
+        help="make a dataset left by a killed recorder consistent",
+        description="Keep every saved episode, remove what belongs to the unsaved one "
+        "(staging files, extra rows and frames), fix the totals, and report.",
+    )
+    recover.add_argument("root", type=Path, help="dataset directory")
+    subparsers.add_parser("bench", help="run the benchmark harness (see `lerobot-stream bench --help`)", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "bench":
+        from benchmarks.record_bench import main as bench_main
+
+        return bench_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return {"record": _cmd_record, "info": _cmd_info, "recover": _cmd_recover}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

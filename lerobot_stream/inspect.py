@@ -1,0 +1,159 @@
+"""What a dataset holds, and whether it is intact (``lerobot-stream info``).
+
+Checks: the totals in info.json match the episodes table and the data rows; global and per-episode
+indices and timestamps are continuous; each camera's MP4s hold exactly one decodable frame per data row
+of the episodes placed in them, and every episode's ``from/to_timestamp`` span its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+
+from lerobot_stream.datasets.utils import INFO_PATH, load_json
+
+
+@dataclass
+class DatasetReport:
+    root: Path
+    info: dict
+    episodes: list[dict]
+    data_rows: int
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, f in self.info["features"].items() if f["dtype"] == "video"]
+
+
+def _read_rows(paths: list[Path], columns: list[str] | None = None) -> list[dict]:
+    rows: list[dict] = []
+    for path in sorted(paths):
+        rows.extend(pq.read_table(path, columns=columns).to_pylist())
+    return rows
+
+
+def _count_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetReport:
+    root = Path(root)
+    info = load_json(root / INFO_PATH)
+    fps = info["fps"]
+    episode_files = list((root / "meta/episodes").glob("chunk-*/file-*.parquet"))
+    episodes = sorted(_read_rows(episode_files), key=lambda r: r["episode_index"])
+    data = _read_rows(
+        list((root / "data").glob("chunk-*/file-*.parquet")), ["index", "episode_index", "frame_index", "timestamp"]
+    )
+    report = DatasetReport(root, info, episodes, len(data))
+    problems = report.problems
+
+    total = sum(e["length"] for e in episodes)
+    if info["total_episodes"] != len(episodes):
+        problems.append(f"info.json says {info['total_episodes']} episodes, the episodes table has {len(episodes)}")
+    if info["total_frames"] != total:
+        problems.append(f"info.json says {info['total_frames']} frames, the episodes add up to {total}")
+    if len(data) != total:
+        problems.append(f"the data files hold {len(data)} rows, the episodes add up to {total}")
+    if [e["episode_index"] for e in episodes] != list(range(len(episodes))):
+        problems.append("episode indices are not 0..N-1 without gaps")
+
+    data.sort(key=lambda r: r["index"])
+    if [r["index"] for r in data] != list(range(len(data))):
+        problems.append("the global 'index' column is not continuous")
+    expected_from = 0
+    for episode in episodes:
+        e, length = episode["episode_index"], episode["length"]
+        if (episode["dataset_from_index"], episode["dataset_to_index"]) != (expected_from, expected_from + length):
+            problems.append(f"episode {e}: dataset_from/to_index do not follow the previous episode")
+        rows = data[expected_from : expected_from + length]
+        if [r["episode_index"] for r in rows] != [e] * length or [r["frame_index"] for r in rows] != list(
+            range(length)
+        ):
+            problems.append(f"episode {e}: its rows do not carry episode_index {e} and frame_index 0..{length - 1}")
+        elif not np.allclose([r["timestamp"] for r in rows], np.arange(length) / fps, atol=1e-4):
+            problems.append(f"episode {e}: timestamps are not frame_index / fps")
+        expected_from += length
+
+    for key in report.video_keys:
+        _check_camera(report, key, fps, decode_videos)
+    for leftover in (".staging", "images"):
+        if (root / leftover).exists():
+            report.notes.append(
+                f"{leftover}/ holds staging files of an unsaved episode (lerobot-stream recover cleans it)"
+            )
+    return report
+
+
+def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool) -> None:
+    files: dict[tuple[int, int], list[dict]] = {}
+    for episode in report.episodes:
+        location = (episode.get(f"videos/{key}/chunk_index"), episode.get(f"videos/{key}/file_index"))
+        if None in location:
+            report.problems.append(f"episode {episode['episode_index']}: no video location for {key}")
+            return
+        files.setdefault(location, []).append(episode)
+    for (chunk, file), episodes in sorted(files.items()):
+        path = report.root / report.info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
+        if not path.exists():
+            report.problems.append(f"{key}: {path.relative_to(report.root)} is missing")
+            continue
+        end = 0.0
+        for episode in episodes:
+            start, stop = episode[f"videos/{key}/from_timestamp"], episode[f"videos/{key}/to_timestamp"]
+            if abs(start - end) > 1e-6 or abs((stop - start) - episode["length"] / fps) > 1e-6:
+                report.problems.append(
+                    f"{key}: episode {episode['episode_index']} spans {start:.4f}-{stop:.4f} s, expected "
+                    f"{end:.4f}-{end + episode['length'] / fps:.4f} s"
+                )
+            end = stop
+        if decode_videos:
+            frames = _count_frames(path)
+            rows = sum(e["length"] for e in episodes)
+            if frames != rows:
+                report.problems.append(
+                    f"{key}: {path.relative_to(report.root)} has {frames} frames for {rows} data rows"
+                )
+
+
+def format_report(report: DatasetReport) -> str:
+    info = report.info
+    lines = [
+        f"Dataset {report.root}",
+        f"  format {info['codebase_version']}, {info['fps']} fps, robot {info.get('robot_type')}",
+        f"  {len(report.episodes)} episodes, {report.data_rows} frames, {info['total_tasks']} task(s)",
+    ]
+    for key in report.video_keys:
+        video = info["features"][key].get("info", {})
+        lines.append(
+            f"  camera {key}: {video.get('video.width')}x{video.get('video.height')} "
+            f"{video.get('video.codec')} ({video.get('video.encoder', '?')}, g={video.get('video.g')}, "
+            f"crf={video.get('video.crf')}, preset={video.get('video.preset')})"
+        )
+    if report.episodes:
+        header = "  episode  frames  " + "  ".join(f"repeated[{k.rsplit('.', 1)[-1]}]" for k in report.video_keys)
+        lines.append(header)
+        for episode in report.episodes:
+            repeated = "  ".join(
+                f"{episode.get(f'videos/{k}/repeated_frames', 0):>{len(k.rsplit('.', 1)[-1]) + 10}}"
+                for k in report.video_keys
+            )
+            lines.append(f"  {episode['episode_index']:>7}  {episode['length']:>6}  {repeated}")
+    lines += [f"  note: {n}" for n in report.notes]
+    if report.healthy:
+        lines.append("Integrity: OK (video frames match data rows, timestamps consistent)")
+    else:
+        lines.append(f"Integrity: {len(report.problems)} problem(s)")
+        lines += [f"  - {p}" for p in report.problems]
+    return "\n".join(lines)

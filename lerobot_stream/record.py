@@ -1,0 +1,273 @@
+"""The main job: record a real LeRobot dataset from built-in synthetic cameras, with live progress.
+
+Used by ``lerobot-stream record``. The loop is paced by the wall clock at ``fps``: every tick it takes
+one frame per camera plus a joint state and action, and hands them to `LeRobotDataset.add_frame`
+(streaming encoding by default). Ctrl-C stops cleanly: the episode being recorded is saved with the
+frames it has (a second Ctrl-C during that save is ignored; the dataset is finalized either way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.synthetic import SyntheticCamera, SyntheticRobot
+from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RecordConfig:
+    root: Path
+    repo_id: str = "local/lerobot_stream_demo"
+    cameras: int = 3
+    height: int = 480
+    width: int = 640
+    fps: int = 30
+    episodes: int = 3
+    episode_seconds: float = 10.0
+    vcodec: str = "libsvtav1"
+    streaming: bool = True
+    queue_size: int = 30
+    encoder_threads: int | None = None
+    task: str = "pick up the synthetic cube"
+    overwrite: bool = False
+
+
+@dataclass
+class RecordSummary:
+    root: Path
+    episodes: int = 0
+    frames: int = 0
+    repeated: dict[str, int] = field(default_factory=dict)
+    save_seconds: list[float] = field(default_factory=list)
+    add_frame_ms: list[float] = field(default_factory=list)
+    lateness_ms: list[float] = field(default_factory=list)
+    interrupted: bool = False
+    size_mb: float = 0.0
+
+
+class _StopRequest:
+    """First Ctrl-C asks the loop to stop after saving; later ones are acknowledged, not obeyed."""
+
+    def __init__(self, out: TextIO):
+        self.requested = False
+        self._out = out
+        self._previous = None
+
+    def __enter__(self) -> _StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if not self.requested:
+            self.requested = True
+            print("\nCtrl-C: stopping; the episode in progress will be saved...", file=self._out, flush=True)
+        else:
+            print("\nStill saving, please wait (the dataset is being closed cleanly).", file=self._out, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def dataset_features(cameras: int, height: int, width: int, joints: int) -> dict:
+    features = {
+        f"{OBS_IMAGES}.cam{c}": {
+            "dtype": "video",
+            "shape": (height, width, 3),
+            "names": ["height", "width", "channels"],
+        }
+        for c in range(cameras)
+    }
+    names = [f"joint_{i}" for i in range(joints)]
+    features[OBS_STATE] = {"dtype": "float32", "shape": (joints,), "names": names}
+    features[ACTION] = {"dtype": "float32", "shape": (joints,), "names": names}
+    return features
+
+
+class StatusDisplay:
+    """A live block of one line per camera (redrawn in place on a terminal, periodic lines otherwise)."""
+
+    def __init__(self, out: TextIO, interval_s: float = 0.5):
+        self.out = out
+        self.interactive = out.isatty()
+        self.interval_s = interval_s if self.interactive else 2.0
+        self._last = 0.0
+        self._lines = 0
+        self._encoded: dict[str, tuple[float, int]] = {}
+
+    def update(self, dataset: LeRobotDataset, episode: int, tick: int, ticks: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval_s:
+            return
+        self._last = now
+        encoder = dataset.writer._streaming_encoder
+        lines = [f"episode {episode + 1}  {tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"]
+        for key in dataset.meta.video_keys:
+            name = key.rsplit(".", 1)[-1]
+            if encoder is None or key not in encoder._video_paths:
+                lines.append(f"  {name:>6}: PNG staging ({tick} frames written)")
+                continue
+            status = encoder.live_status(key)
+            in_flight, capacity = encoder.ring_fill(key)
+            previous_t, previous_n = self._encoded.get(key, (now, status.frames_encoded))
+            rate = (status.frames_encoded - previous_n) / (now - previous_t) if now > previous_t else 0.0
+            self._encoded[key] = (now, status.frames_encoded)
+            lag = tick - status.frames_encoded
+            dropped = encoder._dropped_frames.get(key, 0)
+            lines.append(
+                f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {in_flight:3d}/{capacity}"
+                f"  dropped/repeated {dropped:4d}  lag {lag:4d} frames"
+            )
+        self._draw(lines)
+
+    def _draw(self, lines: list[str]) -> None:
+        if self.interactive:
+            if self._lines:
+                self.out.write(f"\x1b[{self._lines}F")
+            self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            self._lines = len(lines)
+        else:
+            self.out.write(" | ".join(line.strip() for line in lines) + "\n")
+        self.out.flush()
+
+    def reset(self) -> None:
+        self._lines = 0
+        self._encoded = {}
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    p50, p99 = np.percentile(values, [50, 99])
+    return f"p50 {p50:.2f}  p99 {p99:.2f}  max {max(values):.2f}"
+
+
+def _record_episode(
+    dataset: LeRobotDataset,
+    config: RecordConfig,
+    cameras: list[SyntheticCamera],
+    robot: SyntheticRobot,
+    episode: int,
+    stop: _StopRequest,
+    display: StatusDisplay,
+    summary: RecordSummary,
+) -> int:
+    ticks = int(round(config.episode_seconds * config.fps))
+    keys = dataset.meta.video_keys
+    start = time.perf_counter()
+    tick = 0
+    display.reset()
+    while tick < ticks and not stop.requested:
+        scheduled = start + tick / config.fps
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        began = time.perf_counter()
+        summary.lateness_ms.append((began - scheduled) * 1000)
+        t = tick / config.fps
+        frame = {key: camera.read() for key, camera in zip(keys, cameras, strict=True)}
+        frame[OBS_STATE] = robot.state(episode * config.episode_seconds + t)
+        frame[ACTION] = robot.action(episode * config.episode_seconds + t)
+        frame["task"] = config.task
+        dataset.add_frame(frame)
+        summary.add_frame_ms.append((time.perf_counter() - began) * 1000)
+        tick += 1
+        display.update(dataset, episode, tick, ticks)
+    display.update(dataset, episode, tick, ticks, force=True)
+    return tick
+
+
+def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
+    root = Path(config.root)
+    if root.exists():
+        if not config.overwrite:
+            raise FileExistsError(f"{root} already exists; pass --overwrite to replace it or choose another --root")
+        shutil.rmtree(root)
+    print(f"Preparing {config.cameras} synthetic camera(s) at {config.width}x{config.height}...", file=out, flush=True)
+    cameras = [SyntheticCamera(config.height, config.width, seed=c) for c in range(config.cameras)]
+    robot = SyntheticRobot()
+    summary = RecordSummary(root)
+    dataset = LeRobotDataset.create(
+        config.repo_id,
+        fps=config.fps,
+        features=dataset_features(config.cameras, config.height, config.width, robot.joints),
+        root=root,
+        robot_type="synthetic",
+        vcodec=config.vcodec,
+        streaming_encoding=config.streaming,
+        encoder_queue_maxsize=config.queue_size,
+        encoder_threads=config.encoder_threads,
+    )
+    mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
+    print(
+        f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
+        f"  codec {dataset.writer._vcodec}, {mode}",
+        file=out,
+        flush=True,
+    )
+    display = StatusDisplay(out)
+    with _StopRequest(out) as stop:
+        try:
+            for episode in range(config.episodes):
+                frames = _record_episode(dataset, config, cameras, robot, episode, stop, display, summary)
+                if frames == 0:
+                    break
+                started = time.perf_counter()
+                dataset.save_episode()
+                summary.save_seconds.append(time.perf_counter() - started)
+                summary.episodes += 1
+                summary.frames += frames
+                last = dataset.meta.episodes[-1]
+                for key in dataset.meta.video_keys:
+                    summary.repeated[key] = summary.repeated.get(key, 0) + last.get(f"videos/{key}/repeated_frames", 0)
+                state = "partial episode saved" if stop.requested else "saved"
+                print(
+                    f"episode {episode + 1}: {frames} frames {state} in {summary.save_seconds[-1] * 1000:.0f} ms",
+                    file=out,
+                    flush=True,
+                )
+                if stop.requested:
+                    summary.interrupted = True
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                dataset.finalize()
+    summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
+    _print_summary(summary, config, out)
+    return summary
+
+
+def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) -> None:
+    minutes = summary.frames / config.fps / 60 * max(1, config.cameras)
+    print("\nSummary", file=out)
+    print(f"  dataset            {summary.root}", file=out)
+    print(
+        f"  episodes / frames  {summary.episodes} / {summary.frames}"
+        f"{'  (stopped by Ctrl-C)' if summary.interrupted else ''}",
+        file=out,
+    )
+    repeated = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in summary.repeated.items()) or "none"
+    print(f"  repeated frames    {repeated}", file=out)
+    if summary.save_seconds:
+        print(
+            f"  save_episode       mean {np.mean(summary.save_seconds) * 1000:.0f} ms, "
+            f"max {max(summary.save_seconds) * 1000:.0f} ms",
+            file=out,
+        )
+    print(f"  loop lateness ms   {_percentiles(summary.lateness_ms)}", file=out)
+    print(f"  add_frame ms       {_percentiles(summary.add_frame_ms)}", file=out)
+    per_minute = summary.size_mb / minutes if minutes else 0.0
+    print(f"  output size        {summary.size_mb:.1f} MB ({per_minute:.1f} MB per camera-minute)", file=out)
+    print(f"  check it with      lerobot-stream info {summary.root}", file=out, flush=True)
