@@ -164,7 +164,7 @@ def _record_episode(
     display: StatusDisplay,
     summary: RecordSummary,
 ) -> int:
-    ticks = int(round(config.episode_seconds * config.fps))
+    ticks = round(config.episode_seconds * config.fps)
     keys = dataset.meta.video_keys
     start = time.perf_counter()
     tick = 0

@@ -1,0 +1,118 @@
+"""The command line, run as a user runs it: real processes, real signals, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from lerobot_stream.inspect import inspect_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "lerobot_stream.cli"]
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    )
+
+
+def test_record_then_info_reports_a_healthy_dataset(tmp_path):
+    root = tmp_path / "demo"
+    result = run_cli(
+        "record",
+        "--root",
+        str(root),
+        "--cameras",
+        "2",
+        "--resolution",
+        "96x64",
+        "--episodes",
+        "2",
+        "--episode-seconds",
+        "0.5",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "episodes / frames  2 / 30" in result.stdout and "Integrity: OK" in result.stdout
+    info = run_cli("info", str(root))
+    assert info.returncode == 0, info.stderr
+    assert "2 episodes, 30 frames" in info.stdout and "observation.images.cam1: 96x64 av1" in info.stdout
+    assert run_cli("record", "--root", str(root)).returncode == 2  # refuses to overwrite without --overwrite
+
+
+def test_info_flags_a_damaged_dataset(tmp_path):
+    root = tmp_path / "demo"
+    assert (
+        run_cli(
+            "record",
+            "--root",
+            str(root),
+            "--cameras",
+            "1",
+            "--resolution",
+            "96x64",
+            "--episodes",
+            "2",
+            "--episode-seconds",
+            "0.3",
+        ).returncode
+        == 0
+    )
+    (root / "videos/observation.images.cam0/chunk-000/file-000.mp4").unlink()
+    result = run_cli("info", str(root))
+    assert result.returncode == 1 and "is missing" in result.stdout
+
+
+def test_bad_arguments_get_a_clear_message():
+    result = run_cli("record", "--resolution", "640by480")
+    assert result.returncode == 2 and "WIDTHxHEIGHT" in result.stderr
+    assert run_cli("record", "--cameras", "0").returncode == 2
+
+
+def test_ctrl_c_saves_the_episode_in_progress_and_leaves_a_valid_dataset(tmp_path):
+    root = tmp_path / "demo"
+    recorder = subprocess.Popen(
+        [
+            *CLI,
+            "record",
+            "--root",
+            str(root),
+            "--cameras",
+            "2",
+            "--resolution",
+            "160x120",
+            "--episodes",
+            "3",
+            "--episode-seconds",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "meta/info.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)
+        workers = [p.pid for p in psutil.Process(recorder.pid).children(recursive=True)]
+        os.killpg(recorder.pid, signal.SIGINT)  # as a terminal sends it: to the whole foreground group
+        out, err = recorder.communicate(timeout=60)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+    assert recorder.returncode == 0, err
+    assert "partial episode saved" in out and "stopped by Ctrl-C" in out
+    report = inspect_dataset(root)
+    assert report.healthy, report.problems
+    assert len(report.episodes) == 1 and 0 < report.episodes[0]["length"] < 900
+    time.sleep(0.5)
+    assert not [p for p in workers if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
