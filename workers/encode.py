@@ -112,8 +112,9 @@ class EpisodeEncoder:
     def add(self, index: int, pixels: np.ndarray, release: Callable[[], None] | None = None) -> None:
         """Encode the frame recorded at position ``index`` of the episode.
 
-        ``pixels`` is uint8 HWC and may be a view into shared memory: it is copied (and counted into the
-        statistics) first, then ``release`` is called so the slot is free again before the slow part.
+        ``pixels`` is uint8 HWC and may be a view into shared memory: it is counted into the statistics and
+        converted to the codec's pixel format first, then ``release`` is called so the slot is free again
+        before the slow part (encoding).
         """
         try:
             if self._closed:
@@ -129,18 +130,28 @@ class EpisodeEncoder:
                 raise EncodeError(
                     f"{self.path.name}: frame size changed from {self._size[0]}x{self._size[1]} to {height}x{width}"
                 )
-            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
             self.stats.update(pixels)
+            frame = self._convert(pixels)
         finally:
             if release is not None:
                 release()
-        frame = rgb.reformat(format=self.settings.pix_fmt, threads=self._reformat_threads)
         filler = self._previous if self._previous is not None else frame
         for _ in range(index - self.frames_written):
             self._encode(filler)
             self.frames_repeated += 1
         self._encode(frame)
         self._previous = frame
+
+    def _convert(self, pixels: np.ndarray) -> av.VideoFrame:
+        """The codec's pixel format, converted straight from ``pixels`` (no intermediate copy).
+
+        The result never references ``pixels``: the caller may release the memory right after.
+        """
+        if self.settings.pix_fmt == "rgb24" or not pixels.flags.c_contiguous:
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")  # a copy
+        else:
+            rgb = av.VideoFrame.from_numpy_buffer(pixels, format="rgb24")  # wraps the memory
+        return rgb.reformat(format=self.settings.pix_fmt, threads=self._reformat_threads)
 
     def _encode(self, frame: av.VideoFrame) -> None:
         assert self._stream is not None and self._container is not None

@@ -86,7 +86,9 @@ class StreamingVideoEncoder:
       ``"normal"`` (see `workers.scheduling`);
     * ``fragmented``: write episode files as fragmented MP4 so a crash leaves a playable prefix
       (default True);
-    * ``finish_timeout_s``: how long ``finish_episode`` waits for one camera (default 120 s).
+    * ``finish_timeout_s``: how long ``finish_episode`` waits for one camera (default 120 s);
+    * ``bound_threads``: with ``encoder_threads=None``, give each encoder ``cores // cameras`` threads
+      (default True); False leaves the codec's own default, every core per encoder, as LeRobot does.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class StreamingVideoEncoder:
         worker_priority: str = "idle",
         fragmented: bool = True,
         finish_timeout_s: float = 120.0,
+        bound_threads: bool = True,
     ):
         from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
 
@@ -125,6 +128,7 @@ class StreamingVideoEncoder:
         self.encoder_threads = encoder_threads
         self.backend = backend
         self.finish_timeout_s = finish_timeout_s
+        self.bound_threads = bound_threads
 
         self._backend: EncoderBackend = (
             ProcessBackend(self.queue_maxsize, encoder_threads, priority=worker_priority, fragmented=fragmented)
@@ -152,8 +156,10 @@ class StreamingVideoEncoder:
             threads = None
         elif self.encoder_threads is not None:
             threads = self.encoder_threads
-        else:
+        elif self.bound_threads:
             threads = default_encoder_threads(num_cameras)
+        else:
+            threads = None  # the codec's own default: SVT-AV1 and x264 use every core
         return EncoderSettings(self.fps, self.vcodec, self.pix_fmt, self.g, self.crf, self.preset, threads)
 
     @property

@@ -1,0 +1,278 @@
+"""One benchmark run: a paced recording loop feeding N synthetic cameras into one design.
+
+Designs (``shared/docs/benchmarks.md``):
+
+* ``process`` - this project: shared-memory rings + one encoder process per camera;
+* ``thread``  - LeRobot's design: in-process encoder threads fed by queues (this project's
+  ``_CameraEncoderThread``, same encode core) with LeRobot's thread settings - without
+  ``--encoder-threads`` every encoder may use every core;
+* ``png``     - the legacy path: PNG files written by background threads during the episode, encoded
+  (cameras in parallel, same encode core) at save time.
+
+The loop is paced by the wall clock: tick ``i`` is scheduled at ``start + i / fps``; a late tick runs at
+once (the loop catches up) and its lateness is recorded. Every tick feeds one frame per camera and then
+optionally burns ``loop_work_ms`` of Python work standing in for the robot's control code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, encode_video_frames
+from lerobot_stream.synthetic import SyntheticCamera
+
+DESIGNS = ("process", "thread", "png")
+
+
+@dataclass
+class Workload:
+    cameras: int
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    seconds: float = 10.0
+    vcodec: str = "libsvtav1"
+    preset: int | None = None
+    crf: int = 30
+    g: int = 2
+    encoder_threads: int | None = None
+    queue_size: int = 30
+    loop_work_ms: float = 0.0
+
+    @property
+    def ticks(self) -> int:
+        return round(self.seconds * self.fps)
+
+
+@dataclass
+class RunResult:
+    design: str
+    cameras: int
+    frames_fed: int = 0
+    frames_encoded_own: int = 0
+    frames_dropped: int = 0
+    dropped_per_camera: list[int] = field(default_factory=list)
+    feed_us: dict[str, float] = field(default_factory=dict)
+    lateness_ms: dict[str, float] = field(default_factory=dict)
+    finish_ms: float = 0.0
+    cpu_percent: float = 0.0
+    peak_rss_mb: float = 0.0
+    shm_mb: float = 0.0
+    mb_per_camera_minute: float = 0.0
+    period_ms: float = 1000 / 30
+    error: str | None = None
+
+    @property
+    def zero_drops(self) -> bool:
+        return self.error is None and self.frames_fed > 0 and self.frames_dropped == 0
+
+    @property
+    def realtime(self) -> bool:
+        """Zero drops and the loop kept its schedule (lateness p99 under one frame period)."""
+        return self.zero_drops and self.lateness_ms.get("p99", np.inf) < self.period_ms
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "zero_drops": self.zero_drops, "realtime": self.realtime}
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    p50, p99 = np.percentile(values, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "max": float(max(values))}
+
+
+class TreeMonitor:
+    """Samples CPU time and RSS of this process and its children in a background thread (2 Hz)."""
+
+    def __init__(self, interval_s: float = 0.5):
+        self.interval_s = interval_s
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-monitor")
+        self._me = psutil.Process()
+        self._cpu_seen: dict[int, float] = {}
+
+    def _tree(self) -> list[psutil.Process]:
+        return [self._me, *self._me.children(recursive=True)]
+
+    def _sample(self) -> None:
+        rss = 0
+        for process in self._tree():
+            try:
+                times = process.cpu_times()
+                self._cpu_seen[process.pid] = times.user + times.system
+                rss += process.memory_info().rss
+            except psutil.Error:
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> TreeMonitor:
+        self._sample()
+        self._cpu_start = dict(self._cpu_seen)
+        self._wall_start = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.wall_s = time.perf_counter() - self._wall_start
+        used = sum(t - self._cpu_start.get(pid, 0.0) for pid, t in self._cpu_seen.items())
+        self.cpu_percent = 100.0 * used / self.wall_s if self.wall_s else 0.0
+
+
+def _burn(milliseconds: float) -> None:
+    end = time.perf_counter() + milliseconds / 1000
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+
+
+def _paced_loop(workload: Workload, cameras: list[SyntheticCamera], feed) -> tuple[list[float], list[float]]:
+    """Run the ticks; ``feed(camera_index, frame)`` is timed. Returns (feed µs, lateness ms)."""
+    feed_us: list[float] = []
+    lateness_ms: list[float] = []
+    start = time.perf_counter()
+    for tick in range(workload.ticks):
+        scheduled = start + tick / workload.fps
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        lateness_ms.append((time.perf_counter() - scheduled) * 1000)
+        for index, camera in enumerate(cameras):
+            frame = camera.read()
+            began = time.perf_counter()
+            feed(index, frame)
+            feed_us.append((time.perf_counter() - began) * 1e6)
+        if workload.loop_work_ms:
+            _burn(workload.loop_work_ms)
+    return feed_us, lateness_ms
+
+
+def _keys(n: int) -> list[str]:
+    return [f"observation.images.cam{i}" for i in range(n)]
+
+
+def _output_mb_per_camera_minute(paths: list[Path], workload: Workload) -> float:
+    size = sum(p.stat().st_size for p in paths if p.exists()) / 2**20
+    minutes = workload.cameras * workload.seconds / 60
+    return size / minutes if minutes else 0.0
+
+
+def run_streaming(design: str, workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -> RunResult:
+    result = RunResult(design, workload.cameras)
+    keys = _keys(workload.cameras)
+    encoder = StreamingVideoEncoder(
+        fps=workload.fps,
+        vcodec=workload.vcodec,
+        g=workload.g,
+        crf=workload.crf,
+        preset=workload.preset,
+        queue_maxsize=workload.queue_size,
+        encoder_threads=workload.encoder_threads,
+        backend=design,
+        # The thread design is LeRobot's: without an explicit encoder_threads every encoder may use every core.
+        bound_threads=design == "process",
+    )
+    try:
+        shapes = dict.fromkeys(keys, (workload.height, workload.width, 3))
+        encoder.warm_up(keys, shapes)  # process start-up is not part of the measurement
+        encoder.start_episode(keys, workdir, frame_shapes=shapes)
+        with TreeMonitor() as monitor:
+            feed_us, lateness = _paced_loop(workload, cameras, lambda i, f: encoder.feed_frame(keys[i], f))
+            began = time.perf_counter()
+            outputs = encoder.finish_episode()
+            result.finish_ms = (time.perf_counter() - began) * 1000
+        result.frames_fed = workload.ticks * workload.cameras
+        result.dropped_per_camera = [encoder._dropped_frames[k] for k in keys]
+        result.frames_dropped = sum(result.dropped_per_camera)
+        result.frames_encoded_own = sum(r.frames - r.repeated for r in encoder.last_results.values())
+        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
+        if design == "process":
+            result.shm_mb = workload.cameras * workload.queue_size * workload.height * workload.width * 3 / 2**20
+        result.mb_per_camera_minute = _output_mb_per_camera_minute([p for p, _ in outputs.values()], workload)
+    finally:
+        encoder.close()
+    return result
+
+
+def run_png(workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -> RunResult:
+    result = RunResult("png", workload.cameras)
+    keys = _keys(workload.cameras)
+    # LeRobot's recorder uses 4 PNG-writer threads per camera.
+    writer = AsyncImageWriter(num_threads=4 * workload.cameras, max_pending=64 * workload.cameras)
+    folders = [workdir / key for key in keys]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    counters = [0] * workload.cameras
+
+    def feed(index: int, frame: np.ndarray) -> None:
+        writer.save_image(frame, folders[index] / f"frame-{counters[index]:06d}.png", compress_level=1)
+        counters[index] += 1
+
+    threads = workload.encoder_threads  # None: the codec's default, as LeRobot's PNG path encodes
+    try:
+        with TreeMonitor() as monitor:
+            feed_us, lateness = _paced_loop(workload, cameras, feed)
+            began = time.perf_counter()
+            writer.wait_until_done()
+            outputs = [workdir / f"{key}.mp4" for key in keys]
+            with ThreadPoolExecutor(max_workers=workload.cameras) as pool:
+                list(
+                    pool.map(
+                        lambda pair: encode_video_frames(
+                            pair[0],
+                            pair[1],
+                            workload.fps,
+                            vcodec=workload.vcodec,
+                            g=workload.g,
+                            crf=workload.crf,
+                            preset=workload.preset,
+                            encoder_threads=threads,
+                            overwrite=True,
+                        ),
+                        zip(folders, outputs, strict=True),
+                    )
+                )
+            result.finish_ms = (time.perf_counter() - began) * 1000
+        result.frames_fed = result.frames_encoded_own = workload.ticks * workload.cameras
+        result.dropped_per_camera = [0] * workload.cameras
+        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
+        result.mb_per_camera_minute = _output_mb_per_camera_minute(outputs, workload)
+    finally:
+        writer.stop()
+    return result
+
+
+def run_design(design: str, workload: Workload, cameras: list[SyntheticCamera]) -> RunResult:
+    workdir = Path(tempfile.mkdtemp(prefix=f"lrs-bench-{design}-"))
+    try:
+        if design == "png":
+            result = run_png(workload, cameras, workdir)
+        else:
+            result = run_streaming(design, workload, cameras, workdir)
+    except Exception as exc:  # a design that breaks is a result, not a crash of the whole sweep
+        result = RunResult(design, workload.cameras)
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.period_ms = 1000 / workload.fps
+    return result

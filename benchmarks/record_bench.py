@@ -1,0 +1,277 @@
+"""How many cameras can this machine record in real time, and what does each design buy?
+
+Run ``python -m benchmarks.record_bench --help`` (or ``lerobot-stream bench``). For each design and camera
+count it runs one paced episode (`benchmarks.designs`), then prints a table, writes JSON and - with the
+``bench`` extra (matplotlib) - a plot, all measured in the same run, next to the encode limit of this machine
+(`benchmarks.limit`). Machines are noisy: compare the ratios between designs, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import av
+
+from benchmarks.designs import DESIGNS, RunResult, Workload, run_design
+from benchmarks.limit import measure_limit
+from lerobot_stream.synthetic import SyntheticCamera
+from workers.codecs import available_cores
+
+
+def parse_counts(text: str) -> list[int]:
+    """``"3"``, ``"1,2,4"`` or ``"1-8"``."""
+    counts: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            low, high = (int(v) for v in part.split("-", 1))
+            counts.extend(range(low, high + 1))
+        else:
+            counts.append(int(part))
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"camera counts must be positive, got {text!r}")
+    return sorted(set(counts))
+
+
+def _designs(text: str) -> list[str]:
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    unknown = [d for d in names if d not in DESIGNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"designs must be among {DESIGNS}, got {text!r}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lerobot-stream bench",
+        description="Benchmark the process, thread and png recording designs side by side on this machine and "
+        "find each design's capacity (largest camera count with zero dropped frames).",
+    )
+    p.add_argument(
+        "--cameras",
+        type=parse_counts,
+        default=parse_counts("1-8"),
+        help="camera counts to sweep: N, N,M,... or N-M (default: 1-8)",
+    )
+    p.add_argument("--designs", type=_designs, default=list(DESIGNS), help="comma-separated (default: all)")
+    p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
+    p.add_argument("--fps", type=int, default=30, help="recording rate (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=10.0, help="episode length per run (default: %(default)s)")
+    p.add_argument("--vcodec", default="libsvtav1", help="codec (default: %(default)s)")
+    p.add_argument("--preset", type=int, default=None, help="encoder preset (default: library default, 12 for AV1)")
+    p.add_argument("--crf", type=int, default=30, help="quality (default: %(default)s)")
+    p.add_argument("--g", type=int, default=2, help="GOP size (default: %(default)s)")
+    p.add_argument("--encoder-threads", type=int, default=None, help="threads per encoder (default: cores/cameras)")
+    p.add_argument("--queue-size", type=int, default=30, help="frames buffered per camera (default: %(default)s)")
+    p.add_argument(
+        "--loop-work-ms",
+        type=float,
+        default=0.0,
+        help="Python work per tick standing in for control code (default: %(default)s)",
+    )
+    p.add_argument(
+        "--keep-going", action="store_true", help="run every camera count even after a design failed twice in a row"
+    )
+    p.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for JSON and plot")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    return p
+
+
+def machine_description() -> dict[str, object]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": available_cores(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "python": platform.python_version(),
+        "pyav": av.__version__,
+        "root": os.geteuid() == 0,
+    }
+
+
+HEADER = (
+    f"{'design':<8}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"
+    f"{'late ms p50/p99/max':>22}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}{'shm MB':>8}{'MB/cam-min':>11}"
+)
+
+
+def format_row(r: RunResult) -> str:
+    if r.error:
+        return f"{r.design:<8}{r.cameras:>5}  ERROR {r.error}"
+    f, late = r.feed_us, r.lateness_ms
+    return (
+        f"{r.design:<8}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
+        f"{f['p50']:>8.0f}/{f['p99']:>6.0f}/{f['max']:>6.0f}"
+        f"{late['p50']:>8.2f}/{late['p99']:>6.1f}/{late['max']:>6.0f}"
+        f"{r.finish_ms:>10.0f}{r.cpu_percent:>7.0f}{r.peak_rss_mb:>8.0f}{r.shm_mb:>8.0f}"
+        f"{r.mb_per_camera_minute:>11.2f}"
+    )
+
+
+def capacities(results: list[RunResult], designs: list[str]) -> dict[str, dict[str, int]]:
+    """Per design: the largest camera count with zero drops, and with zero drops and an on-time loop."""
+    out = {}
+    for design in designs:
+        runs = [r for r in results if r.design == design]
+        out[design] = {
+            "zero_drops": max((r.cameras for r in runs if r.zero_drops), default=0),
+            "realtime": max((r.cameras for r in runs if r.realtime), default=0),
+        }
+    return out
+
+
+def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
+    lines = []
+    if "process" in caps:
+        if limit["limit_cameras"]:
+            share = caps["process"]["zero_drops"] / limit["limit_cameras"]
+            lines.append(
+                f"process capacity / encode limit: {caps['process']['zero_drops']} / "
+                f"{limit['limit_cameras']:.1f} = {share:.0%}"
+            )
+        for other in ("thread", "png"):
+            if other in caps and caps[other]["zero_drops"]:
+                lines.append(
+                    f"capacity process / {other}: {caps['process']['zero_drops']} / "
+                    f"{caps[other]['zero_drops']} = {caps['process']['zero_drops'] / caps[other]['zero_drops']:.2f}x"
+                    f"  (real-time: {caps['process']['realtime']} / {caps[other]['realtime']})"
+                )
+    by_key = {(r.design, r.cameras): r for r in results if not r.error}
+    for other in ("thread", "png"):
+        common = sorted(n for d, n in by_key if d == other and ("process", n) in by_key)
+        for n in common:
+            p, o = by_key[("process", n)], by_key[(other, n)]
+            lines.append(
+                f"{n} camera(s): loop lateness p99 {other} {o.lateness_ms['p99']:.1f} ms vs process "
+                f"{p.lateness_ms['p99']:.2f} ms ({o.lateness_ms['p99'] / max(p.lateness_ms['p99'], 1e-3):.0f}x);"
+                f" feed p99 {o.feed_us['p99']:.0f} vs {p.feed_us['p99']:.0f} µs"
+            )
+    return lines
+
+
+def plot(results: list[RunResult], caps: dict, limit: dict, path: Path) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    fig, (ax_drop, ax_late) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for design in caps:
+        runs = sorted((r for r in results if r.design == design and not r.error), key=lambda r: r.cameras)
+        if not runs:
+            continue
+        counts = [r.cameras for r in runs]
+        label = f"{design} (capacity {caps[design]['zero_drops']})"
+        ax_drop.plot(counts, [100 * r.frames_dropped / max(r.frames_fed, 1) for r in runs], marker="o", label=label)
+        ax_late.plot(counts, [max(r.lateness_ms["p99"], 1e-2) for r in runs], marker="o", label=design)
+    for ax in (ax_drop, ax_late):
+        ax.axvline(limit["limit_cameras"], color="grey", linestyle="--", label="encode limit")
+        ax.set_xlabel("cameras")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    ax_drop.set_ylabel("frames dropped (%)")
+    ax_late.set_ylabel("loop tick lateness p99 (ms)")
+    ax_late.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"plot written to {path}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # drop warnings are expected here; the table reports them
+    width, height = (int(v) for v in args.resolution.lower().split("x"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    machine = machine_description()
+    print(
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['machine']}, PyAV {machine['pyav']}"
+        f"{', running as root' if machine['root'] else ''}",
+        flush=True,
+    )
+    print(
+        f"Workload: {args.resolution} @ {args.fps} fps, {args.seconds:g} s per run, {args.vcodec} "
+        f"(g={args.g}, crf={args.crf}, preset={args.preset if args.preset is not None else 'default'})",
+        flush=True,
+    )
+    print("Measuring the encode limit...", flush=True)
+    limit = measure_limit(width, height, args.fps, args.vcodec, args.g, args.crf, args.preset)
+    print(
+        f"  one encoder on one core: {limit['encoder_fps_one_core']:.0f} frames/s -> limit "
+        f"{limit['limit_cameras']:.1f} cameras at {args.fps} fps",
+        flush=True,
+    )
+    cameras = [SyntheticCamera(height, width, seed=c) for c in range(max(args.cameras))]
+    results: list[RunResult] = []
+    print(HEADER, flush=True)
+    for design in args.designs:
+        failures_in_a_row = 0
+        for count in args.cameras:
+            workload = Workload(
+                count,
+                width,
+                height,
+                args.fps,
+                args.seconds,
+                args.vcodec,
+                args.preset,
+                args.crf,
+                args.g,
+                args.encoder_threads,
+                args.queue_size,
+                args.loop_work_ms,
+            )
+            if sys.stdout.isatty():
+                print(f"  ... {design}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
+            result = run_design(design, workload, cameras[:count])
+            results.append(result)
+            print(format_row(result), flush=True)
+            failures_in_a_row = 0 if result.zero_drops else failures_in_a_row + 1
+            if failures_in_a_row >= 2 and not args.keep_going:
+                break
+            time.sleep(0.5)  # let the previous run's processes go before the next one starts
+    caps = capacities(results, args.designs)
+    print(
+        "\nCapacity (largest camera count with zero dropped frames; real-time also needs loop lateness p99 < "
+        "one frame period):"
+    )
+    for design, cap in caps.items():
+        print(f"  {design:<8} {cap['zero_drops']}   (real-time: {cap['realtime']})")
+    print(f"  limit    {limit['limit_cameras']:.1f}   (encode throughput x cores / fps)")
+    for line in comparisons(results, caps, limit):
+        print("  " + line)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    report = {
+        "machine": machine,
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "limit": limit,
+        "capacity": caps,
+        "runs": [r.to_json() for r in results],
+    }
+    json_path = args.out / f"record_bench-{stamp}.json"
+    json_path.write_text(json.dumps(report, indent=2))
+    print(f"\nJSON written to {json_path}")
+    if not args.no_plot:
+        print(plot(results, caps, limit, args.out / f"record_bench-{stamp}.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
