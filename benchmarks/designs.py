@@ -48,6 +48,7 @@ class Workload:
     encoder_threads: int | None = None
     queue_size: int = 30
     loop_work_ms: float = 0.0
+    worker_priority: str = "idle"
 
     @property
     def ticks(self) -> int:
@@ -189,6 +190,7 @@ def run_streaming(design: str, workload: Workload, cameras: list[SyntheticCamera
         backend=design,
         # The thread design is LeRobot's: without an explicit encoder_threads every encoder may use every core.
         bound_threads=design == "process",
+        **({"worker_priority": workload.worker_priority} if design == "process" else {}),
     )
     try:
         shapes = dict.fromkeys(keys, (workload.height, workload.width, 3))

@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-threads", type=int, default=None, help="threads per encoder (default: cores/cameras)")
     p.add_argument("--queue-size", type=int, default=30, help="frames buffered per camera (default: %(default)s)")
     p.add_argument(
+        "--worker-priority",
+        choices=("idle", "batch", "normal"),
+        default="idle",
+        help="scheduling of the process design's encoders (default: %(default)s)",
+    )
+    p.add_argument(
         "--loop-work-ms",
         type=float,
         default=0.0,
@@ -138,12 +144,12 @@ def capacities(results: list[RunResult], designs: list[str]) -> dict[str, dict[s
 def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
     lines = []
     if "process" in caps:
-        if limit["limit_cameras"]:
-            share = caps["process"]["zero_drops"] / limit["limit_cameras"]
-            lines.append(
-                f"process capacity / encode limit: {caps['process']['zero_drops']} / "
-                f"{limit['limit_cameras']:.1f} = {share:.0%}"
-            )
+        for name, key in (("encode limit", "limit_cameras"), ("parallel encode limit", "parallel_limit_cameras")):
+            if limit.get(key):
+                lines.append(
+                    f"process capacity / {name}: {caps['process']['zero_drops']} / {limit[key]:.1f} = "
+                    f"{caps['process']['zero_drops'] / limit[key]:.0%}"
+                )
         for other in ("thread", "png"):
             if other in caps and caps[other]["zero_drops"]:
                 lines.append(
@@ -212,12 +218,25 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print("Measuring the encode limit...", flush=True)
-    limit = measure_limit(width, height, args.fps, args.vcodec, args.g, args.crf, args.preset)
+    try:
+        limit = measure_limit(width, height, args.fps, args.vcodec, args.g, args.crf, args.preset)
+    except Exception as exc:
+        print(
+            f"error: {args.vcodec} cannot encode on this machine ({exc}); try --vcodec auto, h264 or libsvtav1",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"  one encoder on one core: {limit['encoder_fps_one_core']:.0f} frames/s -> limit "
         f"{limit['limit_cameras']:.1f} cameras at {args.fps} fps",
         flush=True,
     )
+    if "parallel_limit_cameras" in limit:
+        print(
+            f"  {limit['cores']} encoders at once: {limit['parallel_fps']:.0f} frames/s -> parallel limit "
+            f"{limit['parallel_limit_cameras']:.1f} cameras",
+            flush=True,
+        )
     cameras = [SyntheticCamera(height, width, seed=c) for c in range(max(args.cameras))]
     results: list[RunResult] = []
     print(HEADER, flush=True)
@@ -237,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.encoder_threads,
                 args.queue_size,
                 args.loop_work_ms,
+                args.worker_priority,
             )
             if sys.stdout.isatty():
                 print(f"  ... {design}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
@@ -254,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for design, cap in caps.items():
         print(f"  {design:<8} {cap['zero_drops']}   (real-time: {cap['realtime']})")
-    print(f"  limit    {limit['limit_cameras']:.1f}   (encode throughput x cores / fps)")
+    print(f"  limit    {limit['limit_cameras']:.1f}   (one encoder's throughput x cores / fps)")
+    if "parallel_limit_cameras" in limit:
+        print(f"  parallel {limit['parallel_limit_cameras']:.1f}   (one encoder per core, all at once)")
     for line in comparisons(results, caps, limit):
         print("  " + line)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

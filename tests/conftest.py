@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from shm import SEGMENT_PREFIX, SHM_DIR
 
-os.environ.setdefault("SVT_LOG", "1")
+os.environ.setdefault("SVT_LOG", "0")
 
 
 def encoder_children() -> list[psutil.Process]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,7 @@ from workers.stats import ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
 
-# SVT-AV1 prints ~20 banner lines per encoder unless told otherwise (1 = errors only).
-os.environ.setdefault("SVT_LOG", "1")
-
-import av  # noqa: E402  (after SVT_LOG is set, before any encoder exists)
+import av  # noqa: E402  (the workers package has set SVT_LOG before any encoder exists)
 
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 

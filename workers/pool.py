@@ -105,7 +105,7 @@ class CameraWorker:
         child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        env.setdefault("SVT_LOG", "1")
+        env.setdefault("SVT_LOG", "0")
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "workers.worker_main", *map(str, child_fds)],
