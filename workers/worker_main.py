@@ -14,6 +14,8 @@ The four arguments are inherited pipe file descriptors (see `workers.pool.Camera
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -44,6 +46,16 @@ logger = logging.getLogger("workers.worker")
 PROGRESS_INTERVAL_S = 0.5
 #: How long a cancel/finish waits for frames that the recorder says it published.
 _DRAIN_TIMEOUT_S = 10.0
+
+
+def _return_freed_memory() -> None:
+    """Hand memory the codec freed back to the OS between episodes.
+
+    glibc keeps freed blocks in per-thread arenas; with a fresh encoder (and its threads) every episode, a
+    long session would otherwise grow by the encoder's working set per episode.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # not glibc (macOS, musl): nothing to do
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 class _Episode:
@@ -164,8 +176,10 @@ class EncoderWorker:
                 handoff = self._receive_frame(timeout=max(0.0, deadline - time.monotonic()))
                 if handoff is not None:
                     self.ring.release(handoff.slot)
-                    episode.received += handoff.batch == episode.number
+                    if handoff.batch == episode.number:
+                        episode.received += 1
             self.episode = None
+            _return_freed_memory()
         self._send(EpisodeCancelled(command.episode))
 
     # -- frames -----------------------------------------------------------------------------------------
@@ -204,6 +218,8 @@ class EncoderWorker:
         except Exception as exc:
             self._fail(episode, exc)
             return
+        finally:
+            _return_freed_memory()
         self._send(EpisodeFinished(episode.number, result))
 
     def _maybe_send_progress(self) -> None:

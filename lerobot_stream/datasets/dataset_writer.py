@@ -89,6 +89,11 @@ def _encode_video_worker(
     return temp_path
 
 
+class EpisodeSaveError(RuntimeError):
+    """``save_episode`` failed (encoder error, disk full, ...): the episode is discarded, the dataset keeps
+    every episode saved before it, and the writer is ready for the next episode."""
+
+
 class DatasetWriter:
     """Buffers one episode at a time and writes it into the dataset on ``save_episode``."""
 
@@ -247,15 +252,21 @@ class DatasetWriter:
                 f"The episode buffer is for episode {episode_index} but the dataset has {self._meta.total_episodes} "
                 "episodes; episodes must be saved in order."
             )
+        videos: dict[str, EpisodeResult] = {}
         try:
             if self.image_writer is not None:
                 self.image_writer.wait_until_done()
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
+            self._commit_episode(buffer, episode_index, length, videos)
+        except Exception as exc:
+            self.clear_episode_buffer()
+            raise EpisodeSaveError(
+                f"Episode {episode_index} was not saved; the dataset's {self._meta.total_episodes} earlier "
+                f"episode(s) are intact. Cause: {type(exc).__name__}: {exc}"
+            ) from exc
         except BaseException:
             self.clear_episode_buffer()
             raise
-        try:
-            self._commit_episode(buffer, episode_index, length, videos)
         finally:
             for result in videos.values():
                 self._remove_temp_video(result.path)
@@ -276,7 +287,7 @@ class DatasetWriter:
             except EncodingFailed as exc:
                 for path, _ in exc.results.values():
                     self._remove_temp_video(path)
-                raise RuntimeError(f"Episode {episode_index} was not saved: {exc}") from exc
+                raise
             return dict(encoder.last_results)
         writer = self._png_writer()
         writer.wait_until_done()
@@ -292,7 +303,7 @@ class DatasetWriter:
         if errors:
             for result in results.values():
                 self._remove_temp_video(result.path)
-            raise RuntimeError(f"Episode {episode_index} was not saved: video encoding failed for {errors}")
+            raise RuntimeError(f"video encoding failed for {errors}")
         for key in keys:
             shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
         return results
@@ -377,21 +388,21 @@ class DatasetWriter:
             metadata.update(item.metadata)
             metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
         self._commit_data(data_path)
-        self._meta.save_episode_tasks([t for t in episode_tasks if t not in (self._meta.tasks or {})])
-        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)
-        self._latest_episode = {"episode_index": episode_index, **metadata}
         for key in videos:
             if not self._meta.features[key].get("info"):
-                self._record_video_info(key)
+                self._record_video_info(key, metadata)
+        self._meta.save_episode_tasks([t for t in episode_tasks if t not in (self._meta.tasks or {})])
+        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
+        self._latest_episode = {"episode_index": episode_index, **metadata}
         self._recorded_frames += length
         repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
         if repeated:
             logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)
 
-    def _record_video_info(self, key: str) -> None:
+    def _record_video_info(self, key: str, metadata: dict[str, Any]) -> None:
         """The video ``info`` block of info.json: what the file is, and the encoder settings used."""
-        chunk = self._latest_episode[f"videos/{key}/chunk_index"]
-        file = self._latest_episode[f"videos/{key}/file_index"]
+        chunk = metadata[f"videos/{key}/chunk_index"]
+        file = metadata[f"videos/{key}/file_index"]
         info = get_video_info(self._video_placer.path(key, chunk, file))
         settings = (
             self._streaming_encoder.encoder_settings
@@ -555,4 +566,4 @@ def _png_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-__all__ = ["STAGING_DIR", "DatasetWriter", "_encode_video_worker", "encode_video_frames"]
+__all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]

@@ -1,0 +1,120 @@
+"""A recorder run in a child process by the reliability tests, so that it can be killed for real.
+
+Usage: ``python recorder_child.py MODE ROOT [ARG]``; it prints ``READY <json>`` lines the test waits for.
+
+Modes:
+* ``mid-episode``: save 2 episodes, then record frames of a 3rd until killed;
+* ``die-at-commit``: save 2 episodes, then die (``os._exit``) inside the 3rd ``save_episode`` right
+  after its videos and data are on disk and before its metadata row is written;
+* ``fill-disk``: record episodes until the disk is full, then report what the user saw (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import identity_frame
+
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+H, W = 64, 96
+KEYS = ["observation.images.cam0", "observation.images.cam1"]
+
+
+def features(height: int = H, width: int = W) -> dict:
+    spec = {
+        key: {"dtype": "video", "shape": (height, width, 3), "names": ["height", "width", "channels"]} for key in KEYS
+    }
+    spec["observation.state"] = {"dtype": "float32", "shape": (3,), "names": ["a", "b", "c"]}
+    return spec
+
+
+def add(dataset: LeRobotDataset, g: int, height: int = H, width: int = W) -> None:
+    frame = {key: identity_frame(g, height, width, camera=c) for c, key in enumerate(KEYS)}
+    frame["observation.state"] = np.full(3, g, dtype=np.float32)
+    frame["task"] = "task"
+    dataset.add_frame(frame)
+
+
+def ready(**info) -> None:
+    print("READY " + json.dumps(info), flush=True)
+
+
+def main() -> None:
+    mode, root = sys.argv[1], Path(sys.argv[2])
+    if mode == "fill-disk":
+        fill_disk(root)
+        return
+    dataset = LeRobotDataset.create("test/child", fps=30, features=features(), root=root, streaming_encoding=True)
+    g = 0
+    for length in (6, 4):
+        for _ in range(length):
+            add(dataset, g)
+            g += 1
+        dataset.save_episode()
+    encoder = dataset.writer._streaming_encoder
+    if mode == "die-at-commit":
+        original = LeRobotDatasetMetadata.save_episode
+
+        def die(self, *args, **kwargs):
+            os._exit(9)
+
+        LeRobotDatasetMetadata.save_episode = die
+        for _ in range(5):
+            add(dataset, g)
+            g += 1
+        ready(workers=list(encoder.worker_pids().values()))
+        dataset.save_episode()
+        LeRobotDatasetMetadata.save_episode = original
+        return
+    for _ in range(8):
+        add(dataset, g)
+        g += 1
+    ready(workers=list(encoder.worker_pids().values()))
+    while True:
+        time.sleep(1 / 30)
+        add(dataset, g % 30 + 10)
+        g += 1
+
+
+def fill_disk(root: Path) -> None:
+    """Record 160x120 episodes until the (small) filesystem is full; report what happened."""
+    report: dict = {"saved": 0, "errors": []}
+    dataset = LeRobotDataset.create(
+        "test/full", fps=30, features=features(120, 160), root=root, streaming_encoding=True
+    )
+    g = 0
+    for _ in range(200):
+        try:
+            for _ in range(30):
+                add(dataset, g, 120, 160)
+                g += 1
+            dataset.save_episode()
+            report["saved"] += 1
+        except Exception as exc:  # what the user sees
+            report["errors"].append(f"{type(exc).__name__}: {exc}")
+            if dataset.has_pending_frames():
+                dataset.clear_episode_buffer()
+            if len(report["errors"]) >= 2:
+                break
+    dataset.finalize()
+    from lerobot_stream.inspect import inspect_dataset
+
+    inspection = inspect_dataset(root)
+    report["healthy"] = inspection.healthy
+    report["problems"] = inspection.problems
+    report["episodes"] = len(inspection.episodes)
+    report["leftovers"] = sorted(p.name for p in root.iterdir() if p.name not in ("data", "meta", "videos"))
+    print("REPORT " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

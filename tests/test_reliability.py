@@ -1,0 +1,296 @@
+"""Nothing lost under crashes, overload and bad input: real processes, real signals, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from helpers import dataset_tables, decode_identities, identities_shown, identity_frame
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.datasets.recovery import recover_dataset
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from lerobot_stream.inspect import inspect_dataset
+from shm import SEGMENT_PREFIX, SHM_DIR, SharedMemorySpaceError, sweep_stale_segments
+
+TESTS = Path(__file__).resolve().parent
+REPO_ROOT = TESTS.parent
+CHILD = TESTS / "recorder_child.py"
+KEYS = ["observation.images.cam0", "observation.images.cam1"]
+
+
+def start_child(mode: str, root: Path) -> tuple[subprocess.Popen, dict]:
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), mode, str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        start_new_session=True,
+    )
+    line = child.stdout.readline()
+    assert line.startswith("READY"), child.stderr.read()
+    return child, json.loads(line.split(" ", 1)[1])
+
+
+def wait_gone(pids: list[int], timeout: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return alive
+
+
+def record_more(root: Path, start: int, length: int) -> None:
+    from recorder_child import add
+
+    dataset = LeRobotDataset.resume("test/child", root=root, streaming_encoding=True)
+    for g in range(start, start + length):
+        add(dataset, g)
+    dataset.save_episode()
+    dataset.finalize()
+
+
+def test_a_killed_workers_partial_file_is_playable_up_to_its_last_fragment(tmp_path):
+    with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        encoder.start_episode(["cam"], tmp_path, frame_shapes={"cam": (64, 96, 3)})
+        for i in range(150):  # more than the codec holds back for its look-ahead
+            encoder.feed_frame("cam", identity_frame(i))
+            time.sleep(0.005)
+        time.sleep(1.0)
+        path = encoder._video_paths["cam"]
+        os.kill(encoder.worker_pids()["cam"], signal.SIGKILL)
+        time.sleep(0.3)
+        shown = decode_identities(path)
+        assert len(shown) >= 30 and shown == list(range(len(shown)))
+        encoder.cancel_episode()
+
+
+@pytest.mark.skipif(not SHM_DIR.is_dir(), reason="Linux")
+def test_recorder_killed_mid_episode_recover_keeps_saved_episodes_and_resume_continues(tmp_path):
+    root = tmp_path / "ds"
+    child, info = start_child("mid-episode", root)
+    time.sleep(0.5)
+    os.killpg(child.pid, signal.SIGKILL)  # the recorder and everything in its session, as `kill -9 -PGID`
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+    assert not wait_gone(info["workers"]), "encoder processes must exit by themselves when the recorder dies"
+    sweep_stale_segments()
+    assert not list(SHM_DIR.glob(f"{SEGMENT_PREFIX}{child.pid}_*"))
+    assert (root / ".staging").exists()  # the unsaved episode's partial videos
+    report = recover_dataset(root)
+    assert report.changed and "not kept" in report.summary()
+    assert sorted(p.name for p in root.iterdir()) == ["data", "meta", "videos"]
+    inspection = inspect_dataset(root)
+    assert inspection.healthy and [e["length"] for e in inspection.episodes] == [6, 4]
+    record_more(root, 100, 5)
+    data, episodes = dataset_tables(root)
+    assert [e["episode_index"] for e in episodes] == [0, 1, 2]  # no gap
+    assert [r["index"] for r in data] == list(range(15))
+    for key in KEYS:
+        assert identities_shown(root, key, data, episodes, 30) == [*range(10), *range(100, 105)]
+
+
+def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episode(tmp_path):
+    root = tmp_path / "ds"
+    child, _ = start_child("die-at-commit", root)
+    assert child.wait(30) == 9
+    child.stdout.close()
+    child.stderr.close()
+    data, _ = dataset_tables(root)
+    assert len(data) == 15  # the third episode's rows reached the data file, its metadata did not
+    report = recover_dataset(root)
+    summary = report.summary()
+    assert "removed 5 data row(s)" in summary and "frame(s) of an unsaved episode" in summary
+    inspection = inspect_dataset(root)
+    assert inspection.healthy, inspection.problems
+    assert [e["length"] for e in inspection.episodes] == [6, 4]
+    assert recover_dataset(root).changed is False  # idempotent
+    record_more(root, 50, 3)
+    data, episodes = dataset_tables(root)
+    for key in KEYS:
+        assert identities_shown(root, key, data, episodes, 30) == [*range(10), 50, 51, 52]
+
+
+def _small_filesystem_command(size: str, mount_point: Path, command: list[str]) -> list[str] | None:
+    """A command that runs ``command`` with a ``size`` tmpfs mounted at ``mount_point``, or None."""
+    mount_point.mkdir()
+    script = f'mount -t tmpfs -o size={size} tmpfs {mount_point} && exec "$@"'
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        if shutil.which(prefix[0]) is None:
+            continue
+        probe = subprocess.run([*prefix, "sh", "-c", script, "sh", "true"], capture_output=True)
+        if probe.returncode == 0:
+            return [*prefix, "sh", "-c", script, "sh", *command]
+    return None
+
+
+def test_disk_full_gives_a_clear_error_and_keeps_earlier_episodes(tmp_path):
+    mount_point = tmp_path / "small"
+    command = _small_filesystem_command(
+        "1m", mount_point, [sys.executable, str(CHILD), "fill-disk", str(mount_point / "ds")]
+    )
+    if command is None:
+        pytest.skip("cannot mount a small tmpfs here (no mount namespace)")
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT")]
+    assert lines, result.stderr
+    report = json.loads(lines[0].split(" ", 1)[1])
+    assert report["saved"] >= 1 and report["errors"]
+    assert all("No space left on device" in e for e in report["errors"]), report["errors"]
+    assert any("earlier" in e or "observation.images.cam" in e for e in report["errors"])
+    assert report["healthy"], report["problems"]
+    assert report["episodes"] == report["saved"]
+    assert report["leftovers"] == []
+
+
+def test_shared_memory_too_small_is_a_clear_error_before_recording_starts(tmp_path):
+    features = {key: {"dtype": "video", "shape": (2048, 2048, 3), "names": None} for key in KEYS}
+    free_frames = int(shutil.disk_usage(SHM_DIR).free // (2048 * 2048 * 3)) if SHM_DIR.is_dir() else 10**6
+    with pytest.raises(SharedMemorySpaceError, match=r"MiB of shared memory.*--shm-size"):
+        LeRobotDataset.create(
+            "test/shm",
+            fps=30,
+            features=features,
+            root=tmp_path / "ds",
+            streaming_encoding=True,
+            encoder_queue_maxsize=free_frames,
+        )
+
+
+def test_sustained_overload_stays_bounded_exact_and_aligned(tmp_path):
+    """Far more cameras than the machine can encode (a slow preset): drops, but every number adds up."""
+    cameras, ticks = 6, 120  # the codec buffers ~40 frames itself before the ring fills
+    keys = [f"cam{c}" for c in range(cameras)]
+    me = psutil.Process()
+    with StreamingVideoEncoder(fps=30, preset=2, queue_maxsize=4) as encoder:
+        encoder.start_episode(keys, tmp_path, frame_shapes=dict.fromkeys(keys, (240, 320, 3)))
+        rss_before = me.memory_info().rss
+        start = time.perf_counter()
+        for i in range(ticks):
+            time.sleep(max(0.0, start + i / 30 - time.perf_counter()))
+            for c, key in enumerate(keys):
+                encoder.feed_frame(key, identity_frame(i, 240, 320, camera=c))
+        rss_during = me.memory_info().rss
+        results = encoder.finish_episode()
+    assert rss_during - rss_before < 64 * 2**20, "buffering must be bounded by the rings"
+    total_dropped = 0
+    for key in keys:
+        dropped = encoder._dropped_frames[key]
+        total_dropped += dropped
+        assert encoder.last_results[key].repeated == dropped
+        assert results[key][1]["count"].tolist() == [ticks - dropped]
+        shown = decode_identities(results[key][0])
+        assert len(shown) == ticks
+        own = [i for i, s in enumerate(shown) if s == i]
+        assert len(own) == ticks - dropped, "every frame is either its own or a repeat"
+        assert all(shown[i] <= i for i in range(ticks)) and shown == sorted(shown)
+    assert total_dropped > 0, "the test must overload the machine"
+
+
+# ---- bad input, tried systematically ---------------------------------------------------------------------
+
+DTYPES = [np.uint8, np.int16, np.uint16, np.float16, np.float32, np.float64, np.bool_, np.int64]
+
+
+@st.composite
+def frames(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    shape = draw(
+        st.sampled_from(
+            [
+                (64, 96, 3),
+                (3, 64, 96),
+                (64, 96),
+                (64, 96, 4),
+                (1, 64, 96, 3),
+                (32, 48, 3),
+                (),
+                (64, 96, 1),
+                (0, 96, 3),
+                (3, 3, 3),
+            ]
+        )
+    )
+    fill = draw(st.sampled_from([0.0, 0.5, 1.0, 255.0, -1.0, float("nan"), float("inf")]))
+    with np.errstate(invalid="ignore"):  # NaN/inf cast to integers on purpose
+        return np.full(shape, fill).astype(dtype) if shape else np.array(fill).astype(dtype)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(frames(), min_size=1, max_size=6))
+def test_feed_frame_accepts_or_rejects_clearly_and_never_breaks_the_episode(tmp_path_factory, batch):
+    directory = tmp_path_factory.mktemp("fuzz")
+    with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        encoder.start_episode(["cam"], directory, frame_shapes={"cam": (64, 96, 3)})
+        accepted = 0
+        for frame in [identity_frame(0), *batch]:
+            try:
+                encoder.feed_frame("cam", frame)
+                accepted += 1
+            except ValueError as exc:
+                assert "cam" in str(exc) and "received" in str(exc)
+        results = encoder.finish_episode()
+        assert len(decode_identities(results["cam"][0])) == accepted
+        assert psutil.pid_exists(encoder.worker_pids()["cam"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(frames(), st.none(), st.text(max_size=3), st.integers(), st.lists(st.floats(), max_size=3)),
+    key=st.sampled_from(["observation.images.cam0", "observation.state", "task", "extra", ""]),
+)
+def test_add_frame_rejects_bad_values_with_value_errors(tmp_path_factory, value, key):
+    from recorder_child import features
+
+    root = tmp_path_factory.mktemp("fuzz") / "ds"
+    dataset = LeRobotDataset.create("test/fuzz", fps=30, features=features(), root=root, streaming_encoding=True)
+    try:
+        good = {k: identity_frame(0) for k in KEYS}
+        good["observation.state"] = np.zeros(3, np.float32)
+        good["task"] = "t"
+        dataset.add_frame(good)
+        try:
+            dataset.add_frame({**good, key: value})
+        except ValueError as exc:
+            assert str(exc)
+        dataset.save_episode()
+        data, episodes = dataset_tables(root)
+        assert len(data) == dataset.meta.total_frames and inspect_dataset(root).healthy
+    finally:
+        dataset.finalize()
+
+
+def test_wrong_call_order_gets_clear_errors(tmp_path):
+    encoder = StreamingVideoEncoder(fps=30, preset=13)
+    encoder.close()
+    with pytest.raises(RuntimeError, match="No active episode"):
+        encoder.feed_frame("cam", identity_frame(0))
+    with pytest.raises(RuntimeError, match="closed"):
+        encoder.start_episode(["cam"], tmp_path)
+    with pytest.raises(ValueError, match="distinct camera names"):
+        StreamingVideoEncoder(fps=30).start_episode(["a", "a"], tmp_path)
+    for bad in (
+        {"fps": 0},
+        {"fps": 30, "queue_maxsize": 0},
+        {"fps": 30, "encoder_threads": 0},
+        {"fps": 30, "backend": "gpu"},
+    ):
+        with pytest.raises(ValueError):
+            StreamingVideoEncoder(**bad)
