@@ -271,7 +271,7 @@ def test_add_frame_rejects_bad_values_with_value_errors(tmp_path_factory, value,
         except ValueError as exc:
             assert str(exc)
         dataset.save_episode()
-        data, episodes = dataset_tables(root)
+        data, _ = dataset_tables(root)
         assert len(data) == dataset.meta.total_frames and inspect_dataset(root).healthy
     finally:
         dataset.finalize()
