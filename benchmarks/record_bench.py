@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-going", action="store_true", help="run every camera count even after a design failed twice in a row"
     )
+    p.add_argument(
+        "--limit-seconds",
+        type=float,
+        default=3.0,
+        help="how long the parallel encode limit is measured; 0 skips it (default: %(default)s)",
+    )
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for JSON and plot")
     p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
     return p
@@ -219,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("Measuring the encode limit...", flush=True)
     try:
-        limit = measure_limit(width, height, args.fps, args.vcodec, args.g, args.crf, args.preset)
+        limit = measure_limit(
+            width, height, args.fps, args.vcodec, args.g, args.crf, args.preset, parallel_seconds=args.limit_seconds
+        )
     except Exception as exc:
         print(
             f"error: {args.vcodec} cannot encode on this machine ({exc}); try --vcodec auto, h264 or libsvtav1",

@@ -367,3 +367,15 @@ def test_image_features_are_embedded_and_read_back(tmp_path):
     assert data[0]["observation.images.cam0"]["path"] == "frame-000000.png"
     stats = json.loads((root / "meta/stats.json").read_text())
     assert stats["observation.images.cam0"]["count"] == [5]
+
+
+def test_create_and_open_define_the_same_attributes(tmp_path):
+    created = LeRobotDataset.create("test/attrs", fps=FPS, features=features(1), root=tmp_path / "ds",
+                                    streaming_encoding=True)
+    record(created, [2], 1)
+    created.finalize()
+    opened = LeRobotDataset("test/attrs", root=tmp_path / "ds")
+    resumed = LeRobotDataset.resume("test/attrs", root=tmp_path / "ds")
+    assert vars(created).keys() == vars(opened).keys() == vars(resumed).keys()
+    assert opened.fps == FPS and opened.features is opened.meta.features
+    resumed.finalize()
