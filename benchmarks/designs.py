@@ -30,6 +30,7 @@ import psutil
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, encode_video_frames
 from lerobot_stream.synthetic import SyntheticCamera
+from workers.codecs import default_encoder_threads
 
 DESIGNS = ("process", "thread", "png")
 
@@ -229,7 +230,9 @@ def run_png(workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -
         writer.save_image(frame, folders[index] / f"frame-{counters[index]:06d}.png", compress_level=1)
         counters[index] += 1
 
-    threads = workload.encoder_threads  # None: the codec's default, as LeRobot's PNG path encodes
+    # Bounded like the library's own PNG path: SVT-AV1 encoders with unbounded threads running at the same
+    # time in one process were seen to deadlock inside svt_av1_enc_send_picture on a 2-core machine.
+    threads = workload.encoder_threads or default_encoder_threads(workload.cameras)
     try:
         with TreeMonitor() as monitor:
             feed_us, lateness = _paced_loop(workload, cameras, feed)

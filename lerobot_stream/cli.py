@@ -101,7 +101,7 @@ def _cmd_record(args) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from lerobot_stream.inspect import format_report, inspect_dataset
+    from lerobot_stream.integrity import format_report, inspect_dataset
 
     report = inspect_dataset(args.root)
     print(format_report(report).splitlines()[-1])
@@ -109,7 +109,7 @@ def _cmd_record(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from lerobot_stream.inspect import format_report, inspect_dataset
+    from lerobot_stream.integrity import format_report, inspect_dataset
 
     report = inspect_dataset(args.root, decode_videos=not args.no_decode)
     print(format_report(report))

@@ -106,7 +106,7 @@ def fill_disk(root: Path) -> None:
             if len(report["errors"]) >= 2:
                 break
     dataset.finalize()
-    from lerobot_stream.inspect import inspect_dataset
+    from lerobot_stream.integrity import inspect_dataset
 
     inspection = inspect_dataset(root)
     report["healthy"] = inspection.healthy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from lerobot_stream.inspect import inspect_dataset
+from lerobot_stream.integrity import inspect_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "lerobot_stream.cli"]

@@ -15,7 +15,7 @@ from conftest import encoder_children, own_segments
 from helpers import identity_frame
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.inspect import inspect_dataset
+from lerobot_stream.integrity import inspect_dataset
 
 FULL = os.environ.get("LEROBOT_STREAM_FULL_SOAK") == "1"
 EPISODES = 200 if FULL else 40

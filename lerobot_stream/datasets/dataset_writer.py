@@ -89,6 +89,15 @@ def _encode_video_worker(
     return temp_path
 
 
+def check_batch_encoding_size(batch_encoding_size: int) -> None:
+    """Reject batched encoding up front (LeRobot v0.5.1 crashes on it later; here it has no purpose)."""
+    if batch_encoding_size != 1:
+        raise ValueError(
+            f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
+            "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
+        )
+
+
 class EpisodeSaveError(RuntimeError):
     """``save_episode`` failed (encoder error, disk full, ...): the episode is discarded, the dataset keeps
     every episode saved before it, and the writer is ready for the next episode."""
@@ -107,11 +116,7 @@ class DatasetWriter:
         streaming_encoder: StreamingVideoEncoder | None = None,
         initial_frames: int = 0,
     ):
-        if batch_encoding_size != 1:
-            raise ValueError(
-                f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
-                "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
-            )
+        check_batch_encoding_size(batch_encoding_size)
         self._meta = meta
         self._root = Path(root)
         self._vcodec = vcodec

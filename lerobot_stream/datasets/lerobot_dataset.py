@@ -23,7 +23,7 @@ from typing import Any
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
-from lerobot_stream.datasets.dataset_writer import DatasetWriter
+from lerobot_stream.datasets.dataset_writer import DatasetWriter, check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, resolve_vcodec
 
 logger = logging.getLogger(__name__)
@@ -49,23 +49,20 @@ class LeRobotDataset:
         encoder_threads: int | None = None,
     ):
         """Open an existing local dataset for reading."""
-        vcodec = resolve_vcodec(vcodec)
-        self.meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
-        self.repo_id = repo_id
-        self._requested_root = Path(root) if root is not None else None
-        self.root = self.meta.root
-        self.revision = revision
-        self.tolerance_s = tolerance_s
+        self._set_attributes(
+            LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync),
+            repo_id,
+            root,
+            revision,
+            tolerance_s,
+            video_backend,
+            batch_encoding_size,
+            resolve_vcodec(vcodec),
+            encoder_threads,
+        )
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
-        self._video_backend = video_backend or "pyav"
-        self._batch_encoding_size = batch_encoding_size
-        self._vcodec = vcodec
-        self._encoder_threads = encoder_threads
-        self.reader: DatasetReader | None = None
-        self._is_finalized = False
-        self.writer: DatasetWriter | None = None
         if streaming_encoding or batch_encoding_size != 1:
             warnings.warn(
                 "Passing write-mode parameters (streaming_encoding, batch_encoding_size) to LeRobotDataset.__init__() "
@@ -76,6 +73,36 @@ class LeRobotDataset:
             self.writer = self._build_writer(streaming_encoding, encoder_queue_maxsize)
 
     # -- construction ---------------------------------------------------------------------------------------
+    def _set_attributes(
+        self,
+        meta: LeRobotDatasetMetadata,
+        repo_id: str,
+        root: str | Path | None,
+        revision: str | None,
+        tolerance_s: float,
+        video_backend: str | None,
+        batch_encoding_size: int,
+        vcodec: str,
+        encoder_threads: int | None,
+    ) -> None:
+        """The attributes every way of constructing a dataset defines (LeRobot checks they are the same)."""
+        self.meta = meta
+        self.repo_id = repo_id
+        self._requested_root = Path(root) if root is not None else None
+        self.root = meta.root
+        self.revision = revision
+        self.tolerance_s = tolerance_s
+        self.image_transforms = None
+        self.delta_timestamps = None
+        self.episodes = None
+        self._video_backend = video_backend or "pyav"
+        self._batch_encoding_size = batch_encoding_size
+        self._vcodec = vcodec
+        self._encoder_threads = encoder_threads
+        self.reader: DatasetReader | None = None
+        self._is_finalized = False
+        self.writer: DatasetWriter | None = None
+
     @staticmethod
     def _build_streaming_encoder(
         fps: int, vcodec: str, encoder_queue_maxsize: int, encoder_threads: int | None
@@ -134,13 +161,8 @@ class LeRobotDataset:
     ) -> LeRobotDataset:
         """Create an empty dataset at ``root`` (which must not exist) and return it ready to record."""
         vcodec = resolve_vcodec(vcodec)
-        if batch_encoding_size != 1:
-            raise ValueError(
-                f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
-                "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
-            )
-        obj = cls.__new__(cls)
-        obj.meta = LeRobotDatasetMetadata.create(
+        check_batch_encoding_size(batch_encoding_size)
+        meta = LeRobotDatasetMetadata.create(
             repo_id=repo_id,
             fps=fps,
             features=features,
@@ -149,19 +171,10 @@ class LeRobotDataset:
             use_videos=use_videos,
             metadata_buffer_size=metadata_buffer_size,
         )
-        obj.repo_id = repo_id
-        obj._requested_root = obj.root = obj.meta.root
-        obj.revision = None
-        obj.tolerance_s = tolerance_s
-        obj.image_transforms = None
-        obj.delta_timestamps = None
-        obj.episodes = None
-        obj._video_backend = video_backend or "pyav"
-        obj._batch_encoding_size = batch_encoding_size
-        obj._vcodec = vcodec
-        obj._encoder_threads = encoder_threads
-        obj.reader = None
-        obj._is_finalized = False
+        obj = cls.__new__(cls)
+        obj._set_attributes(
+            meta, repo_id, meta.root, None, tolerance_s, video_backend, batch_encoding_size, vcodec, encoder_threads
+        )
         obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
         if image_writer_processes or image_writer_threads:
             obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
@@ -193,24 +206,19 @@ class LeRobotDataset:
         if report.changed:
             logger.warning("Recovered %s before resuming: %s", root, report.summary())
         vcodec = resolve_vcodec(vcodec)
-        if batch_encoding_size != 1:
-            raise ValueError(f"batch_encoding_size={batch_encoding_size} is not supported; use 1.")
+        check_batch_encoding_size(batch_encoding_size)
         obj = cls.__new__(cls)
-        obj.meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
-        obj.repo_id = repo_id
-        obj._requested_root = Path(root)
-        obj.root = obj.meta.root
-        obj.revision = revision
-        obj.tolerance_s = tolerance_s
-        obj.image_transforms = None
-        obj.delta_timestamps = None
-        obj.episodes = None
-        obj._video_backend = video_backend or "pyav"
-        obj._batch_encoding_size = batch_encoding_size
-        obj._vcodec = vcodec
-        obj._encoder_threads = encoder_threads
-        obj.reader = None
-        obj._is_finalized = False
+        obj._set_attributes(
+            LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync),
+            repo_id,
+            root,
+            revision,
+            tolerance_s,
+            video_backend,
+            batch_encoding_size,
+            vcodec,
+            encoder_threads,
+        )
         obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
         if image_writer_processes or image_writer_threads:
             obj.writer.start_image_writer(image_writer_processes, image_writer_threads)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
+from lerobot_stream.datasets.dataset_metadata import load_tasks, write_stats
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     IMAGES_DIR,
@@ -174,8 +175,6 @@ def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, 
 
 def _fix_info_and_stats(root: Path, rows: list[dict], report: RecoveryReport) -> None:
     info = load_json(root / INFO_PATH)
-    from lerobot_stream.datasets.dataset_metadata import load_tasks, write_stats
-
     frames = sum(r["length"] for r in rows)
     tasks = load_tasks(root)
     expected = {
