@@ -370,8 +370,9 @@ def test_image_features_are_embedded_and_read_back(tmp_path):
 
 
 def test_create_and_open_define_the_same_attributes(tmp_path):
-    created = LeRobotDataset.create("test/attrs", fps=FPS, features=features(1), root=tmp_path / "ds",
-                                    streaming_encoding=True)
+    created = LeRobotDataset.create(
+        "test/attrs", fps=FPS, features=features(1), root=tmp_path / "ds", streaming_encoding=True
+    )
     record(created, [2], 1)
     created.finalize()
     opened = LeRobotDataset("test/attrs", root=tmp_path / "ds")

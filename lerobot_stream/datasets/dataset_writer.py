@@ -50,12 +50,12 @@ from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import (
     EncodingFailed,
     StreamingVideoEncoder,
+    encode_png_folder,
     encode_video_frames,
     get_video_info,
-    read_png,
 )
 from workers.codecs import EncoderSettings, default_encoder_threads, is_hardware_encoder
-from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.encode import EpisodeResult
 from workers.frames import to_hwc_uint8
 from workers.stats import ImageStatsAccumulator
 
@@ -315,21 +315,12 @@ class DatasetWriter:
 
     def _encode_pngs(self, key: str, episode_index: int, num_cameras: int) -> EpisodeResult:
         frames = sorted(self._episode_image_dir(key, episode_index).glob("frame-*.png"))
-        threads = (
-            None
-            if is_hardware_encoder(self._vcodec)
-            else (self._encoder_threads or default_encoder_threads(num_cameras))
-        )
+        if is_hardware_encoder(self._vcodec):
+            threads = None
+        else:
+            threads = self._encoder_threads or default_encoder_threads(num_cameras)
         settings = EncoderSettings(self._meta.fps, self._vcodec, threads=threads)
-        temp = self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
-        encoder = EpisodeEncoder(temp, settings)
-        try:
-            for index, path in enumerate(frames):
-                encoder.add(index, read_png(path))
-            return encoder.finish()
-        except BaseException:
-            encoder.abort()
-            raise
+        return encode_png_folder(frames, self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4", settings)
 
     def _episode_stats(
         self, buffer: dict, arrays: dict[str, np.ndarray], videos: dict[str, EpisodeResult]

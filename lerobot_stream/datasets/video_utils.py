@@ -19,7 +19,7 @@ import av
 from lerobot_stream.datasets.streaming_encoder import EncodingFailed, StreamingVideoEncoder
 from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
 from workers.codecs import codec_options as _codec_options
-from workers.encode import EpisodeEncoder
+from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ __all__ = [
     "compatible_pix_fmt",
     "concatenate_video_files",
     "detect_available_hw_encoders",
+    "encode_png_folder",
     "encode_video_frames",
     "get_video_duration_in_s",
     "get_video_info",
@@ -148,16 +149,22 @@ def encode_video_frames(
         threads=None if vcodec in HW_ENCODERS else encoder_threads,
         extra_options=extra,
     )
+    encode_png_folder(frames, video_path, settings)
+    if not video_path.exists():
+        raise OSError(f"Video encoding did not work. File not found: {video_path}.")
+
+
+def encode_png_folder(frames: list[Path], video_path: Path, settings: EncoderSettings) -> EpisodeResult:
+    """Encode PNG files, in order, into ``video_path`` with the shared encode core; returns its result
+    (frame count and statistics). A failure leaves no partial file."""
     encoder = EpisodeEncoder(video_path, settings)
     try:
         for index, frame_file in enumerate(frames):
             encoder.add(index, read_png(frame_file))
-        encoder.finish()
+        return encoder.finish()
     except BaseException:
         encoder.abort()
         raise
-    if not video_path.exists():
-        raise OSError(f"Video encoding did not work. File not found: {video_path}.")
 
 
 # ---- concatenation by stream copy -------------------------------------------------------------------------
