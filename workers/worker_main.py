@@ -63,6 +63,7 @@ class _Episode:
         self.number = command.episode
         self.encoder = encoder
         self.received = 0
+        self.reported_frames = 0
         self.finish: FinishEpisode | None = None
         self.error: EpisodeFailed | None = None
 
@@ -229,6 +230,9 @@ class EncoderWorker:
             return
         self._last_progress = now
         encoder = episode.encoder
+        if encoder.frames_written == episode.reported_frames:
+            return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
+        episode.reported_frames = encoder.frames_written
         histograms, frames = encoder.stats.snapshot()
         self._send(Progress(episode.number, encoder.frames_written, encoder.frames_repeated, histograms, frames))
 
