@@ -140,7 +140,6 @@ class StreamingVideoEncoder:
         self._video_paths: dict[str, Path] = {}
         self._dropped_frames: dict[str, int] = {}
         self._frames_fed: dict[str, int] = {}
-        self._frames_published: dict[str, int] = {}
         self._frame_hw: dict[str, tuple[int, int] | None] = {}
         self._last_drop_warning: dict[str, float] = {}
         #: Full results (frame and repeat counts) of the last finished episode, by camera.
@@ -210,7 +209,6 @@ class StreamingVideoEncoder:
         self._threads = {key: self._backend.handle(key) for key in keys}
         self._dropped_frames = dict.fromkeys(keys, 0)
         self._frames_fed = dict.fromkeys(keys, 0)
-        self._frames_published = dict.fromkeys(keys, 0)
         self._frame_hw = shapes
         self._last_drop_warning = {}
         self._episode_active = True
@@ -243,11 +241,13 @@ class StreamingVideoEncoder:
             self._frame_hw[video_key] = (height, width)
         index = self._frames_fed[video_key]
         self._frames_fed[video_key] = index + 1
-        if self._backend.feed(video_key, index, array, layout):
-            self._frames_published[video_key] += 1
-        else:
+        if not self._backend.feed(video_key, index, array, layout):
             self._dropped_frames[video_key] += 1
             self._warn_dropped(video_key)
+
+    def _frames_published(self) -> dict[str, int]:
+        """Frames that went through each camera's buffer (the others were dropped) in this episode."""
+        return {key: fed - self._dropped_frames[key] for key, fed in self._frames_fed.items()}
 
     def _warn_dropped(self, video_key: str) -> None:
         now = time.monotonic()
@@ -274,7 +274,7 @@ class StreamingVideoEncoder:
         if empty:
             self.cancel_episode()
             raise RuntimeError(f"No frames were fed for camera(s) {empty} in this episode; nothing to finish.")
-        outcomes = self._backend.finish(self._frames_fed, self._frames_published, self.finish_timeout_s)
+        outcomes = self._backend.finish(self._frames_fed, self._frames_published(), self.finish_timeout_s)
         self._episode_active = False
         results: dict[str, tuple[Path, dict | None]] = {}
         failures: dict[str, str] = {}
@@ -313,7 +313,7 @@ class StreamingVideoEncoder:
             return
         self._episode_active = False
         try:
-            self._backend.cancel(self._frames_published)
+            self._backend.cancel(self._frames_published())
         finally:
             for path in self._video_paths.values():
                 shutil.rmtree(path.parent, ignore_errors=True)
