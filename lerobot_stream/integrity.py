@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow.parquet as pq
 
+from lerobot_stream.datasets.dataset_metadata import load_episode_rows
 from lerobot_stream.datasets.utils import INFO_PATH, load_json
+from lerobot_stream.datasets.video_utils import count_video_frames
 
 
 @dataclass
@@ -42,17 +43,11 @@ def _read_rows(paths: list[Path], columns: list[str] | None = None) -> list[dict
     return rows
 
 
-def _count_frames(path: Path) -> int:
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
-
-
 def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetReport:
     root = Path(root)
     info = load_json(root / INFO_PATH)
     fps = info["fps"]
-    episode_files = list((root / "meta/episodes").glob("chunk-*/file-*.parquet"))
-    episodes = sorted(_read_rows(episode_files), key=lambda r: r["episode_index"])
+    episodes = load_episode_rows(root)
     data = _read_rows(
         list((root / "data").glob("chunk-*/file-*.parquet")), ["index", "episode_index", "frame_index", "timestamp"]
     )
@@ -119,7 +114,7 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
                 )
             end = stop
         if decode_videos:
-            frames = _count_frames(path)
+            frames = count_video_frames(path)
             rows = sum(e["length"] for e in episodes)
             if frames != rows:
                 report.problems.append(

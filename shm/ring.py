@@ -43,10 +43,6 @@ class RingSpec:
     slot_shape: tuple[int, ...]
     dtype: str = "uint8"
 
-    @property
-    def slot_nbytes(self) -> int:
-        return int(np.prod(self.slot_shape)) * np.dtype(self.dtype).itemsize
-
 
 @dataclass(frozen=True)
 class Handoff:

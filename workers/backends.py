@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from shm import check_shm_space
+from shm import RingProducer, check_shm_space
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.frames import CHANNELS, Layout, copy_into_hwc_uint8, frame_hw
@@ -98,7 +98,7 @@ class ProcessBackend:
         self._spawn_missing(cameras)
         needed = [(c, hw) for c, hw in shapes.items() if hw is not None and not self._ring_fits(c, hw)]
         if needed:
-            total = sum(self.capacity * h * w * CHANNELS for _, (h, w) in needed)
+            total = sum(RingProducer.nbytes(self.capacity, (h, w, CHANNELS)) for _, (h, w) in needed)
             check_shm_space(total, f"The frame rings of {len(needed)} camera(s) ({self.capacity} frames each)")
             for camera, (height, width) in needed:
                 self.workers[camera].ensure_ring(height, width)

@@ -106,8 +106,11 @@ def copy_into_hwc_uint8(destination: np.ndarray, array: np.ndarray, layout: Layo
 
 
 def to_hwc_uint8(frame: Any, camera: str = "camera") -> np.ndarray:
-    """A validated, contiguous uint8 HWC copy of ``frame`` (for callers without a preallocated buffer)."""
+    """``frame`` validated, as a contiguous uint8 HWC array: the array itself when it already is one (the
+    recorder copied it before queueing it), else a converted copy."""
     array, layout = check_frame(camera, frame)
+    if layout == "hwc" and array.dtype == np.uint8 and array.flags.c_contiguous:
+        return array
     height, width = frame_hw(array, layout)
     destination = np.empty((height, width, CHANNELS), dtype=np.uint8)
     copy_into_hwc_uint8(destination, array, layout)

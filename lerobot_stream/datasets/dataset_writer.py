@@ -405,14 +405,7 @@ class DatasetWriter:
             if self._streaming
             else EncoderSettings(self._meta.fps, self._vcodec)
         )
-        info.update(
-            {
-                "video.g": settings.g,
-                "video.crf": settings.crf,
-                "video.preset": settings.effective_preset,
-                "video.encoder": settings.vcodec,
-            }
-        )
+        info.update(settings.describe())
         self._meta.update_video_info(key, info)
 
     def _episode_table(self, arrays: dict[str, Any], length: int) -> pa.Table:

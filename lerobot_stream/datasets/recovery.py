@@ -22,14 +22,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
-from lerobot_stream.datasets.dataset_metadata import load_tasks, write_stats
+from lerobot_stream.datasets.dataset_metadata import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     IMAGES_DIR,
@@ -41,6 +40,7 @@ from lerobot_stream.datasets.utils import (
     unflatten_dict,
     write_json,
 )
+from lerobot_stream.datasets.video_utils import get_video_duration_in_s, trim_video_file
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,12 @@ class RecoveryReport:
 
 
 def _episode_rows(root: Path) -> list[dict]:
-    rows = []
-    for path in sorted((root / "meta/episodes").glob("chunk-*/file-*.parquet")):
-        try:
-            rows.extend(pq.read_table(path).to_pylist())
-        except Exception as exc:  # a file without footer can only come from an older writer
-            raise RuntimeError(f"{path} is unreadable ({exc}); it cannot be recovered automatically") from exc
-    return sorted(rows, key=lambda r: r["episode_index"])
+    try:
+        return load_episode_rows(root, with_stats=True)
+    except Exception as exc:  # a file without footer can only come from an older writer
+        raise RuntimeError(
+            f"{root}: the episodes table is unreadable ({exc}); it cannot be recovered automatically"
+        ) from exc
 
 
 def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
@@ -121,41 +120,6 @@ def _trim_data(root: Path, rows: list[dict], report: RecoveryReport) -> None:
             report.actions.append(f"removed {dropped} data row(s) of an unsaved episode from {path.relative_to(root)}")
 
 
-def _trim_video(path: Path, end_seconds: float) -> int:
-    """Rewrite ``path`` keeping only frames presented before ``end_seconds``; return frames removed."""
-    removed = 0
-
-    def write(temp: Path) -> None:
-        nonlocal removed
-        with (
-            av.open(str(path)) as source,
-            av.open(str(temp), "w", format="mp4", options={"movflags": "faststart"}) as out,
-        ):
-            in_stream = source.streams.video[0]
-            out_stream = out.add_stream_from_template(template=in_stream, opaque=True)
-            out_stream.time_base = in_stream.time_base
-            limit = end_seconds - 1e-6
-            for packet in source.demux(in_stream):
-                if packet.dts is None:
-                    continue
-                if packet.pts * in_stream.time_base >= limit:
-                    removed += 1
-                    continue
-                packet.stream = out_stream
-                out.mux(packet)
-
-    atomic_write(path, write)
-    return removed
-
-
-def _video_end(path: Path) -> float:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.duration:
-            return float(stream.duration * stream.time_base)
-        return float(container.duration / av.time_base) if container.duration else 0.0
-
-
 def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, report: RecoveryReport) -> None:
     for key in video_keys:
         ends: dict[tuple[int, int], float] = {}
@@ -168,8 +132,8 @@ def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, 
                 path.unlink()
                 report.actions.append(f"removed video file {path.relative_to(root)} (no saved episode in it)")
                 continue
-            if _video_end(path) > ends[(chunk, file)] + 0.5 / fps:
-                removed = _trim_video(path, ends[(chunk, file)])
+            if get_video_duration_in_s(path) > ends[(chunk, file)] + 0.5 / fps:
+                removed = trim_video_file(path, ends[(chunk, file)])
                 report.actions.append(f"removed {removed} frame(s) of an unsaved episode from {path.relative_to(root)}")
 
 

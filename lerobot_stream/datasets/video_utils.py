@@ -6,17 +6,15 @@ LeRobot users switch by changing the import prefix ``lerobot.`` to ``lerobot_str
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from lerobot_stream.datasets.streaming_encoder import EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.datasets.utils import atomic_write
 from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
 from workers.codecs import codec_options as _codec_options
 from workers.encode import EpisodeEncoder, EpisodeResult
@@ -40,6 +38,7 @@ __all__ = [
     "get_video_info",
     "get_video_pixel_channels",
     "resolve_vcodec",
+    "trim_video_file",
 ]
 
 
@@ -187,19 +186,26 @@ def concatenate_video_files(
     if output_video_path.exists() and not overwrite:
         logger.warning("Video file already exists: %s. Skipping concatenation.", output_video_path)
         return
-    output_video_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(suffix=".mp4", prefix=".concat-", dir=output_video_path.parent)
-    os.close(fd)
-    try:
-        _remux(inputs, Path(temp_name))
-        os.replace(temp_name, output_video_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    atomic_write(output_video_path, lambda temp: _remux(inputs, temp))
 
 
-def _remux(inputs: list[Path], output: Path) -> None:
+def trim_video_file(path: Path | str, end_seconds: float) -> int:
+    """Rewrite ``path`` (by stream copy, atomically) keeping only frames presented before ``end_seconds``;
+    return how many frames were removed."""
+    removed = 0
+
+    def write(temp: Path) -> None:
+        nonlocal removed
+        removed = _remux([Path(path)], temp, end_seconds)
+
+    atomic_write(Path(path), write)
+    return removed
+
+
+def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -> int:
+    """Copy the inputs' packets one after the other into ``output``; packets presented at or after
+    ``end_seconds`` (of the output) are left out. Returns how many were left out."""
+    skipped = 0
     with av.open(str(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
         out_stream = None
         offset = Fraction(0)  # seconds already written
@@ -222,10 +228,14 @@ def _remux(inputs: list[Path], output: Path) -> None:
                     end = max(end, packet.pts + (packet.duration or 0))
                     packet.pts += shift
                     packet.dts += shift
+                    if end_seconds is not None and packet.pts * in_stream.time_base >= end_seconds - 1e-6:
+                        skipped += 1
+                        continue
                     packet.stream = out_stream
                     out.mux(packet)
                 duration = in_stream.duration if in_stream.duration else end
                 offset += duration * in_stream.time_base
+    return skipped
 
 
 # ---- metadata ---------------------------------------------------------------------------------------------
