@@ -30,6 +30,26 @@ import av  # noqa: E402  (the workers package has set SVT_LOG before any encoder
 
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
+_reformat_takes_threads: bool | None = None
+
+
+def reformat_thread_kwargs(threads: int) -> dict[str, int]:
+    """``reformat()`` keyword arguments that run swscale on ``threads`` threads, on every PyAV we support.
+
+    PyAV >= 17 takes ``threads`` and otherwise converts on every core (which oversubscribes the CPU with
+    one encoder process per camera); PyAV 15/16 have no such argument and always convert on one thread.
+    Feature-detected once per process; the converted pixels are the same either way.
+    """
+    global _reformat_takes_threads
+    if _reformat_takes_threads is None:
+        probe = av.VideoFrame(16, 16, "rgb24")
+        try:
+            probe.reformat(format="yuv420p", threads=1)
+            _reformat_takes_threads = True
+        except TypeError:
+            _reformat_takes_threads = False
+    return {"threads": threads} if _reformat_takes_threads else {}
+
 
 class EncodeError(RuntimeError):
     """The codec or the muxer failed; the message says which and why."""
@@ -147,7 +167,7 @@ class EpisodeEncoder:
             rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")  # a copy
         else:
             rgb = av.VideoFrame.from_numpy_buffer(pixels, format="rgb24")  # wraps the memory
-        return rgb.reformat(format=self.settings.pix_fmt, threads=self._reformat_threads)
+        return rgb.reformat(format=self.settings.pix_fmt, **reformat_thread_kwargs(self._reformat_threads))
 
     def _encode(self, frame: av.VideoFrame) -> None:
         assert self._stream is not None and self._container is not None

@@ -221,11 +221,17 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                 elif signature != reference:
                     raise ValueError(f"Cannot concatenate {path}: {signature} differs from {reference}")
                 shift = round(offset / in_stream.time_base)
+                # FFmpeg 7 (PyAV 15) demuxes fragmented MP4s with zero packet durations; without them the
+                # output's last frame has no duration and the next input would start on top of it.
+                rate = in_stream.guessed_rate or in_stream.average_rate
+                frame_ticks = max(1, round(1 / (rate * in_stream.time_base)))
                 end = 0
                 for packet in source.demux(in_stream):
                     if packet.dts is None:
                         continue
-                    end = max(end, packet.pts + (packet.duration or 0))
+                    if not packet.duration:
+                        packet.duration = frame_ticks
+                    end = max(end, packet.pts + packet.duration)
                     packet.pts += shift
                     packet.dts += shift
                     if end_seconds is not None and packet.pts * in_stream.time_base >= end_seconds - 1e-6:
@@ -233,8 +239,7 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                         continue
                     packet.stream = out_stream
                     out.mux(packet)
-                duration = in_stream.duration if in_stream.duration else end
-                offset += duration * in_stream.time_base
+                offset += max(in_stream.duration or 0, end) * in_stream.time_base
     return skipped
 
 
