@@ -28,11 +28,9 @@ _WARM_UP_FRAMES = 5
 
 def _encoder(container, vcodec: str, width: int, height: int, fps: int, g: int, crf: int, preset: int | None):
     threads = None if is_hardware_encoder(vcodec) else 1
-    options, thread_count = EncoderSettings(fps, vcodec, "yuv420p", g, crf, preset, threads).stream_options()
+    options = EncoderSettings(fps, vcodec, "yuv420p", g, crf, preset, threads).stream_options()
     stream = container.add_stream(vcodec, rate=fps, options=options)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    if thread_count:
-        stream.codec_context.thread_count = thread_count
     return stream
 
 

@@ -14,7 +14,7 @@ from lerobot_stream.datasets.video_utils import (
     detect_available_hw_encoders,
     resolve_vcodec,
 )
-from workers.codecs import EncoderSettings, default_encoder_threads, with_thread_limit
+from workers.codecs import EncoderSettings, default_encoder_threads, encoder_options
 
 
 def test_codec_tables():
@@ -26,8 +26,9 @@ def test_codec_tables():
         "h264_vaapi",
         "h264_qsv",
     ]
-    assert {"libsvtav1", "h264", "hevc", "auto", *HW_ENCODERS} == VALID_VIDEO_CODECS
-    assert len(VALID_VIDEO_CODECS) == 10
+    # LeRobot v0.6 added libaom-av1 to v0.5's set.
+    assert {"libsvtav1", "libaom-av1", "h264", "hevc", "auto", *HW_ENCODERS} == VALID_VIDEO_CODECS
+    assert len(VALID_VIDEO_CODECS) == 11
 
 
 @pytest.mark.parametrize(
@@ -51,14 +52,25 @@ def test_codec_options(vcodec, kwargs, expected):
 
 
 def test_thread_limits_go_where_each_codec_takes_them():
-    assert with_thread_limit("libsvtav1", {"preset": "12"}, 2) == ({"preset": "12", "svtav1-params": "lp=2"}, None)
-    assert with_thread_limit("libsvtav1", {"svtav1-params": "fast-decode=1"}, 1)[0]["svtav1-params"] == (
-        "fast-decode=1:lp=1"
-    )
-    assert with_thread_limit("h264", {}, 3) == ({}, 3)
+    assert encoder_options("libsvtav1", preset=12, encoder_threads=2, as_strings=True) == {
+        "g": "2",
+        "crf": "30",
+        "preset": "12",
+        "svtav1-params": "fast-decode=0:lp=2",
+    }
+    assert encoder_options("libsvtav1", fast_decode=1, encoder_threads=1)["svtav1-params"] == "fast-decode=1:lp=1"
+    assert encoder_options("h264", encoder_threads=3)["threads"] == 3
+    assert encoder_options("libaom-av1", encoder_threads=3)["row-mt"] == 1
     for hardware in HW_ENCODERS:
-        assert with_thread_limit(hardware, {"qp": "30"}, 4) == ({"qp": "30"}, None)
-    assert with_thread_limit("libsvtav1", {}, None) == ({}, None)
+        settings = EncoderSettings(30, hardware, threads=4)
+        assert "threads" not in settings.stream_options() and "svtav1-params" not in settings.stream_options()
+    assert "lp=" not in encoder_options("libsvtav1")["svtav1-params"]
+
+
+def test_extra_options_never_replace_a_structured_field_but_svt_params_are_appended():
+    options = encoder_options("libsvtav1", crf=30, extra_options={"crf": 10, "svtav1-params": "tune=0", "x": 1})
+    assert options["crf"] == 30 and options["x"] == 1
+    assert options["svtav1-params"] == "fast-decode=0:tune=0"
 
 
 def test_default_thread_bound_splits_the_cores_between_cameras():
@@ -66,10 +78,12 @@ def test_default_thread_bound_splits_the_cores_between_cameras():
     assert cores >= 1
     assert default_encoder_threads(1000) == 1
     assert default_encoder_threads(2) == max(1, cores // 2)
-    assert EncoderSettings(30, threads=1).stream_options() == (
-        {"g": "2", "crf": "30", "preset": "12", "svtav1-params": "lp=1"},
-        None,
-    )
+    assert EncoderSettings(30, threads=1).stream_options() == {
+        "g": "2",
+        "crf": "30",
+        "preset": "12",
+        "svtav1-params": "fast-decode=0:lp=1",
+    }
 
 
 def test_detect_is_a_cached_list_of_working_hw_encoders_and_silent(capfd):

@@ -24,7 +24,7 @@ import numpy as np
 from shm import RingProducer, check_shm_space
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
-from workers.frames import CHANNELS, Layout, copy_into_hwc_uint8, frame_hw
+from workers.frames import Layout, SlotFormat, copy_frame, slot_format
 from workers.pool import CameraWorker, LiveStatus, WorkerDied
 from workers.thread_host import CameraEncoderThread, EndOfEpisode, IndexedFrame
 
@@ -39,12 +39,12 @@ class EncoderBackend(Protocol):
         episode: int,
         paths: dict[str, Path],
         settings: dict[str, EncoderSettings],
-        shapes: dict[str, tuple[int, int] | None],
+        slots: dict[str, SlotFormat | None],
     ) -> None: ...
-    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None: ...
+    def warm_up(self, cameras: list[str], slots: dict[str, SlotFormat | None]) -> None: ...
     def handle(self, camera: str) -> object: ...
     def failure(self, camera: str) -> str | None: ...
-    def prepare(self, camera: str, height: int, width: int) -> None: ...
+    def prepare(self, camera: str, slot: SlotFormat) -> None: ...
     def feed(self, camera: str, index: int, array: np.ndarray, layout: Layout) -> bool: ...
     def finish(
         self, frames_fed: dict[str, int], frames_published: dict[str, int], timeout: float
@@ -93,32 +93,32 @@ class ProcessBackend:
         for camera in cameras:  # started in parallel above, awaited here
             self.workers[camera].wait_ready(self.start_timeout)
 
-    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None:
+    def warm_up(self, cameras: list[str], slots: dict[str, SlotFormat | None]) -> None:
         """Have a live worker and (where the frame size is known) a fitting ring for every camera."""
         self._spawn_missing(cameras)
-        needed = [(c, hw) for c, hw in shapes.items() if hw is not None and not self._ring_fits(c, hw)]
+        needed = [(c, slot) for c, slot in slots.items() if slot is not None and not self._ring_fits(c, slot)]
         if needed:
-            total = sum(RingProducer.nbytes(self.capacity, (h, w, CHANNELS)) for _, (h, w) in needed)
+            total = sum(RingProducer.nbytes(self.capacity, *slot) for _, slot in needed)
             check_shm_space(total, f"The frame rings of {len(needed)} camera(s) ({self.capacity} frames each)")
-            for camera, (height, width) in needed:
-                self.workers[camera].ensure_ring(height, width)
+            for camera, slot in needed:
+                self.workers[camera].ensure_ring(slot)
 
     def start(
         self,
         episode: int,
         paths: dict[str, Path],
         settings: dict[str, EncoderSettings],
-        shapes: dict[str, tuple[int, int] | None],
+        slots: dict[str, SlotFormat | None],
     ) -> None:
         cameras = list(paths)
-        self.warm_up(cameras, shapes)
+        self.warm_up(cameras, slots)
         for camera in cameras:
             self.workers[camera].start_episode(episode, paths[camera], settings[camera], self.fragmented)
         self._active = cameras
 
-    def _ring_fits(self, camera: str, hw: tuple[int, int]) -> bool:
+    def _ring_fits(self, camera: str, slot: SlotFormat) -> bool:
         spec = self.workers[camera].ring.spec
-        return spec is not None and spec.slot_shape == (*hw, CHANNELS)
+        return spec is not None and (spec.slot_shape, spec.dtype) == slot
 
     def handle(self, camera: str) -> CameraWorker:
         return self.workers[camera]
@@ -128,8 +128,8 @@ class ProcessBackend:
         worker.poll_events()
         return worker.failure
 
-    def prepare(self, camera: str, height: int, width: int) -> None:
-        self.workers[camera].ensure_ring(height, width)
+    def prepare(self, camera: str, slot: SlotFormat) -> None:
+        self.workers[camera].ensure_ring(slot)
 
     def feed(self, camera: str, index: int, array: np.ndarray, layout: Layout) -> bool:
         worker = self.workers[camera]
@@ -190,16 +190,11 @@ class _ThreadCamera:
         self.thread = CameraEncoderThread(
             path,
             settings.fps,
-            settings.vcodec,
-            settings.pix_fmt,
-            settings.g,
-            settings.crf,
-            settings.preset,
-            self.frames,
-            self.results,
-            self.stop,
-            encoder_threads,
-            effective_threads=settings.threads,
+            frame_queue=self.frames,
+            result_queue=self.results,
+            stop_event=self.stop,
+            encoder_threads=encoder_threads,
+            settings=settings,
             fragmented=fragmented,
             camera=camera,
         )
@@ -214,8 +209,9 @@ class _ThreadCamera:
         return None
 
     def offer(self, index: int, array: np.ndarray, layout: Layout) -> bool:
-        copy = np.empty((*frame_hw(array, layout), CHANNELS), dtype=np.uint8)
-        copy_into_hwc_uint8(copy, array, layout)
+        shape, dtype = slot_format(array, layout)
+        copy = np.empty(shape, dtype=dtype)
+        copy_frame(copy, array, layout)
         try:
             self.frames.put_nowait(IndexedFrame(index, copy))
         except queue.Full:
@@ -254,7 +250,7 @@ class ThreadBackend:
         self.fragmented = fragmented
         self.cameras: dict[str, _ThreadCamera] = {}
 
-    def warm_up(self, cameras: list[str], shapes: dict[str, tuple[int, int] | None]) -> None:
+    def warm_up(self, cameras: list[str], slots: dict[str, SlotFormat | None]) -> None:
         pass  # threads are created per episode
 
     def start(
@@ -262,7 +258,7 @@ class ThreadBackend:
         episode: int,
         paths: dict[str, Path],
         settings: dict[str, EncoderSettings],
-        shapes: dict[str, tuple[int, int] | None],
+        slots: dict[str, SlotFormat | None],
     ) -> None:
         self.cameras = {
             camera: _ThreadCamera(
@@ -277,7 +273,7 @@ class ThreadBackend:
     def failure(self, camera: str) -> str | None:
         return self.cameras[camera].failure
 
-    def prepare(self, camera: str, height: int, width: int) -> None:
+    def prepare(self, camera: str, slot: SlotFormat) -> None:
         pass
 
     def feed(self, camera: str, index: int, array: np.ndarray, layout: Layout) -> bool:

@@ -1,6 +1,6 @@
 """Codec names, the FFmpeg options each codec family takes, thread bounds and the hardware probe.
 
-The tables and option rules are LeRobot's (see ``shared/docs/api.md``); they live here rather than in
+The tables and option rules are LeRobot's (v0.5's keyword API and v0.6's encoder configs); they live here rather than in
 ``lerobot_stream`` because the encoder processes need them and dependencies point one way
 (``lerobot_stream -> workers -> shm``). ``lerobot_stream.datasets.video_utils`` re-exports them.
 """
@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ HW_ENCODERS: list[str] = [
     "h264_vaapi",
     "h264_qsv",
 ]
-VALID_VIDEO_CODECS: set[str] = {"h264", "hevc", "libsvtav1", "auto", *HW_ENCODERS}
+VALID_VIDEO_CODECS: set[str] = {"h264", "hevc", "libsvtav1", "libaom-av1", "auto", *HW_ENCODERS}
 
 _SOFTWARE_CRF_CODECS = ("h264", "hevc", "libsvtav1")
 _DEFAULT_SVTAV1_PRESET = 12
@@ -34,7 +35,11 @@ def is_hardware_encoder(vcodec: str) -> bool:
 
 
 def codec_options(vcodec: str, g: int | None = 2, crf: int | None = 30, preset: int | None = None) -> dict[str, str]:
-    """FFmpeg ``stream.options`` for ``vcodec``: GOP, quality and preset, all as strings.
+    """LeRobot v0.5's table of FFmpeg options for ``vcodec`` (its ``_get_codec_options``), all as strings.
+
+    Kept for v0.5 users and tests that call ``_get_codec_options``. Streams are opened with
+    `encoder_options` (v0.6's mapping), which agrees with this table for the software codecs; for nvenc
+    it adds ``g`` and spells constant QP ``rc=0`` (the same mode as ``constqp``).
 
     Each hardware family spells "quality" differently (``q:v``, ``qp``, ``global_quality``); nvenc takes
     no GOP option here because its constant-QP mode is what keeps quality comparable to ``crf``.
@@ -70,71 +75,202 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def default_encoder_threads(num_cameras: int) -> int:
+def default_encoder_threads(num_streams: int) -> int:
     """Threads per encoder when the caller leaves ``encoder_threads=None``.
 
     Several single-threaded encoders beat one multi-threaded encoder (measured: 2 x 107 frames/s with
     ``lp=1`` against 148 frames/s with SVT-AV1's own threads on the same 2 cores), so the cores are split
-    between the cameras instead of letting every encoder start a thread per core.
+    between the streams instead of letting every encoder start a thread per core.
     """
-    return max(1, available_cores() // max(1, num_cameras))
+    return max(1, available_cores() // max(1, num_streams))
 
 
-def with_thread_limit(vcodec: str, options: dict[str, str], threads: int | None) -> tuple[dict[str, str], int | None]:
-    """Apply a thread bound: returns (options, codec-context thread count or None).
+def encoder_options(
+    vcodec: str,
+    *,
+    g: int | None = 2,
+    crf: int | float | None = 30,
+    preset: int | str | None = None,
+    fast_decode: int | None = 0,
+    extra_options: dict[str, Any] | None = None,
+    encoder_threads: int | None = None,
+    as_strings: bool = False,
+) -> dict[str, Any]:
+    """The FFmpeg options one stream is opened with: LeRobot v0.6's mapping of the encoder settings.
 
-    SVT-AV1 takes its bound as ``svtav1-params: lp=N``; x264/x265 through the codec context's thread
-    count. Hardware encoders get none (their work is on the device; FFmpeg rejects or ignores it).
+    This is the single codec policy of the project: `VideoEncoderConfig.get_codec_options` returns it and
+    the encoder processes open their streams with it.
+
+    * ``g`` always (a generic codec option);
+    * libsvtav1: ``crf``, ``preset``, ``svtav1-params`` = ``fast-decode=<0..2>`` and ``lp=<threads>``;
+    * h264/hevc (x264/x265): ``crf``, ``preset``, ``tune=fastdecode`` when ``fast_decode``, ``threads``;
+    * libaom-av1: ``crf``, ``preset``, ``threads`` with ``row-mt=1``;
+    * videotoolbox: ``q:v`` = ``clamp(100 - 2 * crf, 1, 100)``; nvenc: constant QP (``rc=0``, ``qp``) and
+      ``preset``; vaapi: ``qp``; qsv: ``global_quality`` and ``preset``; hardware encoders take no thread
+      bound (their work runs on the device).
+
+    ``extra_options`` are merged last and never replace one of the keys above - except
+    ``svtav1-params``, whose entries are appended after ours (so ``{"svtav1-params": "tune=0"}`` works;
+    LeRobot v0.6 drops it silently).
     """
-    options = dict(options)
-    if threads is None or is_hardware_encoder(vcodec):
-        return options, None
+    options: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        if value is not None:
+            options[key] = str(value) if as_strings else value
+
+    put("g", g)
     if vcodec == "libsvtav1":
-        params = options.get("svtav1-params")
-        options["svtav1-params"] = f"{params}:lp={threads}" if params else f"lp={threads}"
-        return options, None
-    return options, threads
+        put("crf", crf)
+        put("preset", preset)
+        params = []
+        if fast_decode is not None:
+            params.append(f"fast-decode={max(0, min(2, int(fast_decode)))}")
+        if encoder_threads is not None:
+            params.append(f"lp={encoder_threads}")
+        extra_params = (extra_options or {}).get("svtav1-params")
+        if extra_params:
+            params.append(str(extra_params))
+        if params:
+            put("svtav1-params", ":".join(params))
+    elif vcodec in ("h264", "hevc", "libx264", "libx265"):
+        put("crf", crf)
+        put("preset", preset)
+        if fast_decode:
+            put("tune", "fastdecode")
+        put("threads", encoder_threads)
+    elif vcodec == "libaom-av1":
+        put("crf", crf)
+        put("preset", preset)
+        if encoder_threads is not None:
+            put("threads", encoder_threads)
+            put("row-mt", 1)
+    elif vcodec.endswith("_videotoolbox"):
+        if crf is not None:
+            put("q:v", max(1, min(100, int(100 - 2 * crf))))
+    elif vcodec.endswith("_nvenc"):
+        put("rc", 0)  # constqp
+        put("qp", crf)
+        put("preset", preset)
+    elif vcodec.endswith("_vaapi"):
+        put("qp", crf)
+    elif vcodec.endswith("_qsv"):
+        put("global_quality", crf)
+        put("preset", preset)
+    else:
+        put("crf", crf)
+        put("preset", preset)
+    for key, value in (extra_options or {}).items():
+        if key not in options:
+            put(key, value)
+    return options
+
+
+@dataclass(frozen=True)
+class DepthQuantization:
+    """How depth maps become 12-bit codes (LeRobot v0.6's quantizer); distances in metres."""
+
+    depth_min: float = 0.01
+    depth_max: float = 10.0
+    shift: float = 3.5
+    use_log: bool = True
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """How one camera is encoded; picklable so the recorder can send it to an encoder process."""
+    """How one stream is encoded; plain data, so the recorder sends it to an encoder process as is.
+
+    Built from LeRobot's keyword settings (v0.5) or from an encoder config object (v0.6, ours or
+    LeRobot's own: `from_config`). ``depth`` is set for depth-map streams.
+    """
 
     fps: int
     vcodec: str = "libsvtav1"
     pix_fmt: str = "yuv420p"
     g: int | None = 2
-    crf: int | None = 30
-    preset: int | None = None
+    crf: int | float | None = 30
+    preset: int | str | None = None
     #: The effective thread bound (already resolved from the caller's ``encoder_threads``).
     threads: int | None = None
-    extra_options: dict[str, str] = field(default_factory=dict)
+    extra_options: dict[str, Any] = field(default_factory=dict)
+    fast_decode: int = 0
+    depth: DepthQuantization | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, fps: int, threads: int | None) -> EncoderSettings:
+        """Settings from a ``VideoEncoderConfig``-like object (lerobot_stream's or LeRobot's own).
+
+        Read by attribute, so this package needs neither; a config with ``depth_min``/``depth_max``/
+        ``shift``/``use_log`` describes a depth stream.
+        """
+        depth = None
+        if all(hasattr(config, name) for name in ("depth_min", "depth_max", "shift", "use_log")):
+            depth = DepthQuantization(
+                float(config.depth_min), float(config.depth_max), float(config.shift), bool(config.use_log)
+            )
+        return cls(
+            fps=int(fps),
+            vcodec=config.vcodec,
+            pix_fmt=config.pix_fmt,
+            g=config.g,
+            crf=config.crf,
+            preset=config.preset,
+            threads=None if is_hardware_encoder(config.vcodec) else threads,
+            extra_options=dict(getattr(config, "extra_options", None) or {}),
+            fast_decode=int(getattr(config, "fast_decode", 0) or 0),
+            depth=depth,
+        )
+
+    @property
+    def is_depth(self) -> bool:
+        return self.depth is not None
 
     @property
     def time_base(self) -> Fraction:
         return Fraction(1, int(self.fps))
 
     @property
-    def effective_preset(self) -> int | None:
+    def effective_preset(self) -> int | str | None:
         if self.preset is None and self.vcodec == "libsvtav1":
             return _DEFAULT_SVTAV1_PRESET
         return self.preset
 
-    def stream_options(self) -> tuple[dict[str, str], int | None]:
-        """(FFmpeg options, codec-context thread count) for this camera's stream."""
-        options = codec_options(self.vcodec, self.g, self.crf, self.preset)
-        options.update(self.extra_options)
-        return with_thread_limit(self.vcodec, options, self.threads)
+    def stream_options(self) -> dict[str, str]:
+        """The FFmpeg options this stream is opened with (thread bound included, see `encoder_options`)."""
+        return encoder_options(
+            self.vcodec,
+            g=self.g,
+            crf=self.crf,
+            preset=self.effective_preset,
+            fast_decode=self.fast_decode,
+            extra_options=self.extra_options,
+            encoder_threads=None if is_hardware_encoder(self.vcodec) else self.threads,
+            as_strings=True,
+        )
 
     def describe(self) -> dict[str, object]:
-        """The settings actually used, as recorded in a dataset's ``info.json``."""
-        return {
+        """The settings actually used, as recorded in a dataset's ``info.json`` (LeRobot v0.6's
+        ``video.<field>`` keys, plus the encoder name and the thread bound used)."""
+        info: dict[str, object] = {
             "video.g": self.g,
             "video.crf": self.crf,
             "video.preset": self.effective_preset,
+            "video.fast_decode": self.fast_decode,
+            "video.video_backend": "pyav",
+            "video.extra_options": dict(self.extra_options),
             "video.encoder": self.vcodec,
             "video.encoder_threads": self.threads,
         }
+        if self.depth is not None:
+            info.update(
+                {
+                    "video.depth_min": self.depth.depth_min,
+                    "video.depth_max": self.depth.depth_max,
+                    "video.shift": self.depth.shift,
+                    "video.use_log": self.depth.use_log,
+                }
+            )
+        return info
 
 
 def probe_encoder(name: str, width: int = 256, height: int = 256) -> bool:

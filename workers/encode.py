@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from workers.codecs import EncoderSettings
-from workers.stats import ImageStatsAccumulator
+from workers.depth import code_frame, quantize_depth
+from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class EpisodeResult:
     frames: int
     #: Frames that are copies of the previous one because their own pixels never reached the encoder.
     repeated: int
-    #: Per-channel statistics in the 0-255 scale (see `workers.stats`), None if no frame was encoded.
+    #: Per-channel statistics (RGB: 0-255 scale; depth: the recorded unit; see `workers.stats`), None if no
+    #: frame was encoded.
     stats: dict[str, np.ndarray] | None
     #: The exact per-channel histograms behind ``stats`` (3 x 256 counts) and their frame count.
     histograms: np.ndarray | None = None
@@ -89,7 +91,7 @@ class EpisodeEncoder:
         self.path = Path(path)
         self.settings = settings
         self.fragmented = fragmented
-        self.stats = ImageStatsAccumulator()
+        self.stats = DepthStatsAccumulator() if settings.is_depth else ImageStatsAccumulator()
         self.frames_written = 0
         self.frames_repeated = 0
         self._on_codec_open = on_codec_open
@@ -108,7 +110,7 @@ class EpisodeEncoder:
     def _open(self, height: int, width: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container_options = {"movflags": FRAGMENTED_MOVFLAGS, "flush_packets": "1"} if self.fragmented else {}
-        options, thread_count = self.settings.stream_options()
+        options = self.settings.stream_options()
         try:
             container = av.open(str(self.path), "w", format="mp4", options=container_options)
         except Exception as exc:
@@ -118,8 +120,6 @@ class EpisodeEncoder:
             stream.width, stream.height = width, height
             stream.pix_fmt = self.settings.pix_fmt
             stream.time_base = self.settings.time_base
-            if thread_count is not None:
-                stream.codec_context.thread_count = thread_count
         except Exception as exc:
             container.close()
             raise EncodeError(f"cannot set up encoder {self.settings.vcodec!r}: {exc}") from exc
@@ -128,9 +128,9 @@ class EpisodeEncoder:
     def add(self, index: int, pixels: np.ndarray, release: Callable[[], None] | None = None) -> None:
         """Encode the frame recorded at position ``index`` of the episode.
 
-        ``pixels`` is uint8 HWC and may be a view into shared memory: it is counted into the statistics and
-        converted to the codec's pixel format first, then ``release`` is called so the slot is free again
-        before the slow part (encoding).
+        ``pixels`` is uint8 HWC (RGB) or a 2-D uint16/float32 map (depth) and may be a view into shared
+        memory: it is counted into the statistics and converted to the codec's pixel format (quantized, for
+        depth) first, then ``release`` is called so the slot is free again before the slow part (encoding).
         """
         try:
             if self._closed:
@@ -163,6 +163,8 @@ class EpisodeEncoder:
 
         The result never references ``pixels``: the caller may release the memory right after.
         """
+        if self.settings.depth is not None:
+            return code_frame(quantize_depth(pixels, self.settings.depth), self.settings.pix_fmt)
         if self.settings.pix_fmt == "rgb24" or not pixels.flags.c_contiguous:
             rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")  # a copy
         else:
@@ -201,7 +203,7 @@ class EpisodeEncoder:
                 self._close_quietly()
                 raise EncodeError(f"{self.settings.vcodec} failed to finish {self.path.name}: {exc}") from exc
             self._container = self._stream = None
-        histograms = self.stats.histograms.copy() if self.stats.frames else None
+        histograms = self.stats.histograms.copy() if self.stats.frames and not self.settings.is_depth else None
         return EpisodeResult(self.path, self.frames_written, self.frames_repeated, self.stats.statistics(), histograms)
 
     def _close_quietly(self) -> None:

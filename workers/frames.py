@@ -1,8 +1,13 @@
-"""Turning what callers pass as a camera frame into the uint8 HWC pixels the encoders take.
+"""Turning what callers pass as a camera frame into the pixels the encoders take.
 
-Accepted everywhere: numpy arrays HWC ``(H, W, 3)`` or CHW ``(3, H, W)``, uint8 or float in [0, 1]; PIL
-images; torch tensors (through ``.numpy()``). Anything else gets a ``ValueError`` that names the camera,
-what was expected and what was received - raised in the caller, before the frame reaches an encoder.
+RGB cameras: numpy arrays HWC ``(H, W, 3)`` or CHW ``(3, H, W)``, uint8 or float in [0, 1]; PIL
+images; torch tensors (through ``.numpy()``); stored as uint8 HWC.
+
+Depth cameras: ``(H, W)``, ``(H, W, 1)`` or ``(1, H, W)``; ``uint16`` (or another integer type with
+values in 0..65535) millimetres, or float metres; stored as a 2-D ``uint16`` or ``float32`` map.
+
+Anything else gets a ``ValueError`` that names the camera, what was expected and what was received -
+raised in the caller, before the frame reaches an encoder.
 
 Float frames are scaled by 255 and truncated, as LeRobot's image writer does, so both recording paths
 store the same pixels.
@@ -14,7 +19,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-Layout = Literal["hwc", "chw"]
+#: How a validated frame is laid out: RGB channels last or first, or a 2-D depth map.
+Layout = Literal["hwc", "chw", "hw"]
+#: The buffer a camera's frames are stored in: (shape, dtype name), e.g. ((480, 640, 3), "uint8").
+SlotFormat = tuple[tuple[int, ...], str]
 CHANNELS = 3
 
 
@@ -93,11 +101,81 @@ def check_frame(camera: str, frame: Any, expected_hw: tuple[int, int] | None = N
 
 
 def frame_hw(array: np.ndarray, layout: Layout) -> tuple[int, int]:
-    return (array.shape[0], array.shape[1]) if layout == "hwc" else (array.shape[1], array.shape[2])
+    return (array.shape[1], array.shape[2]) if layout == "chw" else (array.shape[0], array.shape[1])
 
 
-def copy_into_hwc_uint8(destination: np.ndarray, array: np.ndarray, layout: Layout) -> None:
-    """Write a validated frame into a uint8 HWC buffer in one pass (the only copy on the hot path)."""
+def slot_format(array: np.ndarray, layout: Layout) -> SlotFormat:
+    """The buffer a validated frame is stored in (a ring slot, a queued copy)."""
+    height, width = frame_hw(array, layout)
+    if layout == "hw":
+        return (height, width), depth_storage_dtype(array.dtype).name
+    return (height, width, CHANNELS), "uint8"
+
+
+def depth_storage_dtype(dtype: np.dtype) -> np.dtype:
+    """Depth is stored as uint16 millimetres or float32 metres, whatever the caller's exact dtype."""
+    return np.dtype(np.float32) if np.issubdtype(dtype, np.floating) else np.dtype(np.uint16)
+
+
+def check_depth_frame(
+    camera: str,
+    frame: Any,
+    expected_hw: tuple[int, int] | None = None,
+    expected_dtype: np.dtype | None = None,
+) -> np.ndarray:
+    """Validate one depth map for ``camera``; return it as a 2-D array (a view, no copy).
+
+    ``expected_dtype`` is the storage dtype already in use (uint16 = millimetres, float32 = metres): a
+    frame in the other unit would be quantized on the wrong scale, so it is an error.
+    """
+    array = as_numpy(frame)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(
+            f"Depth camera '{camera}': expected a numpy array (H, W), (H, W, 1) or (1, H, W), received "
+            f"{_describe(frame)}."
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    elif array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(
+            f"Depth camera '{camera}': expected a depth map of shape (H, W), (H, W, 1) or (1, H, W), "
+            f"received shape {as_numpy(frame).shape}."
+        )
+    is_float = np.issubdtype(array.dtype, np.floating)
+    if not is_float and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"Depth camera '{camera}': expected uint16 millimetres or float metres, received dtype {array.dtype}."
+        )
+    if expected_hw is not None and array.shape != tuple(expected_hw):
+        raise ValueError(
+            f"Depth camera '{camera}': resolution changed within the episode: expected "
+            f"{expected_hw[0]}x{expected_hw[1]} (height x width), received {array.shape[0]}x{array.shape[1]}."
+        )
+    storage = depth_storage_dtype(array.dtype)
+    if expected_dtype is not None and storage != expected_dtype:
+        expected_unit = "float metres" if expected_dtype == np.float32 else "uint16 millimetres"
+        raise ValueError(
+            f"Depth camera '{camera}': this stream records {expected_unit}, received dtype {array.dtype} "
+            f"({'metres' if is_float else 'millimetres'}). Convert the frame; units cannot change mid-stream."
+        )
+    if not is_float and array.dtype != np.uint16:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 65535:
+            raise ValueError(
+                f"Depth camera '{camera}': integer depth is millimetres in 0..65535, received values in "
+                f"[{low}, {high}] (dtype {array.dtype})."
+            )
+    return array
+
+
+def copy_frame(destination: np.ndarray, array: np.ndarray, layout: Layout) -> None:
+    """Write a validated frame into its buffer (uint8 HWC, or a 2-D depth map) in one pass: the only copy
+    on the hot path."""
+    if layout == "hw":
+        np.copyto(destination, array, casting="unsafe")
+        return
     source = array.transpose(1, 2, 0) if layout == "chw" else array
     if source.dtype == np.uint8:
         np.copyto(destination, source)
@@ -113,5 +191,11 @@ def to_hwc_uint8(frame: Any, camera: str = "camera") -> np.ndarray:
         return array
     height, width = frame_hw(array, layout)
     destination = np.empty((height, width, CHANNELS), dtype=np.uint8)
-    copy_into_hwc_uint8(destination, array, layout)
+    copy_frame(destination, array, layout)
     return destination
+
+
+def to_depth_map(frame: Any, camera: str = "camera") -> np.ndarray:
+    """``frame`` validated as a depth map, as a 2-D uint16 (millimetres) or float32 (metres) array."""
+    array = check_depth_frame(camera, frame)
+    return array.astype(depth_storage_dtype(array.dtype), copy=False)

@@ -28,7 +28,7 @@ import numpy as np
 from shm import RingProducer, ring_pipes
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
-from workers.frames import CHANNELS, Layout, copy_into_hwc_uint8
+from workers.frames import Layout, SlotFormat, copy_frame
 from workers.protocol import (
     AttachRing,
     CancelEpisode,
@@ -91,6 +91,8 @@ class CameraWorker:
         self.capacity = capacity
         #: What the caller asked for (may be None); the effective bound is in each episode's settings.
         self.encoder_threads = encoder_threads
+        #: The encoder config of the current episode as the caller gave it (LeRobot v0.6's attribute).
+        self.video_encoder: object | None = None
         self.status = LiveStatus()
         #: Why the current episode cannot complete on this camera (worker error or death), if it cannot.
         self.failure: str | None = None
@@ -219,12 +221,12 @@ class CameraWorker:
         self.status = LiveStatus()
         self._send(StartEpisode(episode, str(path), settings, fragmented))
 
-    def ensure_ring(self, height: int, width: int) -> None:
-        """Allocate the ring for frames of this size (no-op if it already fits). Between frames only."""
-        shape = (height, width, CHANNELS)
-        if self.ring.spec is not None and self.ring.spec.slot_shape == shape:
+    def ensure_ring(self, slot: SlotFormat) -> None:
+        """Allocate the ring for frames stored as ``slot`` (no-op if it already fits). Between frames only."""
+        shape, dtype = slot
+        if self.ring.spec is not None and (self.ring.spec.slot_shape, self.ring.spec.dtype) == (shape, dtype):
             return
-        spec = self.ring.allocate(self.capacity, shape)
+        spec = self.ring.allocate(self.capacity, shape, dtype)
         self._send(AttachRing(spec))
 
     def offer(self, episode: int, index: int, array: np.ndarray, layout: Layout) -> bool:
@@ -233,7 +235,7 @@ class CameraWorker:
         if slot is None:
             return False
         try:
-            copy_into_hwc_uint8(self.ring.slot(slot), array, layout)
+            copy_frame(self.ring.slot(slot), array, layout)
         except BaseException:
             self.ring.give_back(slot)
             raise

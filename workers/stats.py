@@ -107,3 +107,85 @@ class ImageStatsAccumulator:
         result = {key: np.asarray(values, dtype=np.float64) for key, values in per_channel.items()}
         result["count"] = np.array([self.frames], dtype=np.int64)
         return result
+
+
+class DepthStatsAccumulator:
+    """Running statistics of depth maps, in the unit they were recorded in (one channel).
+
+    * ``uint16`` millimetres: an exact 65536-bin histogram, so every figure equals numpy's over the same
+      pixels, as for RGB.
+    * ``float`` metres: min, max, mean and std exact (Chan's parallel merge of per-frame moments, in
+      float64); quantiles from a 1 mm histogram, so they are exact to 1 mm. Non-finite pixels (NaN, inf:
+      "no reading" in many simulators) are left out of the statistics.
+
+    Pixels are sampled as for RGB (`stats_sample`), and ``count`` is a number of frames.
+    """
+
+    channels = 1
+
+    def __init__(self) -> None:
+        self.histogram = np.zeros(65536, dtype=np.int64)
+        self.frames = 0
+        self._pixels = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._min = np.inf
+        self._max = -np.inf
+        self._unit_scale = 1.0  # histogram bins per recorded unit: 1 for mm, 1000 for metres
+
+    def update(self, depth: np.ndarray) -> None:
+        """Add one 2-D depth frame (uint16 or float)."""
+        sample = stats_sample(depth)
+        if sample.dtype == np.uint16:
+            self.histogram += np.bincount(sample.ravel(), minlength=65536)
+            self.frames += 1
+            return
+        values = sample[np.isfinite(sample)].astype(np.float64)
+        self.frames += 1
+        if values.size == 0:
+            return
+        self._unit_scale = 1000.0
+        bins = np.clip(np.rint(values * self._unit_scale), 0, 65535).astype(np.int64)
+        self.histogram += np.bincount(bins, minlength=65536)
+        count, mean = values.size, float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        total = self._pixels + count
+        delta = mean - self._mean
+        self._mean += delta * count / total
+        self._m2 += m2 + delta * delta * self._pixels * count / total
+        self._pixels = total
+        self._min = min(self._min, float(values.min()))
+        self._max = max(self._max, float(values.max()))
+
+    def snapshot(self) -> tuple[None, int]:
+        """What a progress message carries: no histogram (64K bins is too big to stream), the frame count."""
+        return None, self.frames
+
+    def statistics(self, quantiles: tuple[float, ...] = DEFAULT_QUANTILES) -> dict[str, np.ndarray] | None:
+        """``min, max, mean, std, count`` and quantiles, each of shape (1,); None before the first frame
+        (or when no frame had a finite pixel)."""
+        total = int(self.histogram.sum())
+        if self.frames == 0 or total == 0:
+            return None
+        cumulative = np.cumsum(self.histogram)
+        if self._unit_scale == 1.0:  # exact integer millimetres
+            present = np.flatnonzero(self.histogram)
+            levels = present.astype(np.float64)
+            weights = self.histogram[present].astype(np.float64)
+            mean = float(np.dot(levels, weights) / total)
+            variance = float(np.dot((levels - mean) ** 2, weights) / total)
+            minimum, maximum = float(present[0]), float(present[-1])
+        else:
+            mean, variance = self._mean, self._m2 / self._pixels
+            minimum, maximum = self._min, self._max
+        result = {
+            "min": np.array([minimum]),
+            "max": np.array([maximum]),
+            "mean": np.array([mean]),
+            "std": np.array([np.sqrt(max(0.0, variance))]),
+        }
+        for q in quantiles:
+            value = _quantile_from_histogram(cumulative, total, q) / self._unit_scale
+            result[quantile_key(q)] = np.array([value])
+        result["count"] = np.array([self.frames], dtype=np.int64)
+        return result

@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.configs.video import RGBEncoderConfig, depth_encoder_defaults, rgb_encoder_defaults
 from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
-from workers.codecs import EncoderSettings, default_encoder_threads, is_hardware_encoder
+from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
-from workers.frames import check_frame, frame_hw
+from workers.frames import CHANNELS, SlotFormat, check_depth_frame, check_frame, depth_storage_dtype, slot_format
 from workers.pool import LiveStatus
 from workers.scheduling import PRIORITIES
 
@@ -46,6 +47,7 @@ BACKENDS = ("process", "thread")
 _DROP_WARNING_INTERVAL_S = 1.0
 
 _live_encoders: weakref.WeakSet[StreamingVideoEncoder] = weakref.WeakSet()
+_UNSET: Any = object()  # "not given", for v0.5 keywords whose None is meaningful
 
 
 @atexit.register
@@ -69,6 +71,22 @@ class EncodingFailed(RuntimeError):
         super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
 
 
+def _rgb_config_from_keywords(
+    vcodec: str | None, pix_fmt: str | None, g: Any, crf: Any, preset: Any
+) -> RGBEncoderConfig:
+    """LeRobot v0.5's keyword settings as a config, validated as v0.5 validated them (codec name only)."""
+    from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
+
+    resolved = video_utils.resolve_vcodec(vcodec or "libsvtav1")
+    return RGBEncoderConfig.unchecked(
+        vcodec=resolved,
+        pix_fmt=video_utils.compatible_pix_fmt(resolved, pix_fmt or "yuv420p"),
+        g=2 if g is _UNSET else g,
+        crf=30 if crf is _UNSET else crf,
+        preset=None if preset is _UNSET else preset,
+    )
+
+
 def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -79,7 +97,17 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None
 class StreamingVideoEncoder:
     """Encodes camera frames to MP4 while an episode is being recorded.
 
-    Same constructor and methods as LeRobot's class; extra keyword options:
+    Constructor, both of LeRobot's:
+
+    * v0.6: ``StreamingVideoEncoder(fps, rgb_encoder=None, depth_encoder=None, queue_maxsize=30,
+      encoder_threads=None)`` with encoder config objects (`lerobot_stream.configs.video`, or LeRobot's own
+      ``lerobot.configs.video`` objects); depth cameras are named in ``start_episode(...,
+      depth_video_keys=[...])``;
+    * v0.5: ``StreamingVideoEncoder(fps, vcodec="libsvtav1", pix_fmt="yuv420p", g=2, crf=30, preset=None,
+      queue_maxsize=30, encoder_threads=None)``, by keyword or positionally. These settings are not checked
+      against FFmpeg here (as in v0.5): a bad one fails the camera's first frame with the codec's message.
+
+    Extra keyword options:
 
     * ``backend``: ``"process"`` (default) or ``"thread"``;
     * ``worker_priority``: scheduling of the encoder processes, ``"idle"`` (default), ``"batch"`` or
@@ -87,30 +115,42 @@ class StreamingVideoEncoder:
     * ``fragmented``: write episode files as fragmented MP4 so a crash leaves a playable prefix
       (default True);
     * ``finish_timeout_s``: how long ``finish_episode`` waits for one camera (default 120 s);
-    * ``bound_threads``: with ``encoder_threads=None``, give each encoder ``cores // cameras`` threads
+    * ``bound_threads``: with ``encoder_threads=None``, give each encoder ``cores // streams`` threads
       (default True); False leaves the codec's own default, every core per encoder, as LeRobot does.
     """
 
     def __init__(
         self,
         fps: int,
-        vcodec: str = "libsvtav1",
-        pix_fmt: str = "yuv420p",
-        g: int | None = 2,
-        crf: int | None = 30,
-        preset: int | None = None,
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
         queue_maxsize: int = 30,
         encoder_threads: int | None = None,
-        *,
+        *legacy_positional: Any,
+        vcodec: str | None = None,
+        pix_fmt: str | None = None,
+        g: Any = _UNSET,
+        crf: Any = _UNSET,
+        preset: Any = _UNSET,
         backend: str = "process",
         worker_priority: str = "idle",
         fragmented: bool = True,
         finish_timeout_s: float = 120.0,
         bound_threads: bool = True,
     ):
-        from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
-
         self._closed = True  # until fully constructed, so __del__ has nothing to do
+        if isinstance(rgb_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, preset, queue_maxsize, threads
+            legacy = (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
+            if len(legacy) > 7:
+                raise TypeError(f"StreamingVideoEncoder takes at most 8 positional arguments, got {len(legacy) + 1}")
+            names = ("vcodec", "pix_fmt", "g", "crf", "preset", "queue_maxsize", "encoder_threads")
+            defaults = {"pix_fmt": "yuv420p", "g": 2, "crf": 30, "preset": None, "queue_maxsize": 30}
+            values = {**defaults, **dict(zip(names, legacy, strict=False))}
+            vcodec, pix_fmt, g, crf, preset = (values[n] for n in names[:5])
+            queue_maxsize, encoder_threads = values["queue_maxsize"], values.get("encoder_threads")
+            rgb_encoder = depth_encoder = None
+        elif legacy_positional:
+            raise TypeError("StreamingVideoEncoder takes at most 5 positional arguments with encoder configs")
         _check_positive_int("fps", fps)
         _check_positive_int("queue_maxsize", queue_maxsize)
         _check_positive_int("encoder_threads", encoder_threads, allow_none=True)
@@ -118,14 +158,21 @@ class StreamingVideoEncoder:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if worker_priority not in PRIORITIES:
             raise ValueError(f"worker_priority must be one of {PRIORITIES}, got {worker_priority!r}")
+        keyword_style = vcodec is not None or pix_fmt is not None or _UNSET not in (g, crf, preset)
+        if keyword_style and rgb_encoder is not None:
+            raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec/pix_fmt/g/crf/preset (v0.5), not both")
+        if keyword_style:
+            rgb_encoder = _rgb_config_from_keywords(vcodec, pix_fmt, g, crf, preset)
         self.fps = int(fps)
-        self.vcodec = video_utils.resolve_vcodec(vcodec)
-        self.pix_fmt = video_utils.compatible_pix_fmt(self.vcodec, pix_fmt)
-        self.g = g
-        self.crf = crf
-        self.preset = preset
+        self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
+        self._depth_encoder = depth_encoder if depth_encoder is not None else depth_encoder_defaults()
+        # v0.5's attributes, mirroring the RGB settings.
+        self.vcodec = self._rgb_encoder.vcodec
+        self.pix_fmt = self._rgb_encoder.pix_fmt
+        self.g, self.crf, self.preset = self._rgb_encoder.g, self._rgb_encoder.crf, self._rgb_encoder.preset
         self.queue_maxsize = int(queue_maxsize)
-        self.encoder_threads = encoder_threads
+        #: What the caller passed (None stays None; the effective bound is in `settings_for`).
+        self.encoder_threads = self._encoder_threads = encoder_threads
         self.backend = backend
         self.finish_timeout_s = finish_timeout_s
         self.bound_threads = bound_threads
@@ -135,12 +182,14 @@ class StreamingVideoEncoder:
             if backend == "process"
             else ThreadBackend(self.queue_maxsize, encoder_threads, fragmented=fragmented)
         )
-        #: Per-camera encoder handles of the current episode (``.encoder_threads`` is the caller's value).
+        #: Per-camera encoder handles of the current episode (``.encoder_threads`` is the caller's value,
+        #: ``.video_encoder`` the camera's config).
         self._threads: dict[str, Any] = {}
         self._video_paths: dict[str, Path] = {}
+        self._depth_keys: set[str] = set()
         self._dropped_frames: dict[str, int] = {}
         self._frames_fed: dict[str, int] = {}
-        self._frame_hw: dict[str, tuple[int, int] | None] = {}
+        self._slots: dict[str, SlotFormat | None] = {}
         self._last_drop_warning: dict[str, float] = {}
         #: Full results (frame and repeat counts) of the last finished episode, by camera.
         self.last_results: dict[str, EpisodeResult] = {}
@@ -150,38 +199,64 @@ class StreamingVideoEncoder:
         _live_encoders.add(self)
 
     # -- settings -------------------------------------------------------------------------------------------
-    def _settings(self, num_cameras: int) -> EncoderSettings:
-        if is_hardware_encoder(self.vcodec):
-            threads = None
-        elif self.encoder_threads is not None:
+    def config_for(self, video_key: str) -> Any:
+        """The encoder config of a camera of the current episode (the depth config for depth cameras)."""
+        return self._depth_encoder if video_key in self._depth_keys else self._rgb_encoder
+
+    def settings_for(self, video_key: str, num_streams: int | None = None) -> EncoderSettings:
+        """How ``video_key`` is encoded, with the thread bound resolved for ``num_streams`` streams
+        (default: the current episode's)."""
+        streams = num_streams or max(1, len(self._video_paths))
+        if self.encoder_threads is not None:
             threads = self.encoder_threads
         elif self.bound_threads:
-            threads = default_encoder_threads(num_cameras)
+            threads = default_encoder_threads(streams)
         else:
             threads = None  # the codec's own default: SVT-AV1 and x264 use every core
-        return EncoderSettings(self.fps, self.vcodec, self.pix_fmt, self.g, self.crf, self.preset, threads)
+        return EncoderSettings.from_config(self.config_for(video_key), self.fps, threads)
 
     @property
     def encoder_settings(self) -> EncoderSettings:
-        """The settings the cameras of the current (or next single-camera) episode are encoded with."""
-        return self._settings(max(1, len(self._video_paths)))
+        """The RGB cameras' settings for the current (or next single-camera) episode."""
+        streams = max(1, len(self._video_paths))
+        rgb = next((k for k in self._video_paths if k not in self._depth_keys), None)
+        return (
+            self.settings_for(rgb, streams)
+            if rgb is not None
+            else EncoderSettings.from_config(self._rgb_encoder, self.fps, self.settings_for("", streams).threads)
+        )
 
-    def warm_up(self, video_keys: list[str], frame_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+    def warm_up(
+        self,
+        video_keys: list[str],
+        frame_shapes: dict[str, tuple[int, ...]] | None = None,
+        depth_video_keys: list[str] | None = None,
+        depth_dtypes: dict[str, Any] | None = None,
+    ) -> None:
         """Start the cameras' encoder processes (and allocate their rings) before the first episode, so
         that the first ``start_episode`` costs what every other one does. Optional."""
         if self._closed:
             raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
-        shapes = {key: self._shape_hint(key, (frame_shapes or {}).get(key)) for key in video_keys}
-        self._backend.warm_up(list(video_keys), shapes)
+        depth = set(depth_video_keys or ()) & set(video_keys)
+        slots = {key: self._slot_hint(key, key in depth, frame_shapes, depth_dtypes) for key in video_keys}
+        self._backend.warm_up(list(video_keys), slots)
 
     # -- episode lifecycle ----------------------------------------------------------------------------------
     def start_episode(
-        self, video_keys: list[str], temp_dir: Path, frame_shapes: dict[str, tuple[int, ...]] | None = None
+        self,
+        video_keys: list[str],
+        temp_dir: Path,
+        depth_video_keys: list[str] | None = None,
+        *,
+        frame_shapes: dict[str, tuple[int, ...]] | None = None,
+        depth_dtypes: dict[str, Any] | None = None,
     ) -> None:
         """Begin an episode for ``video_keys``; each camera's MP4 goes in a new directory under ``temp_dir``.
 
-        ``frame_shapes`` (optional, ``key -> (H, W, 3)`` or ``(3, H, W)``) lets the frame rings be
-        allocated - and ``/dev/shm`` be checked - now rather than on each camera's first frame.
+        ``depth_video_keys`` names the depth cameras (keys not in ``video_keys`` are ignored, as in
+        LeRobot). Optional hints let the frame rings be allocated - and ``/dev/shm`` be checked - now
+        rather than on each camera's first frame: ``frame_shapes`` (``key -> (H, W, 3)``/``(3, H, W)``, for
+        depth ``(H, W)``/``(H, W, 1)``) and ``depth_dtypes`` (``key -> uint16 | float32``; default uint16).
         """
         if self._closed:
             raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
@@ -190,7 +265,8 @@ class StreamingVideoEncoder:
             raise ValueError(f"video_keys must be a non-empty list of distinct camera names, got {video_keys!r}")
         if self._episode_active:
             self.cancel_episode()
-        shapes = {key: self._shape_hint(key, (frame_shapes or {}).get(key)) for key in keys}
+        self._depth_keys = set(depth_video_keys or ()) & set(keys)
+        slots = {key: self._slot_hint(key, key in self._depth_keys, frame_shapes, depth_dtypes) for key in keys}
         temp_dir = Path(temp_dir)
         temp_dir.mkdir(parents=True, exist_ok=True)
         paths = {}
@@ -198,30 +274,45 @@ class StreamingVideoEncoder:
             for key in keys:
                 directory = Path(tempfile.mkdtemp(dir=temp_dir))
                 paths[key] = directory / f"{key.replace('/', '_')}_streaming.mp4"
-            settings = self._settings(len(keys))
+            settings = {key: self.settings_for(key, len(keys)) for key in keys}
             self._episode_number += 1
-            self._backend.start(self._episode_number, paths, dict.fromkeys(keys, settings), shapes)
+            self._backend.start(self._episode_number, paths, settings, slots)
         except BaseException:
             for path in paths.values():
                 shutil.rmtree(path.parent, ignore_errors=True)
             raise
         self._video_paths = paths
         self._threads = {key: self._backend.handle(key) for key in keys}
+        for key, handle in self._threads.items():
+            handle.video_encoder = self.config_for(key)
         self._dropped_frames = dict.fromkeys(keys, 0)
         self._frames_fed = dict.fromkeys(keys, 0)
-        self._frame_hw = shapes
+        self._slots = slots
         self._last_drop_warning = {}
         self._episode_active = True
 
     @staticmethod
-    def _shape_hint(key: str, shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+    def _slot_hint(
+        key: str,
+        depth: bool,
+        frame_shapes: dict[str, tuple[int, ...]] | None,
+        depth_dtypes: dict[str, Any] | None,
+    ) -> SlotFormat | None:
+        shape = (frame_shapes or {}).get(key)
         if shape is None:
             return None
         shape = tuple(int(d) for d in shape)
-        if len(shape) == 3 and shape[-1] == 3:
-            return shape[0], shape[1]
-        if len(shape) == 3 and shape[0] == 3:
-            return shape[1], shape[2]
+        if depth:
+            if len(shape) == 3 and 1 in (shape[0], shape[-1]):
+                shape = shape[:2] if shape[-1] == 1 else shape[1:]
+            if len(shape) != 2:
+                raise ValueError(f"Depth camera '{key}': frame_shapes must be (H, W) or (H, W, 1), got {shape}")
+            dtype = np.dtype((depth_dtypes or {}).get(key, np.uint16))
+            return shape, depth_storage_dtype(dtype).name
+        if len(shape) == 3 and shape[-1] == CHANNELS:
+            return (shape[0], shape[1], CHANNELS), "uint8"
+        if len(shape) == 3 and shape[0] == CHANNELS:
+            return (shape[1], shape[2], CHANNELS), "uint8"
         raise ValueError(f"Camera '{key}': frame_shapes must be (H, W, 3) or (3, H, W), got {shape}")
 
     def feed_frame(self, video_key: str, image: Any) -> None:
@@ -233,13 +324,19 @@ class StreamingVideoEncoder:
         failure = self._backend.failure(video_key)
         if failure is not None:
             raise RuntimeError(failure)
-        expected_hw = self._frame_hw[video_key]
-        array, layout = check_frame(video_key, image, expected_hw)
-        if expected_hw is None:
-            height, width = frame_hw(array, layout)
-            self._backend.prepare(video_key, height, width)
-            self._frame_hw[video_key] = (height, width)
+        slot = self._slots[video_key]
         index = self._frames_fed[video_key]
+        if video_key in self._depth_keys:
+            expected_hw = slot[0] if slot is not None else None
+            # The dtype hint may be a guess (uint16) until the first frame shows the unit.
+            expected_dtype = np.dtype(slot[1]) if slot is not None and index > 0 else None
+            array, layout = check_depth_frame(video_key, image, expected_hw, expected_dtype), "hw"
+        else:
+            array, layout = check_frame(video_key, image, slot[0][:2] if slot is not None else None)
+        if slot is None or (index == 0 and slot != slot_format(array, layout)):
+            slot = slot_format(array, layout)
+            self._backend.prepare(video_key, slot)
+            self._slots[video_key] = slot
         self._frames_fed[video_key] = index + 1
         if not self._backend.feed(video_key, index, array, layout):
             self._dropped_frames[video_key] += 1
