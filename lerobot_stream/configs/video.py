@@ -27,8 +27,8 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from workers.codecs import HW_ENCODERS, encoder_options
-from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
 from workers.codecs import DepthQuantization as _DepthQuantization
+from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
 
 logger = logging.getLogger(__name__)
 

@@ -176,7 +176,8 @@ def check_video_encoder_parameters_pyav(
         carried = get_pix_fmt_channels(pix_fmt)
         if carried < channels:
             raise ValueError(
-                f"pix_fmt={pix_fmt!r} carries only {carried} component(s) but the source data has {channels} channel(s)."
+                f"pix_fmt={pix_fmt!r} carries only {carried} component(s) "
+                f"but the source data has {channels} channel(s)."
             )
     g = codec_options.get("g")
     if g is not None and (isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1):
