@@ -306,8 +306,23 @@ def test_invalid_codec_and_batch_encoding_are_rejected_before_anything_is_create
     with pytest.raises(ValueError, match="Invalid vcodec"):
         LeRobotDataset.create("test/bad", fps=FPS, features=features(1), root=tmp_path / "a", vcodec="invalid_codec")
     with pytest.raises(ValueError, match="batch_encoding_size"):
-        LeRobotDataset.create("test/bad", fps=FPS, features=features(1), root=tmp_path / "b", batch_encoding_size=2)
+        LeRobotDataset.create("test/bad", fps=FPS, features=features(1), root=tmp_path / "b", batch_encoding_size=0)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "png"])
+def test_batch_encoding_size_above_one_is_accepted_and_every_episode_is_complete_when_saved(tmp_path, streaming):
+    """LeRobot batches PNG encoding over episodes; here episodes are encoded one at a time anyway, so a
+    batch size > 1 changes nothing - each saved episode has its video at once."""
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create(
+        "test/batch", fps=FPS, features=features(1), root=root, streaming_encoding=streaming, batch_encoding_size=3
+    )
+    record(dataset, [4], 1)
+    assert count_frames(root / "videos/observation.images.cam0/chunk-000/file-000.mp4") == 4
+    record(dataset, [5], 1, start=4)
+    dataset.finalize()
+    assert count_frames(root / "videos/observation.images.cam0/chunk-000/file-000.mp4") == 9
 
 
 def test_with_block_discards_the_half_recorded_episode_on_exception(tmp_path):

@@ -45,12 +45,14 @@ def get_feature_stats(array: np.ndarray) -> dict[str, np.ndarray]:
     return stats
 
 
-def camera_stats_from_pixels(stats_255: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-channel stats in the 0-255 scale (from the encoders) -> LeRobot's (3, 1, 1) in [0, 1]."""
+def camera_stats_from_pixels(stats: dict[str, np.ndarray], depth: bool = False) -> dict[str, np.ndarray]:
+    """Per-channel stats from the encoders -> LeRobot's layout, shape (C, 1, 1): RGB from the 0-255 scale
+    to [0, 1]; depth stays in its recorded unit (millimetres or metres), as LeRobot v0.6 keeps it."""
+    scale = 1.0 if depth else 255.0
     out = {}
     for key in STAT_KEYS:
-        value = np.asarray(stats_255[key])
-        out[key] = value.astype(np.int64) if key == "count" else (value.astype(np.float64) / 255.0).reshape(-1, 1, 1)
+        value = np.asarray(stats[key])
+        out[key] = value.astype(np.int64) if key == "count" else (value.astype(np.float64) / scale).reshape(-1, 1, 1)
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.utils import (
@@ -291,6 +292,15 @@ class LeRobotDatasetMetadata:
         return [k for k, f in self.features.items() if f["dtype"] in ("video", "image")]
 
     @property
+    def depth_keys(self) -> list[str]:
+        """Features that hold depth maps (``info.is_depth_map``, LeRobot v0.6)."""
+        return [k for k, f in self.features.items() if is_depth_map(f)]
+
+    def depth_unit(self, key: str) -> str | None:
+        """``"mm"`` or ``"m"`` once the first depth frame of ``key`` has been recorded, else None."""
+        return (self.features[key].get("info") or {}).get("depth_unit")
+
+    @property
     def names(self) -> dict[str, list | dict | None]:
         return {k: f.get("names") for k, f in self.features.items()}
 
@@ -370,10 +380,12 @@ class LeRobotDatasetMetadata:
         write_json(info, self.root / INFO_PATH)
 
     def update_video_info(self, video_key: str, info: dict) -> None:
-        """Record a video feature's ``info`` block (file properties + encoder settings) once."""
+        """Record a video feature's ``info`` block (file properties + encoder settings) once; what the
+        feature's ``info`` already holds (a depth map's ``is_depth_map``, ``depth_unit``) is kept."""
         feature = self.info["features"][video_key]
-        if not feature.get("info"):
-            feature["info"] = info
+        existing = feature.get("info") or {}
+        if "video.codec" not in existing:
+            feature["info"] = {**info, **existing}
             self.write_info()
 
     def _episodes_file_for_next_row(self) -> tuple[int, int]:

@@ -33,12 +33,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lerobot_stream.configs.video import depth_encoder_defaults, infer_depth_unit, rgb_encoder_defaults
 from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import (
     DEFAULT_DATA_PATH,
+    DEFAULT_DEPTH_PATH,
     DEFAULT_FEATURES,
     DEFAULT_IMAGE_PATH,
     IMAGES_DIR,
@@ -50,11 +53,11 @@ from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import (
     EncodingFailed,
     StreamingVideoEncoder,
-    encode_png_folder,
+    encode_image_folder,
     encode_video_frames,
     get_video_info,
 )
-from workers.codecs import EncoderSettings, default_encoder_threads, is_hardware_encoder
+from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
 from workers.frames import to_hwc_uint8
 from workers.stats import ImageStatsAccumulator
@@ -65,36 +68,16 @@ _VIDEO_PNG_COMPRESSION = 1  # staging only: fast
 _IMAGE_PNG_COMPRESSION = 6  # stored in the parquet: smaller
 
 
-def _encode_video_worker(
-    video_key: str,
-    episode_index: int,
-    root: Path,
-    fps: int,
-    vcodec: str = "libsvtav1",
-    encoder_threads: int | None = None,
-) -> Path:
-    """Encode one camera's PNG folder of an episode into a temporary MP4 and delete the PNGs.
-
-    Module-level and picklable, like LeRobot's, so it can also run in a process pool.
-    """
-    img_dir = (
-        Path(root)
-        / DEFAULT_IMAGE_PATH.format(image_key=video_key, episode_index=episode_index, frame_index=0).rsplit("/", 1)[0]
-    )
-    temp_dir = Path(root) / STAGING_DIR
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    temp_path = temp_dir / f"{video_key}_{episode_index:03d}.mp4"
-    encode_video_frames(img_dir, temp_path, fps, vcodec=vcodec, overwrite=True, encoder_threads=encoder_threads)
-    shutil.rmtree(img_dir)
-    return temp_path
-
-
 def check_batch_encoding_size(batch_encoding_size: int) -> None:
-    """Reject batched encoding up front (LeRobot v0.5.1 crashes on it later; here it has no purpose)."""
-    if batch_encoding_size != 1:
-        raise ValueError(
-            f"batch_encoding_size={batch_encoding_size} is not supported: lerobot_stream encodes each episode's "
-            "videos while it is recorded (streaming) or when it is saved. Use batch_encoding_size=1."
+    """``batch_encoding_size`` must be a positive integer. Values above 1 are accepted and change nothing:
+    LeRobot batches the encoding of several episodes' PNGs, while here each episode's videos are encoded
+    while it is recorded (streaming) or when it is saved, so there is nothing left to batch."""
+    if isinstance(batch_encoding_size, bool) or not isinstance(batch_encoding_size, int) or batch_encoding_size < 1:
+        raise ValueError(f"batch_encoding_size must be a positive integer, got {batch_encoding_size!r}")
+    if batch_encoding_size > 1:
+        logger.info(
+            "batch_encoding_size=%d: episodes are still encoded one at a time (while recorded or at save_episode)",
+            batch_encoding_size,
         )
 
 
@@ -110,16 +93,23 @@ class DatasetWriter:
         self,
         meta: LeRobotDatasetMetadata,
         root: Path,
-        vcodec: str,
-        encoder_threads: int | None,
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
+        encoder_threads: int | None = None,
         batch_encoding_size: int = 1,
         streaming_encoder: StreamingVideoEncoder | None = None,
         initial_frames: int = 0,
     ):
         check_batch_encoding_size(batch_encoding_size)
+        if isinstance(rgb_encoder, str):  # a v0.5 vcodec name
+            rgb_encoder = rgb_config_from_keywords(rgb_encoder)
         self._meta = meta
         self._root = Path(root)
-        self._vcodec = vcodec
+        self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
+        self._depth_encoder = (
+            depth_encoder if depth_encoder is not None else (depth_encoder_defaults() if meta.depth_keys else None)
+        )
+        self._vcodec = self._rgb_encoder.vcodec
         self._encoder_threads = encoder_threads
         self._batch_encoding_size = batch_encoding_size
         self._streaming_encoder = streaming_encoder
@@ -138,7 +128,7 @@ class DatasetWriter:
         self.episode_buffer = self._create_episode_buffer()
         if streaming_encoder is not None and meta.video_keys:
             # Start the encoder processes and allocate the frame rings now, not on the first frame.
-            streaming_encoder.warm_up(meta.video_keys, self._camera_shapes(meta.video_keys))
+            streaming_encoder.warm_up(meta.video_keys, **self._stream_hints())
 
     # -- resume --------------------------------------------------------------------------------------------
     def _last_video_files(self) -> dict[str, tuple[int, int]]:
@@ -166,13 +156,22 @@ class DatasetWriter:
         self._image_stats = {key: ImageStatsAccumulator() for key in self._meta.image_keys}
         return buffer
 
-    def _camera_shapes(self, keys: list[str]) -> dict[str, tuple[int, int, int]]:
-        return {key: (*camera_hw(self._meta.features[key]), 3) for key in keys}
+    def _stream_hints(self) -> dict[str, Any]:
+        """What the streaming encoder needs to allocate each camera's ring before its first frame."""
+        depth_keys = self._meta.depth_keys
+        shapes = {
+            key: (*camera_hw(self._meta.features[key]), 1 if key in depth_keys else 3) for key in self._meta.video_keys
+        }
+        dtypes = {key: np.float32 if self._meta.depth_unit(key) == "m" else np.uint16 for key in depth_keys}
+        return {"frame_shapes": shapes, "depth_video_keys": depth_keys, "depth_dtypes": dtypes}
+
+    def config_for(self, key: str) -> Any:
+        """The encoder config of a camera (the depth config for depth maps)."""
+        return self._depth_encoder if key in self._meta.depth_keys else self._rgb_encoder
 
     def _image_path(self, key: str, episode_index: int, frame_index: int) -> Path:
-        return self._root / DEFAULT_IMAGE_PATH.format(
-            image_key=key, episode_index=episode_index, frame_index=frame_index
-        )
+        template = DEFAULT_DEPTH_PATH if key in self._meta.depth_keys else DEFAULT_IMAGE_PATH
+        return self._root / template.format(image_key=key, episode_index=episode_index, frame_index=frame_index)
 
     def _episode_image_dir(self, key: str, episode_index: int) -> Path:
         return self._image_path(key, episode_index, 0).parent
@@ -207,9 +206,15 @@ class DatasetWriter:
         frame_index = buffer["size"]
         episode_index = buffer["episode_index"]
         features = self._meta.features
+        if frame_index == 0:
+            self._record_depth_units(frame)
         if frame_index == 0 and self._streaming:
+            hints = self._stream_hints()
             self._streaming_encoder.start_episode(
-                self._meta.video_keys, self._root / STAGING_DIR, frame_shapes=self._camera_shapes(self._meta.video_keys)
+                self._meta.video_keys,
+                self._root / STAGING_DIR,
+                hints.pop("depth_video_keys"),
+                **hints,
             )
         values: dict[str, Any] = {}
         for key, value in frame.items():
@@ -238,6 +243,14 @@ class DatasetWriter:
         buffer["timestamp"].append(frame_index / self._meta.fps)
         buffer["task"].append(frame["task"])
         buffer["size"] += 1
+
+    def _record_depth_units(self, frame: dict) -> None:
+        """Each depth feature's unit, from its first frame's dtype (float: metres, integer: millimetres);
+        kept in ``info.json`` (``info.depth_unit``) when the episode is saved, and enforced from then on."""
+        for key in self._meta.depth_keys:
+            info = self._meta.features[key].setdefault("info", {})
+            if info.get("depth_unit") is None:
+                info["depth_unit"] = infer_depth_unit(np.asarray(frame[key]).dtype)
 
     def has_pending_frames(self) -> bool:
         return self.episode_buffer is not None and self.episode_buffer["size"] > 0
@@ -298,7 +311,7 @@ class DatasetWriter:
         writer.wait_until_done()
         keys = self._meta.video_keys
         with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
-            futures = {key: pool.submit(self._encode_pngs, key, episode_index, len(keys)) for key in keys}
+            futures = {key: pool.submit(self._encode_pngs, key, episode_index) for key in keys}
             errors, results = {}, {}
             for key, future in futures.items():
                 try:
@@ -313,14 +326,19 @@ class DatasetWriter:
             shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
         return results
 
-    def _encode_pngs(self, key: str, episode_index: int, num_cameras: int) -> EpisodeResult:
-        frames = sorted(self._episode_image_dir(key, episode_index).glob("frame-*.png"))
-        if is_hardware_encoder(self._vcodec):
-            threads = None
-        else:
-            threads = self._encoder_threads or default_encoder_threads(num_cameras)
-        settings = EncoderSettings(self._meta.fps, self._vcodec, threads=threads)
-        return encode_png_folder(frames, self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4", settings)
+    def _settings_for(self, key: str) -> EncoderSettings:
+        """How camera ``key`` is encoded on either path (also what ``info.json`` records)."""
+        cameras = len(self._meta.video_keys)
+        if self._streaming:
+            return self._streaming_encoder.settings_for(key, cameras)
+        threads = self._encoder_threads or default_encoder_threads(cameras)
+        return EncoderSettings.from_config(self.config_for(key), self._meta.fps, threads)
+
+    def _encode_pngs(self, key: str, episode_index: int) -> EpisodeResult:
+        suffix = "tiff" if key in self._meta.depth_keys else "png"
+        frames = sorted(self._episode_image_dir(key, episode_index).glob(f"frame-*.{suffix}"))
+        target = self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
+        return encode_image_folder(frames, target, self._settings_for(key))
 
     def _episode_stats(
         self, buffer: dict, arrays: dict[str, np.ndarray], videos: dict[str, EpisodeResult]
@@ -331,7 +349,7 @@ class DatasetWriter:
             if key in numeric:
                 stats[key] = numeric[key]
             elif feature["dtype"] == "video" and videos[key].stats is not None:
-                stats[key] = camera_stats_from_pixels(videos[key].stats)
+                stats[key] = camera_stats_from_pixels(videos[key].stats, depth=key in self._meta.depth_keys)
             elif feature["dtype"] == "image":
                 stats[key] = camera_stats_from_pixels(self._image_stats[key].statistics())
         return stats
@@ -385,7 +403,7 @@ class DatasetWriter:
             metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
         self._commit_data(data_path)
         for key in videos:
-            if not self._meta.features[key].get("info"):
+            if "video.codec" not in (self._meta.features[key].get("info") or {}):
                 self._record_video_info(key, metadata)
         self._meta.save_episode_tasks([t for t in episode_tasks if t not in (self._meta.tasks or {})])
         self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
@@ -400,12 +418,9 @@ class DatasetWriter:
         chunk = metadata[f"videos/{key}/chunk_index"]
         file = metadata[f"videos/{key}/file_index"]
         info = get_video_info(self._video_placer.path(key, chunk, file))
-        settings = (
-            self._streaming_encoder.encoder_settings
-            if self._streaming
-            else EncoderSettings(self._meta.fps, self._vcodec)
-        )
+        settings = self._settings_for(key)
         info.update(settings.describe())
+        info["is_depth_map"] = info["video.is_depth_map"] = settings.is_depth
         self._meta.update_video_info(key, info)
 
     def _episode_table(self, arrays: dict[str, Any], length: int) -> pa.Table:
@@ -501,7 +516,7 @@ class DatasetWriter:
         if staging.exists() and not any(staging.iterdir()):
             staging.rmdir()
         images = self._root / IMAGES_DIR
-        if images.exists() and not any(images.rglob("*.png")):
+        if images.exists() and not any(images.rglob("*.png")) and not any(images.rglob("*.tiff")):
             shutil.rmtree(images, ignore_errors=True)
 
     def cancel_pending_videos(self) -> None:
@@ -555,4 +570,4 @@ def _png_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-__all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]
+__all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "encode_video_frames"]

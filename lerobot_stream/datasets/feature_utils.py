@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 from workers.frames import as_numpy
 
@@ -23,19 +24,55 @@ def validate_feature_names(features: dict[str, dict]) -> None:
     invalid = [name for name in features if "/" in name]
     if invalid:
         raise ValueError(f"Feature names should not contain '/'. Found '/' in '{invalid}'.")
+    for name, feature in features.items():
+        if is_depth_map(feature):
+            if feature.get("dtype") != "video":
+                raise ValueError(
+                    f"Depth feature '{name}' has dtype {feature.get('dtype')!r}: lerobot_stream records depth maps "
+                    "as 'video' features only."
+                )
+            camera_hw(feature, depth=True)
 
 
-def camera_hw(feature: dict) -> tuple[int, int]:
-    """(height, width) of an image/video feature declared as (H, W, 3) or (3, H, W)."""
+def camera_hw(feature: dict, depth: bool | None = None) -> tuple[int, int]:
+    """(height, width) of an image/video feature declared as (H, W, 3) or (3, H, W) - for depth maps
+    (H, W, 1) or (1, H, W)."""
     shape = tuple(feature["shape"])
-    if len(shape) == 3 and shape[-1] == 3:
+    channels = 1 if (is_depth_map(feature) if depth is None else depth) else 3
+    if len(shape) == 3 and shape[-1] == channels:
         return shape[0], shape[1]
-    if len(shape) == 3 and shape[0] == 3:
+    if len(shape) == 3 and shape[0] == channels:
         return shape[1], shape[2]
-    raise ValueError(f"Camera features must have shape (H, W, 3) or (3, H, W), got {shape}")
+    raise ValueError(f"Camera features must have shape (H, W, {channels}) or ({channels}, H, W), got {shape}")
+
+
+def _validate_depth(name: str, feature: dict, value: Any) -> str:
+    height, width = camera_hw(feature, depth=True)
+    array = as_numpy(value)
+    if not isinstance(array, np.ndarray):
+        return (
+            f"The depth feature '{name}' is expected to be a 'np.ndarray', but type '{type(value)}' provided instead.\n"
+        )
+    if array.shape not in ((height, width), (height, width, 1), (1, height, width)):
+        return (
+            f"The depth feature '{name}' of shape '{array.shape}' does not have the expected shape "
+            f"'{(height, width, 1)}' (or (H, W) / (1, H, W)).\n"
+        )
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        return f"The depth feature '{name}' of dtype '{array.dtype}' is not uint16 (millimetres) or float (metres).\n"
+    unit = (feature.get("info") or {}).get("depth_unit")
+    received = "m" if np.issubdtype(array.dtype, np.floating) else "mm"
+    if unit is not None and received != unit:
+        return (
+            f"The depth feature '{name}' is recorded in '{unit}' ({'float' if unit == 'm' else 'uint16'}), "
+            f"but a frame of dtype '{array.dtype}' ('{received}') was provided.\n"
+        )
+    return ""
 
 
 def _validate_camera(name: str, feature: dict, value: Any) -> str:
+    if is_depth_map(feature):
+        return _validate_depth(name, feature, value)
     height, width = camera_hw(feature)
     array = as_numpy(value)
     if not isinstance(array, np.ndarray):

@@ -1,4 +1,5 @@
-"""PNG writing for the non-streaming path, in background threads so ``add_frame`` does not wait.
+"""PNG (and depth TIFF) writing for the non-streaming path, in background threads so ``add_frame`` does
+not wait.
 
 PNGs are encoded with PyAV's PNG encoder (no imaging library needed). A write that fails is remembered
 and raised by the next `AsyncImageWriter.wait_until_done`, so ``save_episode`` never encodes a video from
@@ -15,8 +16,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from lerobot_stream.datasets.tiff import tiff_bytes
 from lerobot_stream.datasets.utils import atomic_write
-from workers.frames import to_hwc_uint8
+from workers.frames import to_depth_map, to_hwc_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +35,13 @@ def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
-def write_png(image, path: Path, compress_level: int = 1, name: str = "image") -> None:
-    """Validate, encode and atomically write one image (numpy HWC/CHW, float in [0, 1], PIL)."""
-    data = encode_png(to_hwc_uint8(image, name), compress_level)
+def write_image(image, path: Path, compress_level: int = 1, name: str = "image") -> None:
+    """Validate, encode and atomically write one frame: PNG (numpy HWC/CHW, float in [0, 1], PIL), or a
+    depth map as TIFF when ``path`` ends in ``.tiff``."""
+    if Path(path).suffix == ".tiff":
+        data = tiff_bytes(to_depth_map(image, name))
+    else:
+        data = encode_png(to_hwc_uint8(image, name), compress_level)
 
     def write(temp: Path) -> None:
         temp.write_bytes(data)
@@ -67,7 +73,7 @@ class AsyncImageWriter:
                     return
                 image, path, compress_level, name = item
                 try:
-                    write_png(image, path, compress_level, name)
+                    write_image(image, path, compress_level, name)
                 except Exception as exc:
                     logger.error("Error writing image %s: %s", path, exc)
                     with self._lock:

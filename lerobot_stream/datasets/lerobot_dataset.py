@@ -21,12 +21,28 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lerobot_stream.configs.video import depth_encoder_defaults, rgb_encoder_defaults
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter, check_batch_encoding_size
-from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, resolve_vcodec
+from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
 logger = logging.getLogger(__name__)
+
+
+def _encoder_configs(rgb_encoder: Any, depth_encoder: Any, vcodec: str | None) -> tuple[Any, Any]:
+    """(RGB config, depth config) from either API: v0.6 config objects or v0.5's ``vcodec`` name."""
+    if isinstance(rgb_encoder, str):  # v0.5's positional vcodec lands where v0.6 has rgb_encoder
+        rgb_encoder, vcodec = None, rgb_encoder
+    if vcodec is not None and rgb_encoder is not None:
+        raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec (v0.5), not both")
+    if vcodec is not None:
+        rgb_encoder = rgb_config_from_keywords(vcodec)
+    return (
+        rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults(),
+        depth_encoder if depth_encoder is not None else depth_encoder_defaults(),
+    )
 
 
 class LeRobotDataset:
@@ -43,10 +59,13 @@ class LeRobotDataset:
         download_videos: bool = True,
         video_backend: str | None = None,
         batch_encoding_size: int = 1,
-        vcodec: str = "libsvtav1",
+        vcodec: str | None = None,
         streaming_encoding: bool = False,
         encoder_queue_maxsize: int = 30,
         encoder_threads: int | None = None,
+        depth_output_unit: str = "mm",
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
     ):
         """Open an existing local dataset for reading."""
         self._set_attributes(
@@ -57,9 +76,12 @@ class LeRobotDataset:
             tolerance_s,
             video_backend,
             batch_encoding_size,
-            resolve_vcodec(vcodec),
+            _encoder_configs(rgb_encoder, depth_encoder, vcodec),
             encoder_threads,
         )
+        if depth_output_unit not in ("m", "mm"):
+            raise ValueError(f"depth_output_unit must be 'm' or 'mm', got {depth_output_unit!r}")
+        self._depth_output_unit = depth_output_unit
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
@@ -82,7 +104,7 @@ class LeRobotDataset:
         tolerance_s: float,
         video_backend: str | None,
         batch_encoding_size: int,
-        vcodec: str,
+        encoders: tuple[Any, Any],
         encoder_threads: int | None,
     ) -> None:
         """The attributes every way of constructing a dataset defines (LeRobot checks they are the same)."""
@@ -97,23 +119,27 @@ class LeRobotDataset:
         self.episodes = None
         self._video_backend = video_backend or "pyav"
         self._batch_encoding_size = batch_encoding_size
-        self._vcodec = vcodec
+        self._rgb_encoder, self._depth_encoder = encoders
+        self._vcodec = self._rgb_encoder.vcodec
         self._encoder_threads = encoder_threads
+        self._depth_output_unit = "mm"
         self.reader: DatasetReader | None = None
         self._is_finalized = False
         self.writer: DatasetWriter | None = None
 
     @staticmethod
     def _build_streaming_encoder(
-        fps: int, vcodec: str, encoder_queue_maxsize: int, encoder_threads: int | None
+        fps: int,
+        rgb_encoder: Any,
+        depth_encoder: Any,
+        encoder_queue_maxsize: int,
+        encoder_threads: int | None,
     ) -> StreamingVideoEncoder:
+        """The one place a dataset builds its streaming encoder (LeRobot v0.6's seam)."""
         return StreamingVideoEncoder(
             fps=fps,
-            vcodec=vcodec,
-            pix_fmt="yuv420p",
-            g=2,
-            crf=30,
-            preset=None,
+            rgb_encoder=rgb_encoder,
+            depth_encoder=depth_encoder,
             queue_maxsize=encoder_queue_maxsize,
             encoder_threads=encoder_threads,
         )
@@ -121,14 +147,16 @@ class LeRobotDataset:
     def _build_writer(self, streaming_encoding: bool, encoder_queue_maxsize: int) -> DatasetWriter:
         encoder = None
         if streaming_encoding and self.meta.video_keys:
+            depth = self._depth_encoder if self.meta.depth_keys else None
             encoder = self._build_streaming_encoder(
-                self.meta.fps, self._vcodec, encoder_queue_maxsize, self._encoder_threads
+                self.meta.fps, self._rgb_encoder, depth, encoder_queue_maxsize, self._encoder_threads
             )
         try:
             return DatasetWriter(
                 self.meta,
                 self.root,
-                self._vcodec,
+                self._rgb_encoder,
+                self._depth_encoder,
                 self._encoder_threads,
                 self._batch_encoding_size,
                 encoder,
@@ -153,14 +181,23 @@ class LeRobotDataset:
         image_writer_threads: int = 0,
         video_backend: str | None = None,
         batch_encoding_size: int = 1,
-        vcodec: str = "libsvtav1",
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
         metadata_buffer_size: int = 10,
         streaming_encoding: bool = False,
         encoder_queue_maxsize: int = 30,
         encoder_threads: int | None = None,
+        video_files_size_in_mb: int | None = None,
+        data_files_size_in_mb: int | None = None,
+        *,
+        vcodec: str | None = None,
     ) -> LeRobotDataset:
-        """Create an empty dataset at ``root`` (which must not exist) and return it ready to record."""
-        vcodec = resolve_vcodec(vcodec)
+        """Create an empty dataset at ``root`` (which must not exist) and return it ready to record.
+
+        Encoder settings as in LeRobot v0.6 (``rgb_encoder``/``depth_encoder`` config objects) or v0.5
+        (``vcodec=``); passing a codec name where v0.6 has ``rgb_encoder`` also works.
+        """
+        encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
         meta = LeRobotDatasetMetadata.create(
             repo_id=repo_id,
@@ -171,9 +208,13 @@ class LeRobotDataset:
             use_videos=use_videos,
             metadata_buffer_size=metadata_buffer_size,
         )
+        if video_files_size_in_mb is not None or data_files_size_in_mb is not None:
+            meta.update_chunk_settings(
+                video_files_size_in_mb=video_files_size_in_mb, data_files_size_in_mb=data_files_size_in_mb
+            )
         obj = cls.__new__(cls)
         obj._set_attributes(
-            meta, repo_id, meta.root, None, tolerance_s, video_backend, batch_encoding_size, vcodec, encoder_threads
+            meta, repo_id, meta.root, None, tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads
         )
         obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
         if image_writer_processes or image_writer_threads:
@@ -190,12 +231,15 @@ class LeRobotDataset:
         force_cache_sync: bool = False,
         video_backend: str | None = None,
         batch_encoding_size: int = 1,
-        vcodec: str = "libsvtav1",
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
         image_writer_processes: int = 0,
         image_writer_threads: int = 0,
         streaming_encoding: bool = False,
         encoder_queue_maxsize: int = 30,
         encoder_threads: int | None = None,
+        *,
+        vcodec: str | None = None,
     ) -> LeRobotDataset:
         """Open an existing dataset to append episodes (new episodes go to new files, as in LeRobot)."""
         if root is None:
@@ -205,7 +249,7 @@ class LeRobotDataset:
         report = recover_dataset(Path(root))
         if report.changed:
             logger.warning("Recovered %s before resuming: %s", root, report.summary())
-        vcodec = resolve_vcodec(vcodec)
+        encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
         obj = cls.__new__(cls)
         obj._set_attributes(
@@ -216,7 +260,7 @@ class LeRobotDataset:
             tolerance_s,
             video_backend,
             batch_encoding_size,
-            vcodec,
+            encoders,
             encoder_threads,
         )
         obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)

@@ -71,8 +71,8 @@ class EncodingFailed(RuntimeError):
         super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
 
 
-def _rgb_config_from_keywords(
-    vcodec: str | None, pix_fmt: str | None, g: Any, crf: Any, preset: Any
+def rgb_config_from_keywords(
+    vcodec: str | None, pix_fmt: str | None = None, g: Any = _UNSET, crf: Any = _UNSET, preset: Any = _UNSET
 ) -> RGBEncoderConfig:
     """LeRobot v0.5's keyword settings as a config, validated as v0.5 validated them (codec name only)."""
     from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
@@ -162,7 +162,7 @@ class StreamingVideoEncoder:
         if keyword_style and rgb_encoder is not None:
             raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec/pix_fmt/g/crf/preset (v0.5), not both")
         if keyword_style:
-            rgb_encoder = _rgb_config_from_keywords(vcodec, pix_fmt, g, crf, preset)
+            rgb_encoder = rgb_config_from_keywords(vcodec, pix_fmt, g, crf, preset)
         self.fps = int(fps)
         self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
         self._depth_encoder = depth_encoder if depth_encoder is not None else depth_encoder_defaults()

@@ -33,6 +33,8 @@ DEFAULT_EPISODES_PATH = EPISODES_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
 DEFAULT_DATA_PATH = DATA_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
 DEFAULT_VIDEO_PATH = VIDEO_DIR + "/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
 DEFAULT_IMAGE_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.png"
+#: Depth frames of the image path are TIFF (uint16 millimetres or float32 metres), as in LeRobot v0.6.
+DEFAULT_DEPTH_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.tiff"
 
 DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
     "timestamp": {"dtype": "float32", "shape": (1,), "names": None},

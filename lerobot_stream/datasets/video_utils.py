@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import asdict, is_dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
 from lerobot_stream.datasets.streaming_encoder import EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import atomic_write
 from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
 from workers.codecs import codec_options as _codec_options
@@ -32,7 +35,7 @@ __all__ = [
     "compatible_pix_fmt",
     "concatenate_video_files",
     "detect_available_hw_encoders",
-    "encode_png_folder",
+    "encode_image_folder",
     "encode_video_frames",
     "get_video_duration_in_s",
     "get_video_info",
@@ -95,13 +98,13 @@ def compatible_pix_fmt(vcodec: str, pix_fmt: str) -> str:
     return pix_fmt
 
 
-# ---- batch encoding of a PNG folder -----------------------------------------------------------------------
+# ---- batch encoding of a folder of frames -----------------------------------------------------------------
 
-_FRAME_FILE = re.compile(r"^frame-(\d{6,})\.png$")
+_FRAME_FILE = re.compile(r"^frame-(\d{6,})\.(png|tiff)$")
 
 
-def _sorted_frame_files(imgs_dir: Path) -> list[Path]:
-    frames = [p for p in Path(imgs_dir).glob("frame-*.png") if _FRAME_FILE.match(p.name)]
+def _sorted_frame_files(imgs_dir: Path, suffix: str = "png") -> list[Path]:
+    frames = [p for p in Path(imgs_dir).glob(f"frame-*.{suffix}") if _FRAME_FILE.match(p.name)]
     return sorted(frames, key=lambda p: int(_FRAME_FILE.match(p.name).group(1)))
 
 
@@ -116,7 +119,10 @@ def encode_video_frames(
     imgs_dir: Path | str,
     video_path: Path | str,
     fps: int,
-    vcodec: str = "libsvtav1",
+    video_encoder: Any = None,
+    encoder_threads: int | None = None,
+    *legacy_positional: Any,
+    vcodec: str | None = None,
     pix_fmt: str = "yuv420p",
     g: int | None = 2,
     crf: int | None = 30,
@@ -124,42 +130,49 @@ def encode_video_frames(
     log_level: int | None = None,
     overwrite: bool = False,
     preset: int | None = None,
-    encoder_threads: int | None = None,
 ) -> None:
-    """Encode ``imgs_dir/frame-NNNNNN.png`` into ``video_path`` with the same core as the streaming path."""
-    vcodec = resolve_vcodec(vcodec)
+    """Encode ``imgs_dir/frame-NNNNNN.png`` (or ``.tiff`` depth frames, for a depth config) into
+    ``video_path`` with the same core as the streaming path.
+
+    LeRobot v0.6's form: ``(imgs_dir, video_path, fps, video_encoder=None, encoder_threads=None, *,
+    overwrite=False)`` with an encoder config; v0.5's: ``vcodec``, ``pix_fmt``, ``g``, ``crf``,
+    ``fast_decode``, ``log_level``, ``overwrite``, ``preset``, ``encoder_threads`` (positional after
+    ``fps`` or by keyword). ``log_level`` is accepted and unused: FFmpeg's log stays quiet here.
+    """
+    if isinstance(video_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, fast_decode, ...
+        legacy = (video_encoder, encoder_threads, *legacy_positional)
+        names = ("vcodec", "pix_fmt", "g", "crf", "fast_decode", "log_level", "overwrite", "preset", "encoder_threads")
+        given = dict(zip(names, legacy, strict=False))
+        vcodec, pix_fmt = given["vcodec"], given.get("pix_fmt") or pix_fmt
+        g, crf, fast_decode = given.get("g", g), given.get("crf", crf), given.get("fast_decode", fast_decode)
+        overwrite, preset = given.get("overwrite", overwrite), given.get("preset", preset)
+        encoder_threads, video_encoder = given.get("encoder_threads"), None
+    if video_encoder is None:
+        from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
+
+        video_encoder = rgb_config_from_keywords(vcodec or "libsvtav1", pix_fmt, g, crf, preset)
+        video_encoder.fast_decode = fast_decode
     video_path = Path(video_path)
     if video_path.exists() and not overwrite:
         logger.warning("Video file already exists: %s. Skipping encoding.", video_path)
         return
-    frames = _sorted_frame_files(Path(imgs_dir))
+    settings = EncoderSettings.from_config(video_encoder, fps, encoder_threads)
+    frames = _sorted_frame_files(Path(imgs_dir), "tiff" if settings.is_depth else "png")
     if not frames:
         raise FileNotFoundError(f"No images found in {imgs_dir}.")
-    extra = {}
-    if fast_decode:
-        extra = {"svtav1-params": f"fast-decode={fast_decode}"} if vcodec == "libsvtav1" else {"tune": "fastdecode"}
-    settings = EncoderSettings(
-        int(fps),
-        vcodec,
-        compatible_pix_fmt(vcodec, pix_fmt),
-        g,
-        crf,
-        preset,
-        threads=None if vcodec in HW_ENCODERS else encoder_threads,
-        extra_options=extra,
-    )
-    encode_png_folder(frames, video_path, settings)
+    encode_image_folder(frames, video_path, settings)
     if not video_path.exists():
         raise OSError(f"Video encoding did not work. File not found: {video_path}.")
 
 
-def encode_png_folder(frames: list[Path], video_path: Path, settings: EncoderSettings) -> EpisodeResult:
-    """Encode PNG files, in order, into ``video_path`` with the shared encode core; returns its result
-    (frame count and statistics). A failure leaves no partial file."""
+def encode_image_folder(frames: list[Path], video_path: Path, settings: EncoderSettings) -> EpisodeResult:
+    """Encode frame files (PNG, or TIFF depth maps for depth settings), in order, into ``video_path`` with
+    the shared encode core; returns its result (frame count and statistics). A failure leaves no file."""
     encoder = EpisodeEncoder(video_path, settings)
+    read = read_tiff if settings.is_depth else read_png
     try:
         for index, frame_file in enumerate(frames):
-            encoder.add(index, read_png(frame_file))
+            encoder.add(index, read(frame_file))
         return encoder.finish()
     except BaseException:
         encoder.abort()
@@ -256,8 +269,12 @@ def get_video_pixel_channels(pix_fmt: str) -> int:
     raise ValueError("Unknown format")
 
 
-def get_video_info(video_path: Path | str) -> dict:
-    """LeRobot's ``info`` block of a video feature: size, codec, pixel format, fps, channels, audio."""
+def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
+    """LeRobot's ``info`` block of a video feature: size, codec, pixel format, fps, channels, audio.
+
+    With ``video_encoder`` (a config, LeRobot v0.6), its fields are added as ``video.<field>`` (what the
+    file says wins; ``vcodec`` is skipped) and ``is_depth_map`` says whether it is a depth config.
+    """
     with av.open(str(video_path)) as container:
         if not container.streams.video:
             return {}
@@ -288,6 +305,13 @@ def get_video_info(video_path: Path | str) -> dict:
             )
         else:
             info["has_audio"] = False
+    if video_encoder is not None:
+        fields = asdict(video_encoder) if is_dataclass(video_encoder) else dict(vars(video_encoder))
+        for name, value in fields.items():
+            if name != "vcodec":
+                info.setdefault(f"video.{name}", value)
+        depth = all(hasattr(video_encoder, name) for name in ("depth_min", "depth_max", "shift", "use_log"))
+        info["is_depth_map"] = info["video.is_depth_map"] = depth
     return info
 
 
