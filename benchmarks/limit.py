@@ -13,13 +13,13 @@ is counted:
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import av
 
-import workers  # noqa: F401  (sets SVT_LOG before any encoder opens)
 from lerobot_stream.synthetic import SyntheticCamera
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
 
@@ -43,6 +43,7 @@ def _frames(width: int, height: int, count: int) -> list[av.VideoFrame]:
 
 def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
     """Child process: encode as many frames as possible during ``seconds`` after ``start`` is set."""
+    os.environ.setdefault("SVT_LOG", "0")  # this child's own environment: SVT-AV1 reads it when it opens
     width, height, fps, vcodec, g, crf, preset = workload
     frames = _frames(width, height, 48)
     with (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -125,6 +126,9 @@ def _cmd_recover(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # This is our own program: keep SVT-AV1's banner out of the terminal for encoders it runs in-process
+    # (the --png path, the bench's thread design). The library itself never changes the environment.
+    os.environ.setdefault("SVT_LOG", "0")
     parser = argparse.ArgumentParser(
         prog="lerobot-stream",
         description="Record many robot cameras to LeRobot datasets in real time (shared-memory frame bus + "

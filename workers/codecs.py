@@ -273,6 +273,16 @@ class EncoderSettings:
         return info
 
 
+def quiet_codec_log(vcodec: str, options: dict[str, str], level: str) -> dict[str, str]:
+    """``options`` with the codec's own console log turned down to ``level`` where FFmpeg's log level does
+    not reach it: x265 prints a banner and an encode summary to stderr on every stream otherwise.
+    (SVT-AV1's equivalent is the ``SVT_LOG`` environment variable, set for the encoder processes.)"""
+    if vcodec not in ("hevc", "libx265"):
+        return options
+    params = options.get("x265-params")
+    return {**options, "x265-params": f"{params}:log-level={level}" if params else f"log-level={level}"}
+
+
 def probe_encoder(name: str, width: int = 256, height: int = 256) -> bool:
     """True if ``name`` can open *and* encode a small frame here.
 

@@ -19,15 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
-from workers.codecs import EncoderSettings
+from workers.codecs import EncoderSettings, quiet_codec_log
 from workers.depth import code_frame, quantize_depth
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
-
-import av  # noqa: E402  (the workers package has set SVT_LOG before any encoder exists)
 
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
@@ -110,7 +109,7 @@ class EpisodeEncoder:
     def _open(self, height: int, width: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         container_options = {"movflags": FRAGMENTED_MOVFLAGS, "flush_packets": "1"} if self.fragmented else {}
-        options = self.settings.stream_options()
+        options = quiet_codec_log(self.settings.vcodec, self.settings.stream_options(), "error")
         try:
             container = av.open(str(self.path), "w", format="mp4", options=container_options)
         except Exception as exc:

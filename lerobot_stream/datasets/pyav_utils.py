@@ -3,11 +3,13 @@
 
 Option checks: PyAV up to 16 describes each codec's options (type and range), and a setting is checked
 against that description with a message naming the option, the value and the allowed range, as LeRobot
-v0.6 does. PyAV 17 and later no longer expose option descriptions; on every version the check then opens
-a software encoder once on a tiny frame size with the settings (a few milliseconds), so FFmpeg itself
-rejects what the descriptions cannot tell (an unknown x264 preset) and the error names the codec, the
-options and FFmpeg's reason. Hardware encoders are not opened (they fail without their device); their
-settings are checked when recording starts.
+v0.6 does. PyAV 17 and later no longer expose option descriptions; there SVT-AV1's ``crf`` and ``preset``
+are checked against FFmpeg's ranges kept here. On every version the check then opens x264/x265/aom once
+on a tiny frame size with the settings (a few milliseconds, silently), so FFmpeg itself rejects what the
+descriptions cannot tell (an unknown x264 preset) and the error names the codec, the options and FFmpeg's
+reason. SVT-AV1 is not opened: it prints a banner and, run as root, makes the opening thread real-time.
+Hardware encoders are not opened (they fail without their device). What is not checked here fails the
+camera's first frame with the codec's message.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import functools
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import av
 import numpy as np
+
+from workers.codecs import is_hardware_encoder, quiet_codec_log
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +86,26 @@ def _described_options(vcodec: str) -> dict[str, Any] | None:
     return {option.name: option for option in descriptor.options}
 
 
+@dataclass(frozen=True)
+class _Range:
+    """An option description where PyAV gives none: FFmpeg's own type and range for that option."""
+
+    kind: str
+    min: float
+    max: float
+    choices: tuple = ()
+
+
+#: Options of codecs that are not opened to check them (SVT-AV1 prints a banner and, run as root, changes
+#: the opening thread's scheduling): FFmpeg's libsvtav1 option table.
+_KNOWN_RANGES: dict[str, dict[str, _Range]] = {
+    "libsvtav1": {"crf": _Range("INT", 0, 63), "preset": _Range("INT", -2, 13)},
+}
+_NOT_OPENED = frozenset(_KNOWN_RANGES)
+
+
 def _check_described_value(vcodec: str, key: str, value: Any, option: Any) -> None:
-    kind = option.type.name
+    kind = option.kind if isinstance(option, _Range) else option.type.name
     if kind in _NUMERIC_OPTION_TYPES:
         try:
             if isinstance(value, bool):
@@ -103,19 +126,11 @@ def _check_described_value(vcodec: str, key: str, value: Any, option: Any) -> No
     elif kind == "STRING":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(f"{key}={value!r} is not a valid string value for codec {vcodec!r}.")
-        choices = [choice.name for choice in (option.choices or [])]
+        choices = [getattr(choice, "name", choice) for choice in (option.choices or [])]
         if choices and str(value) not in choices:
             raise ValueError(
                 f"{key}={str(value)!r} is not a supported choice for codec {vcodec!r}; valid choices: {choices}"
             )
-
-
-def _quiet_probe_options(vcodec: str, options: dict[str, str]) -> dict[str, str]:
-    """x265 prints a banner and a summary on every open; a validation probe should print nothing."""
-    if vcodec in ("hevc", "libx265"):
-        params = options.get("x265-params")
-        options = {**options, "x265-params": f"{params}:log-level=none" if params else "log-level=none"}
-    return options
 
 
 @contextlib.contextmanager
@@ -144,7 +159,7 @@ def _open_probe(vcodec: str, pix_fmt: str, options: dict[str, Any]) -> None:
     context.pix_fmt = pix_fmt
     context.time_base = Fraction(1, 30)
     context.framerate = Fraction(30, 1)
-    context.options = _quiet_probe_options(vcodec, as_strings)
+    context.options = quiet_codec_log(vcodec, as_strings, "none")
     try:
         with _scheduling_kept():
             context.open()
@@ -162,7 +177,6 @@ def check_video_encoder_parameters_pyav(
     Checks, in order: the codec exists; it takes ``pix_fmt``; ``pix_fmt`` carries ``channels`` components;
     ``g`` is a positive integer; each option's type and range (see the module docstring).
     """
-    from workers.codecs import is_hardware_encoder
 
     codec = get_codec(vcodec)
     if codec is None:
@@ -182,9 +196,9 @@ def check_video_encoder_parameters_pyav(
     g = codec_options.get("g")
     if g is not None and (isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1):
         raise ValueError(f"g={g!r} must be a positive integer for codec {vcodec!r}")
-    described = _described_options(vcodec) or {}
+    described = _described_options(vcodec) or _KNOWN_RANGES.get(vcodec, {})
     for key, value in codec_options.items():
         if key != "g" and key in described:
             _check_described_value(vcodec, key, value, described[key])
-    if not is_hardware_encoder(vcodec):
+    if not is_hardware_encoder(vcodec) and vcodec not in _NOT_OPENED:
         _open_probe(vcodec, pix_fmt, codec_options)
