@@ -134,3 +134,23 @@ def identities_shown(root: Path, camera: str, data: list[dict], episodes: list[d
         candidates = [k for k in (key - 1, key, key + 1) if k in per_file[path]]
         shown.append(per_file[path][candidates[0]] if candidates else -1)
     return shown
+
+
+def decode_depth_codes(path: str | Path) -> list[np.ndarray]:
+    """The 12-bit codes of every frame of a depth MP4 (one 16-bit grey plane, rows padded to line_size)."""
+    codes = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            plane = frame.planes[0]
+            rows = np.frombuffer(plane, dtype=np.uint16).reshape(frame.height, plane.line_size // 2)
+            codes.append(rows[:, : frame.width].copy())
+    return codes
+
+
+def depth_error_bound(depth: np.ndarray, unit: str, depth_min=0.01, depth_max=10.0, shift=3.5) -> np.ndarray:
+    """Per pixel, the largest error 12-bit log quantization (LeRobot v0.6's defaults) may leave after a
+    round trip: half a code step at that depth, plus rounding to whole millimetres for millimetre output."""
+    metres = depth.astype(np.float64) / (1000.0 if unit == "mm" else 1.0)
+    step = (np.log(depth_max + shift) - np.log(depth_min + shift)) / 4095
+    half_step = 0.5 * (metres + shift) * (np.exp(step) - 1)
+    return (half_step * 1000.0 + 0.5 + 1e-6) if unit == "mm" else (half_step + 1e-6)

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
 _reformat_takes_threads: bool | None = None
+#: The most frames a codec may hold back for reordering (B-frames); x264/x265 stay far below.
+_MAX_REORDER = 32
 
 
 def reformat_thread_kwargs(threads: int) -> dict[str, int]:
@@ -99,6 +101,7 @@ class EpisodeEncoder:
         self._stream: av.VideoStream | None = None
         self._size: tuple[int, int] | None = None
         self._previous: av.VideoFrame | None = None
+        self._last_dts: int | None = None
         self._closed = False
 
     @property
@@ -176,13 +179,30 @@ class EpisodeEncoder:
         frame.time_base = self.settings.time_base
         first = self.frames_written == 0
         try:
-            packets = self._stream.encode(frame)
-            self._container.mux(packets)
+            self._mux(self._stream.encode(frame))
         except Exception as exc:
             raise EncodeError(f"{self.settings.vcodec} failed on frame {self.frames_written}: {exc}") from exc
         self.frames_written += 1
         if first and self._on_codec_open is not None:
             self._on_codec_open()
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        """Write packets, repairing decode timestamps that the codec got wrong.
+
+        FFmpeg's x265 wrapper returns garbage decode timestamps (e.g. -6e13) for streams shorter than its
+        reordering delay - one- and two-frame depth episodes - which the MP4 muxer rejects ("pts/dts pair
+        unsupported"). A decode timestamp is kept when it lies within ``_MAX_REORDER`` frames before the
+        presentation timestamp and after the previous one; otherwise it becomes the earliest valid value.
+        """
+        for packet in packets:
+            pts, dts = packet.pts, packet.dts
+            previous = self._last_dts
+            plausible = dts is not None and pts - _MAX_REORDER <= dts <= pts and (previous is None or dts > previous)
+            if pts is not None and not plausible:
+                packet.dts = pts if previous is None else min(pts, previous + 1)
+            if packet.dts is not None:
+                self._last_dts = packet.dts
+            self._container.mux(packet)
 
     def finish(self, total_frames: int | None = None) -> EpisodeResult:
         """Pad with repeats up to ``total_frames``, flush the codec and close the file."""
@@ -196,7 +216,7 @@ class EpisodeEncoder:
         self._closed = True
         if self._container is not None:
             try:
-                self._container.mux(self._stream.encode(None))
+                self._mux(self._stream.encode(None))
                 self._container.close()
             except Exception as exc:
                 self._close_quietly()

@@ -141,7 +141,12 @@ class EncoderWorker:
     def _handle_command(self, command: object) -> bool:
         """Apply one command; False means shut down."""
         if isinstance(command, AttachRing):
-            self.ring.attach(command.spec)
+            try:
+                self.ring.attach(command.spec)
+            except FileNotFoundError:
+                # The recorder replaced this ring (a new frame size or dtype) before we got to it; the
+                # AttachRing for its successor is already in the pipe. Frames never refer to a replaced ring.
+                logger.debug("camera %s: ring %s was replaced before attaching", self.camera, command.spec.segment_name)
         elif isinstance(command, StartEpisode):
             if self.episode is not None:  # the recorder never does this; be safe anyway
                 self.episode.encoder.abort()
