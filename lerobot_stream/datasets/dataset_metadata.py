@@ -5,8 +5,10 @@ Durability: every ``save_episode`` rewrites the files it changes through a tempo
 buffer and no parquet file is left without its footer. A recorder killed at any moment leaves every
 episode saved so far readable. (``metadata_buffer_size`` is accepted for LeRobot compatibility.)
 
-``tasks`` is a dict ``{task: task_index}`` here (LeRobot uses a pandas DataFrame; this library does not
-depend on pandas). ``episodes`` is a list of per-episode dicts without the ``stats/`` columns.
+``tasks`` is what LeRobot's tools expect - a pandas DataFrame indexed by task with a ``task_index``
+column - whenever pandas is importable (it is in every LeRobot environment); without pandas, which this
+library does not depend on, it is a ``{task: task_index}`` dict. ``task_to_index`` is that dict on both.
+``episodes`` is a list of per-episode dicts without the ``stats/`` columns.
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ class LeRobotDatasetMetadata:
         self.metadata_buffer_size = metadata_buffer_size
         self.info = load_json(info_path)
         _tuple_shapes(self.info["features"])
-        self.tasks: dict[str, int] | None = load_tasks(self.root) or None
+        self.task_to_index: dict[str, int] = load_tasks(self.root)
         self.stats = load_stats(self.root)
         rows = load_episode_rows(self.root)
         self.episodes: list[dict[str, Any]] | None = rows or None
@@ -251,7 +253,7 @@ class LeRobotDatasetMetadata:
             video_files_size_in_mb,
         )
         _tuple_shapes(obj.info["features"])
-        obj.tasks = None
+        obj.task_to_index = {}
         obj.stats = None
         obj.episodes = None
         obj._init_writing_state([])
@@ -259,6 +261,30 @@ class LeRobotDatasetMetadata:
         return obj
 
     # -- properties ---------------------------------------------------------------------------------------
+    def get_data_file_path(self, ep_index: int) -> Path:
+        """The data parquet holding episode ``ep_index``, relative to the root."""
+        episode = self._episode(ep_index)
+        return Path(
+            self.data_path.format(chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"])
+        )
+
+    def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
+        """The MP4 holding camera ``vid_key`` of episode ``ep_index``, relative to the root."""
+        episode = self._episode(ep_index)
+        return Path(
+            self.video_path.format(
+                video_key=vid_key,
+                chunk_index=episode[f"videos/{vid_key}/chunk_index"],
+                file_index=episode[f"videos/{vid_key}/file_index"],
+            )
+        )
+
+    def _episode(self, ep_index: int) -> dict[str, Any]:
+        episodes = self.episodes or []
+        if not 0 <= ep_index < len(episodes):
+            raise IndexError(f"Episode index {ep_index} out of range. Episodes: {len(episodes)}")
+        return episodes[ep_index]
+
     @property
     def fps(self) -> int:
         return self.info["fps"]
@@ -358,20 +384,35 @@ class LeRobotDatasetMetadata:
         self.write_info()
 
     # -- tasks --------------------------------------------------------------------------------------------
+    @property
+    def tasks(self) -> Any:
+        """The dataset's tasks: a pandas DataFrame (index ``task``, column ``task_index``) when pandas is
+        importable, else a ``{task: task_index}`` dict; None before the first task (as in LeRobot)."""
+        if not self.task_to_index:
+            return None
+        try:
+            import pandas as pd
+        except ImportError:
+            return dict(self.task_to_index)
+        ordered = sorted(self.task_to_index.items(), key=lambda item: item[1])
+        return pd.DataFrame(
+            {"task_index": [index for _, index in ordered]}, index=pd.Index([task for task, _ in ordered], name="task")
+        )
+
     def get_task_index(self, task: str) -> int | None:
-        return (self.tasks or {}).get(task)
+        return self.task_to_index.get(task)
 
     def save_episode_tasks(self, tasks: list[str]) -> None:
         if len(set(tasks)) != len(tasks):
             raise ValueError(f"Tasks are not unique: {tasks}")
-        known = dict(self.tasks or {})
+        known = dict(self.task_to_index)
         new = [t for t in tasks if t not in known]
         if not new:
             return
         for task in new:
             known[task] = len(known)
         write_tasks(known, self.root)
-        self.tasks = known
+        self.task_to_index = known
 
     # -- writing ------------------------------------------------------------------------------------------
     def write_info(self) -> None:
@@ -430,7 +471,7 @@ class LeRobotDatasetMetadata:
 
         self.info["total_episodes"] += 1
         self.info["total_frames"] += episode_length
-        self.info["total_tasks"] = len(self.tasks or {})
+        self.info["total_tasks"] = len(self.task_to_index)
         self.info["splits"] = {"train": f"0:{self.info['total_episodes']}"}
         self.stats = aggregate_stats(
             [self.stats, episode_stats] if self.stats else [episode_stats], order=list(self.features)

@@ -90,7 +90,7 @@ class DatasetReader:
             )
             t = episode[f"videos/{key}/from_timestamp"] + float(row["timestamp"])
             item[key] = decode_frame_at(path, t, self.tolerance_s).transpose(2, 0, 1).astype(np.float32) / 255.0
-        tasks = {i: t for t, i in (self.meta.tasks or {}).items()}
+        tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
         return item
 

@@ -376,7 +376,7 @@ class DatasetWriter:
     def _commit_episode(self, buffer: dict, episode_index: int, length: int, videos: dict[str, EpisodeResult]) -> None:
         tasks = list(buffer["task"])
         episode_tasks = list(dict.fromkeys(tasks))
-        known = dict(self._meta.tasks or {})
+        known = dict(self._meta.task_to_index)
         for task in episode_tasks:
             known.setdefault(task, len(known))
         arrays = self._episode_arrays(buffer, episode_index, length, [known[t] for t in tasks])
@@ -405,7 +405,7 @@ class DatasetWriter:
         for key in videos:
             if "video.codec" not in (self._meta.features[key].get("info") or {}):
                 self._record_video_info(key, metadata)
-        self._meta.save_episode_tasks([t for t in episode_tasks if t not in (self._meta.tasks or {})])
+        self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
         self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
         self._latest_episode = {"episode_index": episode_index, **metadata}
         self._recorded_frames += length

@@ -238,3 +238,49 @@ def data_schema(features: dict[str, dict]) -> pa.Schema:
     hf = {name: _hf_feature(f) for name, f in features.items() if f["dtype"] != "video"}
     metadata = {b"huggingface": json.dumps({"info": {"features": hf}}).encode()}
     return pa.schema(fields, metadata=metadata)
+
+
+# ---- the helpers LeRobot's recording script imports ---------------------------------------------------------
+
+
+def build_dataset_frame(ds_features: dict[str, dict], values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """One ``add_frame`` dict for the features under ``prefix`` (``"observation"`` or ``"action"``), from a
+    robot's flat readings: 1-D float32 features gather their ``names`` from ``values``; cameras take
+    ``values[<name after "<prefix>.images.">]``."""
+    frame: dict[str, Any] = {}
+    for key, feature in ds_features.items():
+        if key in DEFAULT_FEATURES or not key.startswith(prefix):
+            continue
+        if feature["dtype"] == "float32" and len(feature["shape"]) == 1:
+            frame[key] = np.array([values[name] for name in feature["names"]], dtype=np.float32)
+        elif feature["dtype"] in CAMERA_DTYPES:
+            frame[key] = values[key.removeprefix(f"{prefix}.images.")]
+    return frame
+
+
+def combine_feature_dicts(*dicts: dict) -> dict:
+    """Merge feature dicts: 1-D numeric features with ``names`` are concatenated (names de-duplicated in
+    order, shape recomputed; a dtype conflict is a ``ValueError``); anything else - cameras, strings,
+    other shapes - takes the last definition."""
+    merged: dict = {}
+    for features in dicts:
+        for key, value in features.items():
+            if not isinstance(value, dict):
+                merged[key] = value
+                continue
+            shape = value.get("shape")
+            vector = (
+                value.get("dtype") not in (*CAMERA_DTYPES, "string")
+                and isinstance(shape, tuple)
+                and len(shape) == 1
+                and "names" in value
+            )
+            if not vector:
+                merged[key] = value
+                continue
+            target = merged.setdefault(key, {"dtype": value["dtype"], "names": [], "shape": (0,)})
+            if target.get("dtype") != value["dtype"]:
+                raise ValueError(f"dtype mismatch for '{key}': {target.get('dtype')} vs {value['dtype']}")
+            target["names"].extend(name for name in value["names"] if name not in target["names"])
+            target["shape"] = (len(target["names"]),)
+    return merged

@@ -8,6 +8,7 @@ a folder with a frame missing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -108,3 +109,21 @@ class AsyncImageWriter:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
+
+
+def safe_stop_image_writer(func):
+    """Decorator (LeRobot's name): if ``func`` raises, stop the background image writer of the
+    ``dataset=`` keyword argument before the exception propagates, so no writer thread outlives it."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except BaseException:
+            writer = getattr(kwargs.get("dataset"), "writer", None)
+            if writer is not None and writer.image_writer is not None:
+                logger.warning("Waiting for image writer to terminate...")
+                writer.stop_image_writer()
+            raise
+
+    return wrapper

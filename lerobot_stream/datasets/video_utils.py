@@ -30,6 +30,7 @@ __all__ = [
     "VALID_VIDEO_CODECS",
     "EncodingFailed",
     "StreamingVideoEncoder",
+    "VideoEncodingManager",
     "_CameraEncoderThread",
     "_get_codec_options",
     "compatible_pix_fmt",
@@ -328,3 +329,23 @@ def count_video_frames(video_path: Path | str) -> int:
     """Frames in the first video stream, by decoding them all (exact, for checks and tests)."""
     with av.open(str(video_path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+class VideoEncodingManager:
+    """Context manager LeRobot's recording script wraps its loop in: on the way out the dataset is
+    finalized, and if an exception is leaving the block the unsaved episode is discarded first (its
+    encoding cancelled, its staging files deleted) so nothing half-recorded is left behind."""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def __enter__(self) -> VideoEncodingManager:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        writer = getattr(self.dataset, "writer", None)
+        if exc_type is not None and writer is not None and writer.has_pending_frames():
+            logger.warning("Discarding the unsaved episode because of %s", exc_type.__name__)
+            writer.clear_episode_buffer()
+        self.dataset.finalize()
+        return False

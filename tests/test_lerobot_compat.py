@@ -1,0 +1,120 @@
+"""Where LeRobot's own code meets our objects: the names its recording script imports, ``meta.tasks`` as
+a DataFrame, file-path helpers, and the context managers that clean up after an interrupted recording."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import identity_frame
+
+from lerobot_stream.datasets import LeRobotDataset, VideoEncodingManager, safe_stop_image_writer
+from lerobot_stream.utils.feature_utils import build_dataset_frame, combine_feature_dicts
+
+H, W, FPS = 48, 64, 30
+CAM = "observation.images.cam0"
+
+
+def features() -> dict:
+    return {
+        CAM: {"dtype": "video", "shape": (H, W, 3), "names": ["height", "width", "channels"]},
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["x", "y"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["x", "y"]},
+    }
+
+
+def record(dataset: LeRobotDataset, tasks: list[str], frames: int = 3) -> None:
+    for task in tasks:
+        for i in range(frames):
+            dataset.add_frame(
+                {
+                    CAM: identity_frame(i, H, W),
+                    "observation.state": np.zeros(2, np.float32),
+                    "action": np.ones(2, np.float32),
+                    "task": task,
+                }
+            )
+        dataset.save_episode()
+
+
+def test_meta_tasks_is_a_dataframe_and_file_paths_resolve(tmp_path):
+    dataset = LeRobotDataset.create("t/c", fps=FPS, features=features(), root=tmp_path / "ds", streaming_encoding=True)
+    assert dataset.meta.tasks is None
+    record(dataset, ["pick", "place", "pick"])
+    dataset.finalize()
+    tasks = dataset.meta.tasks
+    assert tasks.index.name == "task" and list(tasks.index) == ["pick", "place"]
+    assert tasks.loc["place"].task_index == 1 and dataset.meta.get_task_index("pick") == 0
+    assert str(dataset.meta.get_data_file_path(2)) == "data/chunk-000/file-000.parquet"
+    assert str(dataset.meta.get_video_file_path(1, CAM)) == f"videos/{CAM}/chunk-000/file-000.mp4"
+    with pytest.raises(IndexError, match="out of range"):
+        dataset.meta.get_data_file_path(3)
+
+
+def test_meta_tasks_is_a_dict_without_pandas(tmp_path):
+    dataset = LeRobotDataset.create("t/c", fps=FPS, features=features(), root=tmp_path / "ds")
+    record(dataset, ["pick"], frames=1)
+    dataset.finalize()
+    code = (
+        "import sys\n"
+        "class NoPandas:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pandas' or name.startswith('pandas.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'pandas'\")\n"
+        "sys.meta_path.insert(0, NoPandas())\n"
+        "from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata\n"
+        f"print(LeRobotDatasetMetadata('t/c', root={str(tmp_path / 'ds')!r}).tasks)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "{'pick': 0}"
+
+
+def test_build_dataset_frame_and_combine_feature_dicts():
+    combined = combine_feature_dicts(
+        {"observation.state": {"dtype": "float32", "shape": (2,), "names": ["a", "b"]}},
+        {"observation.state": {"dtype": "float32", "shape": (2,), "names": ["b", "c"]}, CAM: features()[CAM]},
+    )
+    assert combined["observation.state"] == {"dtype": "float32", "names": ["a", "b", "c"], "shape": (3,)}
+    assert combined[CAM] == features()[CAM]
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        combine_feature_dicts(
+            {"x": {"dtype": "float32", "shape": (1,), "names": ["a"]}},
+            {"x": {"dtype": "int64", "shape": (1,), "names": ["b"]}},
+        )
+    image = identity_frame(0, H, W)
+    frame = build_dataset_frame(combined, {"a": 1.0, "b": 2.0, "c": 3.0, "cam0": image}, "observation")
+    assert frame["observation.state"].tolist() == [1.0, 2.0, 3.0] and frame[CAM] is image
+
+
+def test_video_encoding_manager_discards_the_interrupted_episode_and_finalizes(tmp_path):
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create("t/c", fps=FPS, features=features(), root=root, streaming_encoding=True)
+    with pytest.raises(KeyboardInterrupt), VideoEncodingManager(dataset):
+        record(dataset, ["pick"])
+        dataset.add_frame(
+            {
+                CAM: identity_frame(0, H, W),
+                "observation.state": np.zeros(2, np.float32),
+                "action": np.ones(2, np.float32),
+                "task": "x",
+            }
+        )
+        raise KeyboardInterrupt
+    assert dataset.meta.total_episodes == 1 and dataset.writer._finalized
+    assert sorted(p.name for p in root.iterdir()) == ["data", "meta", "videos"]
+
+
+def test_safe_stop_image_writer_stops_the_writer_threads_on_error(tmp_path):
+    dataset = LeRobotDataset.create("t/c", fps=FPS, features=features(), root=tmp_path / "ds", image_writer_threads=2)
+    threads = list(dataset.writer.image_writer._threads)
+
+    @safe_stop_image_writer
+    def failing_loop(dataset):
+        raise RuntimeError("robot unplugged")
+
+    with pytest.raises(RuntimeError, match="unplugged"):
+        failing_loop(dataset=dataset)
+    assert dataset.writer.image_writer is None and not any(t.is_alive() for t in threads)
+    dataset.finalize()
