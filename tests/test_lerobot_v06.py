@@ -252,6 +252,18 @@ def test_depth_round_trip_through_the_dataset(tmp_path, streaming, unit):
         back = dequantize_depth(codes, q, unit)
         assert np.all(np.abs(back.astype(np.float64) - depth.astype(np.float64)) <= depth_error_bound(depth, unit))
 
+    with av.open(str(video)) as container:  # presented from 0, one frame per row, across episode seams
+        assert [f.pts * f.time_base for f in container.decode(video=0)] == [
+            pytest.approx(i / FPS, abs=1e-6) for i in range(sum(lengths))
+        ]
+    reader = LeRobotDataset("test/rgbd", root=root, depth_output_unit="m")
+    for g in (0, lengths[0], sum(lengths) - 1):
+        item = reader[g]
+        assert item[DEPTH_KEY].shape == (1, H, W) and item[RGB_KEY].shape == (3, H, W)
+        metres = fed[g].astype(np.float64) / (1000 if unit == "mm" else 1)
+        bound = depth_error_bound(fed[g], unit) / (1000 if unit == "mm" else 1)
+        assert np.all(np.abs(item[DEPTH_KEY][0] - metres) <= bound + 1e-6)
+
     stats = json.loads((root / "meta/stats.json").read_text())[DEPTH_KEY]
     values = np.stack(fed).astype(np.float64)
     assert stats["count"] == [sum(lengths)]

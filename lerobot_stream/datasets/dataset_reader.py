@@ -18,14 +18,16 @@ import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata, load_episode_rows
 from lerobot_stream.datasets.utils import DATA_DIR
+from workers.codecs import DepthQuantization
+from workers.depth import dequantize_depth
 
 
 class FrameTimestampError(ValueError):
     """No frame of the video lies within the tolerance of the requested timestamp."""
 
 
-def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> np.ndarray:
-    """The uint8 HWC frame of ``path`` presented at ``timestamp`` seconds."""
+def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> av.VideoFrame:
+    """The frame of ``path`` presented at ``timestamp`` seconds."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         container.seek(max(0, int(timestamp / stream.time_base)), stream=stream, backward=True, any_frame=False)
@@ -39,7 +41,14 @@ def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> np.ndar
     if closest is None or closest[0] > tolerance_s:
         found = "no frame" if closest is None else f"nearest frame {closest[0]:.6f} s away"
         raise FrameTimestampError(f"{path}: no frame at {timestamp:.6f} s within {tolerance_s} s ({found})")
-    return closest[1].to_ndarray(format="rgb24")
+    return closest[1]
+
+
+def depth_codes(frame: av.VideoFrame) -> np.ndarray:
+    """The 12-bit codes of a decoded depth frame (one 16-bit grey plane, rows padded to ``line_size``)."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, dtype=np.uint16).reshape(frame.height, plane.line_size // 2)
+    return rows[:, : frame.width].copy()
 
 
 def decode_png_bytes(data: bytes) -> np.ndarray:
@@ -49,10 +58,30 @@ def decode_png_bytes(data: bytes) -> np.ndarray:
         return next(container.decode(video=0)).to_ndarray(format="rgb24")
 
 
+def _quantization(info: dict) -> DepthQuantization:
+    """A depth feature's quantizer as recorded in its ``info`` (LeRobot v0.6's defaults where missing)."""
+    defaults = DepthQuantization()
+    return DepthQuantization(
+        *(float(info.get(f"video.{name}", getattr(defaults, name))) for name in ("depth_min", "depth_max", "shift")),
+        bool(info.get("video.use_log", defaults.use_log)),
+    )
+
+
 class DatasetReader:
-    def __init__(self, meta: LeRobotDatasetMetadata, episodes: list[int] | None = None, tolerance_s: float = 1e-4):
+    """Rows of a dataset: camera frames as float32 CHW in [0, 1]; depth maps dequantized to
+    ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them."""
+
+    def __init__(
+        self,
+        meta: LeRobotDatasetMetadata,
+        episodes: list[int] | None = None,
+        tolerance_s: float = 1e-4,
+        depth_output_unit: str = "mm",
+    ):
         self.meta = meta
         self.tolerance_s = tolerance_s
+        self.depth_output_unit = depth_output_unit
+        self._quantizers = {key: _quantization(meta.features[key].get("info") or {}) for key in meta.depth_keys}
         files = sorted((meta.root / DATA_DIR).glob("chunk-*/file-*.parquet"))
         table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
         if table is not None and episodes is not None:
@@ -89,7 +118,12 @@ class DatasetReader:
                 file_index=episode[f"videos/{key}/file_index"],
             )
             t = episode[f"videos/{key}/from_timestamp"] + float(row["timestamp"])
-            item[key] = decode_frame_at(path, t, self.tolerance_s).transpose(2, 0, 1).astype(np.float32) / 255.0
+            frame = decode_frame_at(path, t, self.tolerance_s)
+            if key in self._quantizers:
+                depth = dequantize_depth(depth_codes(frame), self._quantizers[key], self.depth_output_unit)
+                item[key] = depth.astype(np.float32)[None]
+            else:
+                item[key] = frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
         return item

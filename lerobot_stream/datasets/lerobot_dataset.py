@@ -340,7 +340,7 @@ class LeRobotDataset:
                 "Cannot read from a dataset that is being recorded. Call finalize() first, then access items."
             )
         if self.reader is None:
-            self.reader = DatasetReader(self.meta, self.episodes, self.tolerance_s)
+            self.reader = DatasetReader(self.meta, self.episodes, self.tolerance_s, self._depth_output_unit)
         return self.reader
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -220,6 +220,8 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
     """Copy the inputs' packets one after the other into ``output``; packets presented at or after
     ``end_seconds`` (of the output) are left out. Returns how many were left out."""
     skipped = 0
+    delays = {path: _reorder_delay(path) for path in inputs}
+    delay = max(delays.values())
     with av.open(str(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
         out_stream = None
         offset = Fraction(0)  # seconds already written
@@ -234,7 +236,14 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                     reference = signature
                 elif signature != reference:
                     raise ValueError(f"Cannot concatenate {path}: {signature} differs from {reference}")
-                shift = round(offset / in_stream.time_base)
+                # A fragmented MP4 of a codec with B-frames starts presenting at its reordering delay (it has
+                # no edit list to say otherwise); presentation is counted from the input's first frame.
+                start = in_stream.start_time or 0
+                shift = round(offset / in_stream.time_base) - start
+                # Decode timestamps run ahead of presentation by the codec's reordering delay (B-frames). Every
+                # input is brought to the largest delay among them, so decode order stays increasing across
+                # the seams even where episodes were encoded with different delays.
+                dts_shift = shift - round((delay - delays[path]) / in_stream.time_base)
                 # FFmpeg 7 (PyAV 15) demuxes fragmented MP4s with zero packet durations; without them the
                 # output's last frame has no duration and the next input would start on top of it.
                 rate = in_stream.guessed_rate or in_stream.average_rate
@@ -247,14 +256,25 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                         packet.duration = frame_ticks
                     end = max(end, packet.pts + packet.duration)
                     packet.pts += shift
-                    packet.dts += shift
+                    packet.dts += dts_shift
                     if end_seconds is not None and packet.pts * in_stream.time_base >= end_seconds - 1e-6:
                         skipped += 1
                         continue
                     packet.stream = out_stream
                     out.mux(packet)
-                offset += max(in_stream.duration or 0, end) * in_stream.time_base
+                offset += (end - start) * in_stream.time_base
     return skipped
+
+
+def _reorder_delay(path: Path) -> Fraction:
+    """How far (seconds) the first packet's decode timestamp precedes its presentation: the reordering
+    delay the encoder used for this file (0 without B-frames)."""
+    with av.open(str(path)) as source:
+        stream = source.streams.video[0]
+        for packet in source.demux(stream):
+            if packet.dts is not None and packet.pts is not None:
+                return max(Fraction(0), (packet.pts - packet.dts) * stream.time_base)
+    return Fraction(0)
 
 
 # ---- metadata ---------------------------------------------------------------------------------------------

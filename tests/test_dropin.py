@@ -1,0 +1,105 @@
+"""Against the real LeRobot (skipped where it is not installed; ``tests/real_lerobot/run.sh`` builds an
+environment with it and runs this file): LeRobot's own recorder with our encoder plugged in, and our
+RGB-D datasets read back by LeRobot's own reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import depth_error_bound, identity_frame, read_identity
+
+lerobot = pytest.importorskip("lerobot", reason="LeRobot is not installed (tests/real_lerobot/run.sh installs it)")
+from lerobot.datasets.lerobot_dataset import LeRobotDataset as TheirDataset  # noqa: E402
+
+import lerobot_stream.dropin as dropin  # noqa: E402
+from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset as OurDataset  # noqa: E402
+
+H, W, FPS = 48, 64, 30
+RGB, DEPTH = "observation.images.front", "observation.images.front_depth"
+HAS_DEPTH = hasattr(TheirDataset, "depth_output_unit")  # LeRobot v0.6
+
+
+def features(depth: bool) -> dict:
+    spec = {
+        RGB: {"dtype": "video", "shape": (H, W, 3), "names": ["height", "width", "channels"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["a", "b"]},
+    }
+    if depth:
+        spec[DEPTH] = {
+            "dtype": "video",
+            "shape": (H, W, 1),
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": True},
+        }
+    return spec
+
+
+def depth_map(g: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W]
+    return (400 + 40 * xx + 10 * yy + 20 * g).astype(np.uint16)
+
+
+def record(dataset, lengths: list[int], depth: bool) -> None:
+    g = 0
+    for length in lengths:
+        for _ in range(length):
+            frame = {RGB: identity_frame(g, H, W), "action": np.array([g, -g], np.float32), "task": "t"}
+            if depth:
+                frame[DEPTH] = depth_map(g)[..., None]
+            dataset.add_frame(frame)
+            g += 1
+        dataset.save_episode()
+
+
+def check_with_lerobot(root, total: int, depth: bool) -> None:
+    """LeRobot's reader returns, for every row, the frame and the depth map that were recorded."""
+    dataset = TheirDataset("test/rt", root=root)
+    assert len(dataset) == total
+    for g in range(total):
+        item = dataset[g]
+        rgb = (item[RGB].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        assert read_identity(rgb) == g
+        assert item["action"].tolist() == [g, -g]
+        if depth:
+            back = item[DEPTH].numpy().reshape(H, W)  # millimetres, LeRobot's default output unit
+            assert np.all(np.abs(back - depth_map(g)) <= depth_error_bound(depth_map(g), "mm"))
+
+
+@pytest.fixture
+def plugged_in():
+    version = dropin.install()
+    yield version
+    dropin.uninstall()
+
+
+def test_lerobot_records_through_our_encoder_processes(tmp_path, plugged_in):
+    kwargs = {}
+    if HAS_DEPTH:
+        from lerobot.configs.video import DepthEncoderConfig, RGBEncoderConfig
+
+        kwargs = {"rgb_encoder": RGBEncoderConfig(), "depth_encoder": DepthEncoderConfig()}
+    root = tmp_path / "ds"
+    dataset = TheirDataset.create(
+        "test/rt", fps=FPS, features=features(HAS_DEPTH), root=root, streaming_encoding=True, **kwargs
+    )
+    encoder = dataset.writer._streaming_encoder if hasattr(dataset, "writer") else dataset._streaming_encoder
+    assert isinstance(encoder, dropin.LeRobotSeamEncoder)
+    record(dataset, [5, 3], HAS_DEPTH)
+    assert set(encoder.worker_pids()) == ({RGB, DEPTH} if HAS_DEPTH else {RGB})
+    dataset.finalize()
+    check_with_lerobot(root, 8, HAS_DEPTH)
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "png"])
+def test_lerobot_reads_our_datasets(tmp_path, streaming):
+    root = tmp_path / "ds"
+    dataset = OurDataset.create(
+        "test/rt", fps=FPS, features=features(HAS_DEPTH), root=root, streaming_encoding=streaming
+    )
+    record(dataset, [4, 1, 6], HAS_DEPTH)
+    dataset.finalize()
+    check_with_lerobot(root, 11, HAS_DEPTH)
+    if HAS_DEPTH:
+        in_metres = TheirDataset("test/rt", root=root, depth_output_unit="m")
+        assert np.allclose(in_metres[3][DEPTH].numpy().reshape(H, W), depth_map(3) / 1000, atol=0.002)
+        assert in_metres.meta.stats[DEPTH]["max"].reshape(-1)[0] == pytest.approx(depth_map(10).max() / 1000)
