@@ -1,6 +1,6 @@
 """One benchmark run: a paced recording loop feeding N synthetic cameras into one design.
 
-Designs (``shared/docs/benchmarks.md``):
+Designs (the README's "Results" section shows what they measure on a real machine):
 
 * ``process`` - this project: shared-memory rings + one encoder process per camera;
 * ``thread``  - LeRobot's design: in-process encoder threads fed by queues (this project's
@@ -12,6 +12,9 @@ Designs (``shared/docs/benchmarks.md``):
 The loop is paced by the wall clock: tick ``i`` is scheduled at ``start + i / fps``; a late tick runs at
 once (the loop catches up) and its lateness is recorded. Every tick feeds one frame per camera and then
 optionally burns ``loop_work_ms`` of Python work standing in for the robot's control code.
+
+Workload ``rgbd`` gives every camera a depth stream too (uint16 millimetres, LeRobot v0.6's depth
+defaults: 12-bit log quantization, lossless HEVC); its results are labelled ``<design>-rgbd``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from lerobot_stream.configs.video import depth_encoder_defaults
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, encode_video_frames
-from lerobot_stream.synthetic import SyntheticCamera
+from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
 from workers.codecs import default_encoder_threads
 
 DESIGNS = ("process", "thread", "png")
+#: What a run records per camera: RGB only, or RGB plus a depth stream (an RGB-D camera).
+WORKLOADS = ("rgb", "rgbd")
+Source = SyntheticCamera | SyntheticDepthCamera
 
 
 @dataclass
@@ -50,10 +58,16 @@ class Workload:
     queue_size: int = 30
     loop_work_ms: float = 0.0
     worker_priority: str = "idle"
+    #: RGB-D: every camera also has a depth stream at the same resolution (LeRobot v0.6's depth defaults).
+    depth: bool = False
 
     @property
     def ticks(self) -> int:
         return round(self.seconds * self.fps)
+
+    @property
+    def streams(self) -> int:
+        return self.cameras * (2 if self.depth else 1)
 
 
 @dataclass
@@ -146,8 +160,8 @@ def _burn(milliseconds: float) -> None:
         x += 1
 
 
-def _paced_loop(workload: Workload, cameras: list[SyntheticCamera], feed) -> tuple[list[float], list[float]]:
-    """Run the ticks; ``feed(camera_index, frame)`` is timed. Returns (feed µs, lateness ms)."""
+def _paced_loop(workload: Workload, cameras: list[Source], feed) -> tuple[list[float], list[float]]:
+    """Run the ticks; ``feed(stream_index, frame)`` is timed. Returns (feed µs, lateness ms)."""
     feed_us: list[float] = []
     lateness_ms: list[float] = []
     start = time.perf_counter()
@@ -167,19 +181,27 @@ def _paced_loop(workload: Workload, cameras: list[SyntheticCamera], feed) -> tup
     return feed_us, lateness_ms
 
 
-def _keys(n: int) -> list[str]:
-    return [f"observation.images.cam{i}" for i in range(n)]
+def _keys(workload: Workload) -> list[str]:
+    """One key per stream, in the order of `sources`: RGB cameras, then their depth streams."""
+    rgb = [f"observation.images.cam{i}" for i in range(workload.cameras)]
+    return rgb + ([f"{key}_depth" for key in rgb] if workload.depth else [])
+
+
+def sources(workload: Workload, rgb: list[SyntheticCamera], depth: list[SyntheticDepthCamera]) -> list[Source]:
+    """The frame sources of a run, in the order of `_keys`."""
+    return rgb[: workload.cameras] + (depth[: workload.cameras] if workload.depth else [])
 
 
 def _output_mb_per_camera_minute(paths: list[Path], workload: Workload) -> float:
     size = sum(p.stat().st_size for p in paths if p.exists()) / 2**20
-    minutes = workload.cameras * workload.seconds / 60
+    minutes = workload.streams * workload.seconds / 60
     return size / minutes if minutes else 0.0
 
 
-def run_streaming(design: str, workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -> RunResult:
+def run_streaming(design: str, workload: Workload, cameras: list[Source], workdir: Path) -> RunResult:
     result = RunResult(design, workload.cameras)
-    keys = _keys(workload.cameras)
+    keys = _keys(workload)
+    depth_keys = keys[workload.cameras :]
     encoder = StreamingVideoEncoder(
         fps=workload.fps,
         vcodec=workload.vcodec,
@@ -194,71 +216,67 @@ def run_streaming(design: str, workload: Workload, cameras: list[SyntheticCamera
         **({"worker_priority": workload.worker_priority} if design == "process" else {}),
     )
     try:
-        shapes = dict.fromkeys(keys, (workload.height, workload.width, 3))
-        encoder.warm_up(keys, shapes)  # process start-up is not part of the measurement
-        encoder.start_episode(keys, workdir, frame_shapes=shapes)
+        shapes = {k: (workload.height, workload.width, 1 if k in depth_keys else 3) for k in keys}
+        encoder.warm_up(keys, shapes, depth_keys)  # process start-up is not part of the measurement
+        encoder.start_episode(keys, workdir, depth_keys, frame_shapes=shapes)
         with TreeMonitor() as monitor:
             feed_us, lateness = _paced_loop(workload, cameras, lambda i, f: encoder.feed_frame(keys[i], f))
             began = time.perf_counter()
             outputs = encoder.finish_episode()
             result.finish_ms = (time.perf_counter() - began) * 1000
-        result.frames_fed = workload.ticks * workload.cameras
+        result.frames_fed = workload.ticks * workload.streams
         result.dropped_per_camera = [encoder._dropped_frames[k] for k in keys]
         result.frames_dropped = sum(result.dropped_per_camera)
         result.frames_encoded_own = sum(r.frames - r.repeated for r in encoder.last_results.values())
         result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         if design == "process":
-            result.shm_mb = workload.cameras * workload.queue_size * workload.height * workload.width * 3 / 2**20
+            bytes_per_pixel = 3 + (2 if workload.depth else 0)  # RGB, and uint16 depth
+            pixels = workload.cameras * workload.queue_size * workload.height * workload.width
+            result.shm_mb = pixels * bytes_per_pixel / 2**20
         result.mb_per_camera_minute = _output_mb_per_camera_minute([p for p, _ in outputs.values()], workload)
     finally:
         encoder.close()
     return result
 
 
-def run_png(workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -> RunResult:
+def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResult:
     result = RunResult("png", workload.cameras)
-    keys = _keys(workload.cameras)
+    keys = _keys(workload)
+    depth_keys = set(keys[workload.cameras :])
     # LeRobot's recorder uses 4 PNG-writer threads per camera.
-    writer = AsyncImageWriter(num_threads=4 * workload.cameras, max_pending=64 * workload.cameras)
+    writer = AsyncImageWriter(num_threads=4 * len(keys), max_pending=64 * len(keys))
     folders = [workdir / key for key in keys]
     for folder in folders:
         folder.mkdir(parents=True)
-    counters = [0] * workload.cameras
+    suffixes = ["tiff" if key in depth_keys else "png" for key in keys]  # depth maps go to TIFF, as in LeRobot
+    counters = [0] * len(keys)
 
     def feed(index: int, frame: np.ndarray) -> None:
-        writer.save_image(frame, folders[index] / f"frame-{counters[index]:06d}.png", compress_level=1)
+        writer.save_image(frame, folders[index] / f"frame-{counters[index]:06d}.{suffixes[index]}", compress_level=1)
         counters[index] += 1
 
     # Bounded like the library's own PNG path: SVT-AV1 encoders with unbounded threads running at the same
     # time in one process were seen to deadlock inside svt_av1_enc_send_picture on a 2-core machine.
-    threads = workload.encoder_threads or default_encoder_threads(workload.cameras)
+    threads = workload.encoder_threads or default_encoder_threads(len(keys))
+    rgb = rgb_config_from_keywords(workload.vcodec, "yuv420p", workload.g, workload.crf, workload.preset)
+    depth = depth_encoder_defaults()
+
+    def encode(index: int) -> None:
+        config = depth if keys[index] in depth_keys else rgb
+        encode_video_frames(folders[index], outputs[index], workload.fps, config, threads, overwrite=True)
+
     try:
         with TreeMonitor() as monitor:
             feed_us, lateness = _paced_loop(workload, cameras, feed)
             began = time.perf_counter()
             writer.wait_until_done()
             outputs = [workdir / f"{key}.mp4" for key in keys]
-            with ThreadPoolExecutor(max_workers=workload.cameras) as pool:
-                list(
-                    pool.map(
-                        lambda pair: encode_video_frames(
-                            pair[0],
-                            pair[1],
-                            workload.fps,
-                            vcodec=workload.vcodec,
-                            g=workload.g,
-                            crf=workload.crf,
-                            preset=workload.preset,
-                            encoder_threads=threads,
-                            overwrite=True,
-                        ),
-                        zip(folders, outputs, strict=True),
-                    )
-                )
+            with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+                list(pool.map(encode, range(len(keys))))
             result.finish_ms = (time.perf_counter() - began) * 1000
-        result.frames_fed = result.frames_encoded_own = workload.ticks * workload.cameras
-        result.dropped_per_camera = [0] * workload.cameras
+        result.frames_fed = result.frames_encoded_own = workload.ticks * workload.streams
+        result.dropped_per_camera = [0] * len(keys)
         result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         result.mb_per_camera_minute = _output_mb_per_camera_minute(outputs, workload)
@@ -267,7 +285,7 @@ def run_png(workload: Workload, cameras: list[SyntheticCamera], workdir: Path) -
     return result
 
 
-def run_design(design: str, workload: Workload, cameras: list[SyntheticCamera]) -> RunResult:
+def run_design(design: str, workload: Workload, cameras: list[Source]) -> RunResult:
     workdir = Path(tempfile.mkdtemp(prefix=f"lrs-bench-{design}-"))
     try:
         if design == "png":
@@ -280,4 +298,6 @@ def run_design(design: str, workload: Workload, cameras: list[SyntheticCamera]) 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.period_ms = 1000 / workload.fps
+    if workload.depth:
+        result.design = f"{design}-rgbd"
     return result

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import av
 
-from benchmarks.designs import DESIGNS, RunResult, Workload, run_design
+from benchmarks.designs import DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
 from benchmarks.limit import measure_limit
-from lerobot_stream.synthetic import SyntheticCamera
+from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
 from workers.codecs import available_cores
 
 
@@ -40,12 +40,14 @@ def parse_counts(text: str) -> list[int]:
     return sorted(set(counts))
 
 
-def _designs(text: str) -> list[str]:
-    names = [d.strip() for d in text.split(",") if d.strip()]
-    unknown = [d for d in names if d not in DESIGNS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"designs must be among {DESIGNS}, got {text!r}")
-    return names
+def _choices(allowed: tuple[str, ...], what: str):
+    def parse(text: str) -> list[str]:
+        names = [d.strip() for d in text.split(",") if d.strip()]
+        if not names or any(d not in allowed for d in names):
+            raise argparse.ArgumentTypeError(f"{what} must be among {allowed}, got {text!r}")
+        return names
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=parse_counts("1-8"),
         help="camera counts to sweep: N, N,M,... or N-M (default: 1-8)",
     )
-    p.add_argument("--designs", type=_designs, default=list(DESIGNS), help="comma-separated (default: all)")
+    p.add_argument(
+        "--designs", type=_choices(DESIGNS, "designs"), default=list(DESIGNS), help="comma-separated (default: all)"
+    )
+    p.add_argument(
+        "--workloads",
+        type=_choices(WORKLOADS, "workloads"),
+        default=["rgb"],
+        help="rgb (cameras only) and/or rgbd (each camera also records a depth stream at the same resolution, "
+        "LeRobot v0.6's depth defaults); comma-separated (default: rgb)",
+    )
     p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
     p.add_argument("--fps", type=int, default=30, help="recording rate (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=10.0, help="episode length per run (default: %(default)s)")
@@ -119,17 +130,17 @@ def machine_description() -> dict[str, object]:
 
 
 HEADER = (
-    f"{'design':<8}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"
+    f"{'design':<13}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"
     f"{'late ms p50/p99/max':>22}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}{'shm MB':>8}{'MB/cam-min':>11}"
 )
 
 
 def format_row(r: RunResult) -> str:
     if r.error:
-        return f"{r.design:<8}{r.cameras:>5}  ERROR {r.error}"
+        return f"{r.design:<13}{r.cameras:>5}  ERROR {r.error}"
     f, late = r.feed_us, r.lateness_ms
     return (
-        f"{r.design:<8}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
+        f"{r.design:<13}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
         f"{f['p50']:>8.0f}/{f['p99']:>6.0f}/{f['max']:>6.0f}"
         f"{late['p50']:>8.2f}/{late['p99']:>6.1f}/{late['max']:>6.0f}"
         f"{r.finish_ms:>10.0f}{r.cpu_percent:>7.0f}{r.peak_rss_mb:>8.0f}{r.shm_mb:>8.0f}"
@@ -165,6 +176,13 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
                     f"{caps[other]['zero_drops']} = {caps['process']['zero_drops'] / caps[other]['zero_drops']:.2f}x"
                     f"  (real-time: {caps['process']['realtime']} / {caps[other]['realtime']})"
                 )
+    for design in DESIGNS:
+        rgbd = caps.get(f"{design}-rgbd")
+        if rgbd is not None and design in caps:
+            lines.append(
+                f"RGB-D capacity {design}: {rgbd['zero_drops']} camera(s) recording RGB + depth, against "
+                f"{caps[design]['zero_drops']} RGB-only (real-time: {rgbd['realtime']} / {caps[design]['realtime']})"
+            )
     by_key = {(r.design, r.cameras): r for r in results if not r.error}
     for other in ("thread", "png"):
         common = sorted(n for d, n in by_key if d == other and ("process", n) in by_key)
@@ -211,6 +229,7 @@ def plot(results: list[RunResult], caps: dict, limit: dict, path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("SVT_LOG", "0")  # our own program: keep SVT-AV1's banner out of the table
     logging.basicConfig(level=logging.ERROR)  # drop warnings are expected here; the table reports them
     width, height = (int(v) for v in args.resolution.lower().split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -247,10 +266,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{limit['parallel_limit_cameras']:.1f} cameras",
             flush=True,
         )
-    cameras = [SyntheticCamera(height, width, seed=c) for c in range(max(args.cameras))]
+    rgb_cameras = [SyntheticCamera(height, width, seed=c) for c in range(max(args.cameras))]
+    depth_cameras = (
+        [SyntheticDepthCamera(height, width, seed=c) for c in range(max(args.cameras))]
+        if "rgbd" in args.workloads
+        else []
+    )
     results: list[RunResult] = []
+    labels = [d if kind == "rgb" else f"{d}-rgbd" for kind in args.workloads for d in args.designs]
     print(HEADER, flush=True)
-    for design in args.designs:
+    for kind, design in ((kind, design) for kind in args.workloads for design in args.designs):
         failures_in_a_row = 0
         for count in args.cameras:
             workload = Workload(
@@ -267,26 +292,27 @@ def main(argv: list[str] | None = None) -> int:
                 args.queue_size,
                 args.loop_work_ms,
                 args.worker_priority,
+                depth=kind == "rgbd",
             )
             if sys.stdout.isatty():
-                print(f"  ... {design}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
-            result = run_design(design, workload, cameras[:count])
+                print(f"  ... {design} {kind}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
+            result = run_design(design, workload, sources(workload, rgb_cameras, depth_cameras))
             results.append(result)
             print(format_row(result), flush=True)
             failures_in_a_row = 0 if result.realtime else failures_in_a_row + 1
             if failures_in_a_row >= 2 and not args.keep_going:
                 break
             time.sleep(0.5)  # let the previous run's processes go before the next one starts
-    caps = capacities(results, args.designs)
+    caps = capacities(results, labels)
     print(
         "\nCapacity (largest camera count with zero dropped frames; real-time also needs loop lateness p99 < "
-        "one frame period):"
+        "one frame period; an -rgbd camera records RGB and depth):"
     )
     for design, cap in caps.items():
-        print(f"  {design:<8} {cap['zero_drops']}   (real-time: {cap['realtime']})")
-    print(f"  limit    {limit['limit_cameras']:.1f}   (one encoder's throughput x cores / fps)")
+        print(f"  {design:<13} {cap['zero_drops']}   (real-time: {cap['realtime']})")
+    print(f"  {'limit':<13} {limit['limit_cameras']:.1f}   (one RGB encoder's throughput x cores / fps)")
     if "parallel_limit_cameras" in limit:
-        print(f"  parallel {limit['parallel_limit_cameras']:.1f}   (one encoder per core, all at once)")
+        print(f"  {'parallel':<13} {limit['parallel_limit_cameras']:.1f}   (one RGB encoder per core, all at once)")
     for line in comparisons(results, caps, limit):
         print("  " + line)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

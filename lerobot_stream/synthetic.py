@@ -49,6 +49,43 @@ class SyntheticCamera:
         return self._frames[index % len(self._frames)]
 
 
+class SyntheticDepthCamera:
+    """A deterministic, looping depth source: ``height x width`` uint16 millimetres, like a RealSense.
+
+    A floor that recedes from ~0.8 m (bottom) to ~4 m (top), a box moving in front of it, depth noise
+    growing with distance (about 1 % of the depth) and ~2 % of pixels with no reading (0), as structured
+    light and stereo sensors return them.
+    """
+
+    def __init__(self, height: int = 480, width: int = 640, seed: int = 0, pool: int = DEFAULT_POOL):
+        if height < 2 or width < 2:
+            raise ValueError(f"frame size must be at least 2x2, got {height}x{width}")
+        self.height, self.width, self.seed = height, width, seed
+        self._frames = [self._render(i, pool) for i in range(pool)]
+        self._next = 0
+
+    def _render(self, index: int, pool: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed * 1000 + index + 500)
+        phase = 2 * np.pi * index / pool
+        y = np.linspace(0.0, 1.0, self.height, dtype=np.float32)[:, None]
+        x = np.linspace(0.0, 1.0, self.width, dtype=np.float32)[None, :]
+        metres = np.broadcast_to(4.0 - 3.2 * y, (self.height, self.width)).copy()
+        cx, cy = 0.5 + 0.3 * np.sin(phase + self.seed), 0.55 + 0.1 * np.cos(phase)
+        box = (np.abs(x - cx) < 0.15) & (np.abs(y - cy) < 0.2)
+        front = np.broadcast_to(0.9 + 0.3 * np.sin(phase) + 0.2 * (x - cx), metres.shape)  # a slanted face
+        metres[box] = front[box]
+        metres += rng.normal(0.0, 1.0, metres.shape).astype(np.float32) * 0.01 * metres
+        depth = np.clip(metres * 1000, 0, 65535).astype(np.uint16)
+        depth[rng.random(depth.shape) < 0.02] = 0
+        return depth
+
+    def read(self) -> np.ndarray:
+        """The next depth map (a shared, read-only array)."""
+        frame = self._frames[self._next]
+        self._next = (self._next + 1) % len(self._frames)
+        return frame
+
+
 class SyntheticRobot:
     """Smooth joint trajectories for ``observation.state`` and ``action`` (float32 vectors)."""
 

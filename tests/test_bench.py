@@ -36,6 +36,8 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
             "--out",
             str(tmp_path),
             "--no-plot",
+            "--workloads",
+            "rgb,rgbd",
         ],
         capture_output=True,
         text=True,
@@ -46,12 +48,15 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
     assert "Capacity" in result.stdout and "process capacity / encode limit" in result.stdout
     report = json.loads(next(tmp_path.glob("record_bench-*.json")).read_text())
     runs = {(r["design"], r["cameras"]): r for r in report["runs"]}
-    assert set(runs) == {(d, n) for d in ("process", "thread", "png") for n in (1, 2)}
+    labels = ("process", "thread", "png", "process-rgbd", "thread-rgbd", "png-rgbd")
+    assert set(runs) == {(d, n) for d in labels for n in (1, 2)}
     for run in runs.values():
         assert run["error"] is None
-        assert run["frames_fed"] == 15 * run["cameras"]
+        streams = 2 if run["design"].endswith("-rgbd") else 1  # an RGB-D camera records RGB and depth
+        assert run["frames_fed"] == 15 * run["cameras"] * streams
         assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
         assert run["feed_us"]["p99"] > 0 and run["lateness_ms"]["max"] >= run["lateness_ms"]["p50"]
     assert report["limit"]["limit_cameras"] > 0 and report["limit"]["parallel_limit_cameras"] > 0
-    assert set(report["capacity"]) == {"process", "thread", "png"}
+    assert set(report["capacity"]) == set(labels)
+    assert "RGB-D capacity process" in result.stdout
     assert report["machine"]["cores"] >= 1
