@@ -51,9 +51,23 @@ def record(dataset, lengths: list[int], depth: bool) -> None:
         dataset.save_episode()
 
 
+def _backends() -> list[str]:
+    """LeRobot's decoders usable here: PyAV always; torchcodec where its FFmpeg libraries load."""
+    try:
+        import torchcodec.decoders  # noqa: F401  (raises when no FFmpeg shared libraries are installed)
+    except Exception:
+        return ["pyav"]
+    return ["pyav", "torchcodec"]
+
+
 def check_with_lerobot(root, total: int, depth: bool) -> None:
-    """LeRobot's reader returns, for every row, the frame and the depth map that were recorded."""
-    dataset = TheirDataset("test/rt", root=root)
+    """LeRobot's reader returns, for every row, the frame and the depth map that were recorded (with each of
+    its video decoders that works here)."""
+    for backend in _backends():
+        check_rows(TheirDataset("test/rt", root=root, video_backend=backend), total, depth)
+
+
+def check_rows(dataset, total: int, depth: bool) -> None:
     assert len(dataset) == total
     for g in range(total):
         item = dataset[g]
@@ -100,6 +114,6 @@ def test_lerobot_reads_our_datasets(tmp_path, streaming):
     dataset.finalize()
     check_with_lerobot(root, 11, HAS_DEPTH)
     if HAS_DEPTH:
-        in_metres = TheirDataset("test/rt", root=root, depth_output_unit="m")
+        in_metres = TheirDataset("test/rt", root=root, depth_output_unit="m", video_backend="pyav")
         assert np.allclose(in_metres[3][DEPTH].numpy().reshape(H, W), depth_map(3) / 1000, atol=0.002)
         assert in_metres.meta.stats[DEPTH]["max"].reshape(-1)[0] == pytest.approx(depth_map(10).max() / 1000)

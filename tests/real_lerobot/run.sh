@@ -6,6 +6,10 @@
 #   bash tests/real_lerobot/run.sh                       # LeRobot 0.6.1 (needs Python 3.12)
 #   LEROBOT_VERSION=0.5.1 bash tests/real_lerobot/run.sh # LeRobot 0.5.1
 #
+# LeRobot's default video decoder, torchcodec, needs FFmpeg's shared libraries (Debian 12: apt-get install
+# libavcodec59 libavformat59 libavutil57 libswscale6 libavdevice59 libavfilter8); where they are missing only its
+# PyAV decoder is checked.
+#
 # PYTHON picks the interpreter (default: python3.12, found through pyenv if it is not on PATH); LEROBOT_ENV
 # the environment's folder (default: .venv-lerobot-<version>, kept between runs).
 set -euo pipefail
