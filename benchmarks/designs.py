@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from lerobot_stream.configs.video import depth_encoder_defaults
+from lerobot_stream.configs.video import DepthEncoderConfig
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, encode_video_frames
@@ -60,6 +60,11 @@ class Workload:
     worker_priority: str = "idle"
     #: RGB-D: every camera also has a depth stream at the same resolution (LeRobot v0.6's depth defaults).
     depth: bool = False
+    #: x265 preset of the depth streams (None: LeRobot's default, x265's "medium"); lossless either way.
+    depth_preset: str | None = None
+
+    def depth_config(self) -> DepthEncoderConfig:
+        return DepthEncoderConfig(preset=self.depth_preset)
 
     @property
     def ticks(self) -> int:
@@ -211,6 +216,7 @@ def run_streaming(design: str, workload: Workload, cameras: list[Source], workdi
         queue_maxsize=workload.queue_size,
         encoder_threads=workload.encoder_threads,
         backend=design,
+        depth_encoder=workload.depth_config() if workload.depth else None,
         # The thread design is LeRobot's: without an explicit encoder_threads every encoder may use every core.
         bound_threads=design == "process",
         **({"worker_priority": workload.worker_priority} if design == "process" else {}),
@@ -260,7 +266,7 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
     # time in one process were seen to deadlock inside svt_av1_enc_send_picture on a 2-core machine.
     threads = workload.encoder_threads or default_encoder_threads(len(keys))
     rgb = rgb_config_from_keywords(workload.vcodec, "yuv420p", workload.g, workload.crf, workload.preset)
-    depth = depth_encoder_defaults()
+    depth = workload.depth_config()
 
     def encode(index: int) -> None:
         config = depth if keys[index] in depth_keys else rgb

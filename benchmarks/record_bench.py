@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="scheduling of the process design's encoders (default: %(default)s)",
     )
     p.add_argument(
+        "--depth-preset",
+        default=None,
+        help="x265 preset of the depth streams of --workloads rgbd (default: LeRobot's, x265's medium); depth is "
+        "lossless whatever the preset, ultrafast is ~3.5x faster for ~6%% larger files",
+    )
+    p.add_argument(
         "--loop-work-ms",
         type=float,
         default=0.0,
@@ -293,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.loop_work_ms,
                 args.worker_priority,
                 depth=kind == "rgbd",
+                depth_preset=args.depth_preset,
             )
             if sys.stdout.isatty():
                 print(f"  ... {design} {kind}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)

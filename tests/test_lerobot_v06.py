@@ -257,6 +257,9 @@ def test_depth_round_trip_through_the_dataset(tmp_path, streaming, unit):
             pytest.approx(i / FPS, abs=1e-6) for i in range(sum(lengths))
         ]
     reader = LeRobotDataset("test/rgbd", root=root, depth_output_unit="m")
+    assert reader.depth_output_unit == "m"
+    expected_max = np.max(fed) / (1000 if unit == "mm" else 1)
+    assert np.asarray(reader.meta.stats[DEPTH_KEY]["max"]).reshape(-1)[0] == pytest.approx(expected_max)
     for g in (0, lengths[0], sum(lengths) - 1):
         item = reader[g]
         assert item[DEPTH_KEY].shape == (1, H, W) and item[RGB_KEY].shape == (3, H, W)
@@ -322,3 +325,29 @@ def test_short_hevc_episodes_get_valid_timestamps(tmp_path, frames):
         encoder.add(i, np.full((H, W), 1.0 + i / 10, np.float32))
     assert encoder.finish().frames == frames
     assert len(decode_depth_codes(tmp_path / "short.mp4")) == frames
+
+
+def test_depth_frames_the_encoder_could_not_take_are_repeated_and_counted(tmp_path):
+    """The same alignment as RGB: a depth encoder that stops (SIGSTOP) loses frames, each is filled by
+    repeating the previous one, and the MP4 still holds one frame per timestep."""
+    import signal
+
+    ticks = 40
+    with StreamingVideoEncoder(FPS, queue_maxsize=3) as encoder:
+        encoder.start_episode([DEPTH_KEY], tmp_path, [DEPTH_KEY], frame_shapes={DEPTH_KEY: (H, W, 1)})
+        pid = encoder.worker_pids()[DEPTH_KEY]
+        for i in range(ticks):
+            if i == 10:
+                os.kill(pid, signal.SIGSTOP)
+            if i == 30:
+                os.kill(pid, signal.SIGCONT)
+            encoder.feed_frame(DEPTH_KEY, depth_frame(i, "mm"))
+        path, stats = encoder.finish_episode()[DEPTH_KEY]
+        dropped = encoder._dropped_frames[DEPTH_KEY]
+        assert dropped >= 20 - 3 and encoder.last_results[DEPTH_KEY].repeated == dropped
+    codes = decode_depth_codes(path)
+    assert len(codes) == ticks and stats["count"].tolist() == [ticks - dropped]
+    expected = [quantize_depth(depth_frame(i, "mm"), DepthQuantization()) for i in range(ticks)]
+    shown = [next(j for j in range(ticks) if np.array_equal(c, expected[j])) for c in codes]
+    assert shown == sorted(shown) and all(s <= i for i, s in enumerate(shown))
+    assert sum(s == i for i, s in enumerate(shown)) == ticks - dropped

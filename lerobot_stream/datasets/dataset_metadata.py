@@ -322,6 +322,19 @@ class LeRobotDatasetMetadata:
         """Features that hold depth maps (``info.is_depth_map``, LeRobot v0.6)."""
         return [k for k, f in self.features.items() if is_depth_map(f)]
 
+    def rescale_depth_stats(self, output_unit: str) -> None:
+        """Convert depth statistics (kept in each feature's recorded unit) to ``output_unit`` in memory, so
+        they match the depth maps a reader returns; ``count`` is left alone. Nothing on disk changes."""
+        for key in self.depth_keys:
+            unit = self.depth_unit(key)
+            if self.stats is None or key not in self.stats or unit is None or unit == output_unit:
+                continue
+            factor = 1000.0 if unit == "m" else 1 / 1000.0
+            self.stats[key] = {
+                name: value if name == "count" else np.asarray(value) * factor
+                for name, value in self.stats[key].items()
+            }
+
     def depth_unit(self, key: str) -> str | None:
         """``"mm"`` or ``"m"`` once the first depth frame of ``key`` has been recorded, else None."""
         return (self.features[key].get("info") or {}).get("depth_unit")

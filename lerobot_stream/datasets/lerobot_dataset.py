@@ -82,6 +82,7 @@ class LeRobotDataset:
         if depth_output_unit not in ("m", "mm"):
             raise ValueError(f"depth_output_unit must be 'm' or 'mm', got {depth_output_unit!r}")
         self._depth_output_unit = depth_output_unit
+        self.meta.rescale_depth_stats(depth_output_unit)
         self.image_transforms = image_transforms
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
@@ -315,6 +316,11 @@ class LeRobotDataset:
         self.finalize()
 
     # -- reading --------------------------------------------------------------------------------------------
+    @property
+    def depth_output_unit(self) -> str:
+        """``"mm"`` or ``"m"``: the unit depth maps (and their statistics) are returned in when reading."""
+        return self._depth_output_unit
+
     @property
     def fps(self) -> int:
         return self.meta.fps
