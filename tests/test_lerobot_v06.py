@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 
 import av
 import numpy as np
@@ -293,10 +294,44 @@ def test_depth_unit_is_kept_and_enforced_and_bad_depth_frames_are_named(tmp_path
     dataset.save_episode()
     dataset.finalize()
     assert dataset.meta.total_episodes == 2
-    with pytest.raises(ValueError, match="depth maps as 'video' features only"):
-        features = rgbd_features()
-        features[DEPTH_KEY]["dtype"] = "image"
-        LeRobotDataset.create("test/bad", fps=FPS, features=features, root=tmp_path / "bad")
+
+
+def test_depth_image_features_are_stored_as_tiff_and_read_back_in_either_unit(tmp_path):
+    """``dtype: image`` depth (no video): each frame is a lossless TIFF in the data parquet, as LeRobot v0.6
+    stores it; statistics stay in the recorded unit; reading converts to ``depth_output_unit``."""
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    features = rgbd_features()
+    features[DEPTH_KEY]["dtype"] = "image"
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create("test/img", fps=FPS, features=features, root=root)
+    for g in range(3):
+        dataset.add_frame(
+            {
+                RGB_KEY: identity_frame(g, H, W),
+                DEPTH_KEY: depth_frame(g, "m")[..., None],
+                "action": np.zeros(2, np.float32),
+                "task": "t",
+            }
+        )
+        if g == 0:
+            assert Path(dataset.writer.episode_buffer[DEPTH_KEY][0]).suffix == ".tiff"
+    dataset.save_episode()
+    dataset.finalize()
+    table = pq.read_table(next((root / "data").rglob("*.parquet"))).to_pylist()
+    stored = np.array(Image.open(io.BytesIO(table[2][DEPTH_KEY]["bytes"])))
+    assert stored.dtype == np.float32 and np.array_equal(stored, depth_frame(2, "m"))
+    assert dataset.meta.stats[DEPTH_KEY]["max"].reshape(-1)[0] == pytest.approx(
+        max(depth_frame(g, "m").max() for g in range(3))
+    )
+    in_mm = LeRobotDataset("test/img", root=root, depth_output_unit="mm")
+    assert np.allclose(np.asarray(in_mm[1][DEPTH_KEY]).reshape(H, W), depth_frame(1, "m") * 1000, rtol=1e-6)
+    assert in_mm.meta.stats[DEPTH_KEY]["max"].reshape(-1)[0] == pytest.approx(
+        1000 * max(depth_frame(g, "m").max() for g in range(3))
+    )
 
 
 def test_streaming_encoder_rejects_a_unit_change_within_an_episode(tmp_path):

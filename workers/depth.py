@@ -38,6 +38,13 @@ def depth_unit_of(dtype: np.dtype | type) -> str:
     return "m" if np.issubdtype(np.dtype(dtype), np.floating) else "mm"
 
 
+def unit_factor(recorded: str | None, wanted: str) -> float:
+    """Multiply depth in the ``recorded`` unit by this to get it in ``wanted`` (1 when ``recorded`` is unknown)."""
+    if recorded is None or recorded == wanted:
+        return 1.0
+    return MM_PER_METRE if recorded == "m" else 1 / MM_PER_METRE
+
+
 def check_quantization(q: DepthQuantization) -> None:
     """Raise ``ValueError`` for parameters that cannot quantize (checked before recording starts)."""
     values = {"depth_min": q.depth_min, "depth_max": q.depth_max, "shift": q.shift}
@@ -77,12 +84,15 @@ def _millimetre_table(q: DepthQuantization) -> np.ndarray:
         return _quantize_float32(np.arange(65536, dtype=np.uint16), q, "mm")
 
 
-def quantize_depth(depth: np.ndarray, q: DepthQuantization, out: np.ndarray | None = None) -> np.ndarray:
-    """12-bit codes (uint16, shape of ``depth``) of a 2-D depth map; the unit follows the dtype."""
-    if depth.dtype == np.uint16:
+def quantize_depth(
+    depth: np.ndarray, q: DepthQuantization, out: np.ndarray | None = None, unit: str | None = None
+) -> np.ndarray:
+    """12-bit codes (uint16, shape of ``depth``) of depth values in ``unit`` (default: from the dtype)."""
+    unit = unit or depth_unit_of(depth.dtype)
+    if depth.dtype == np.uint16 and unit == "mm":
         return np.take(_millimetre_table(q), depth, out=out)
     with np.errstate(divide="ignore", invalid="ignore"):
-        codes = _quantize_float32(depth, q, depth_unit_of(depth.dtype))
+        codes = _quantize_float32(depth, q, unit)
     if out is None:
         return codes
     np.copyto(out, codes)

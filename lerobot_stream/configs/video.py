@@ -174,8 +174,18 @@ class VideoEncoderConfig:
             return
         from lerobot_stream.datasets.pyav_utils import check_video_encoder_parameters_pyav
 
+        # Every option is checked against what PyAV describes; FFmpeg itself only opens the structured ones:
+        # string extra_options pass through unchecked, as in LeRobot v0.6 (a codec may learn new values) - a
+        # bad one fails the camera's first frame with the codec's message.
+        structured = encoder_options(
+            self.vcodec, g=self.g, crf=self.crf, preset=self.preset, fast_decode=self.fast_decode
+        )
         check_video_encoder_parameters_pyav(
-            self.vcodec, self.pix_fmt, self.get_codec_options(), channels=self._DEFAULT_CHANNELS
+            self.vcodec,
+            self.pix_fmt,
+            self.get_codec_options(),
+            channels=self._DEFAULT_CHANNELS,
+            probe_options=structured,
         )
 
     # -- FFmpeg options ---------------------------------------------------------------------------------------

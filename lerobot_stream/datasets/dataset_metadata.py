@@ -13,6 +13,7 @@ library does not depend on, it is a ``{task: task_index}`` dict. ``task_to_index
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -47,6 +48,7 @@ from lerobot_stream.datasets.utils import (
     update_chunk_file_indices,
     write_json,
 )
+from workers.depth import unit_factor
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +232,8 @@ class LeRobotDatasetMetadata:
         obj.revision = None
         obj.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
         obj.metadata_buffer_size = metadata_buffer_size
-        features = {**features, **{k: dict(v) for k, v in DEFAULT_FEATURES.items()}}
+        # A deep copy: the caller's dicts (often module constants) must not learn this dataset's depth unit.
+        features = copy.deepcopy({**features, **DEFAULT_FEATURES})
         validate_feature_names(features)
         if not use_videos and any(f["dtype"] == "video" for f in features.values()):
             raise ValueError("Video features require use_videos=True (or declare them with dtype 'image').")
@@ -326,10 +329,9 @@ class LeRobotDatasetMetadata:
         """Convert depth statistics (kept in each feature's recorded unit) to ``output_unit`` in memory, so
         they match the depth maps a reader returns; ``count`` is left alone. Nothing on disk changes."""
         for key in self.depth_keys:
-            unit = self.depth_unit(key)
-            if self.stats is None or key not in self.stats or unit is None or unit == output_unit:
+            factor = unit_factor(self.depth_unit(key), output_unit)
+            if self.stats is None or key not in self.stats or factor == 1.0:
                 continue
-            factor = 1000.0 if unit == "m" else 1 / 1000.0
             self.stats[key] = {
                 name: value if name == "count" else np.asarray(value) * factor
                 for name, value in self.stats[key].items()

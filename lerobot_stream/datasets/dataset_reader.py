@@ -17,9 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata, load_episode_rows
+from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR
 from workers.codecs import DepthQuantization
-from workers.depth import dequantize_depth
+from workers.depth import dequantize_depth, unit_factor
 
 
 class FrameTimestampError(ValueError):
@@ -67,9 +68,20 @@ def _quantization(info: dict) -> DepthQuantization:
     )
 
 
+def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:
+    """Arrays as torch tensors where torch is installed (what LeRobot's readers return); numpy otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return item
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+
+
 class DatasetReader:
     """Rows of a dataset: camera frames as float32 CHW in [0, 1]; depth maps dequantized to
-    ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them."""
+    ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them. Values
+    are torch tensors when torch is installed (as in LeRobot), numpy arrays otherwise (torch is not a
+    dependency)."""
 
     def __init__(
         self,
@@ -104,7 +116,10 @@ class DatasetReader:
         item: dict[str, Any] = {}
         for key, value in row.items():
             feature = self.meta.features.get(key, {})
-            if feature.get("dtype") == "image":
+            if feature.get("dtype") == "image" and key in self._quantizers:
+                depth = read_tiff(value["bytes"]).astype(np.float32)
+                item[key] = depth[None] * unit_factor(self.meta.depth_unit(key), self.depth_output_unit)
+            elif feature.get("dtype") == "image":
                 item[key] = decode_png_bytes(value["bytes"]).transpose(2, 0, 1).astype(np.float32) / 255.0
             elif feature.get("dtype") == "string":
                 item[key] = value
@@ -126,7 +141,7 @@ class DatasetReader:
                 item[key] = frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
-        return item
+        return _as_tensors(item)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

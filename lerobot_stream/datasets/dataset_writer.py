@@ -59,8 +59,8 @@ from lerobot_stream.datasets.video_utils import (
 )
 from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
-from workers.frames import to_hwc_uint8
-from workers.stats import ImageStatsAccumulator
+from workers.frames import to_depth_map, to_hwc_uint8
+from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,11 @@ class DatasetWriter:
         for key in self._meta.features:
             buffer[key] = []
         buffer["episode_index"] = self._meta.total_episodes if episode_index is None else episode_index
-        self._image_stats = {key: ImageStatsAccumulator() for key in self._meta.image_keys}
+        depth_keys = self._meta.depth_keys
+        self._image_stats = {
+            key: DepthStatsAccumulator() if key in depth_keys else ImageStatsAccumulator()
+            for key in self._meta.image_keys
+        }
         return buffer
 
     def _stream_hints(self) -> dict[str, Any]:
@@ -229,7 +233,7 @@ class DatasetWriter:
                 if frame_index == 0:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 if dtype == "image":
-                    pixels = to_hwc_uint8(value, key)
+                    pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
                     self._image_stats[key].update(pixels)
                     self._png_writer().save_image(pixels, path, _IMAGE_PNG_COMPRESSION, key)
                 else:
@@ -350,8 +354,10 @@ class DatasetWriter:
                 stats[key] = numeric[key]
             elif feature["dtype"] == "video" and videos[key].stats is not None:
                 stats[key] = camera_stats_from_pixels(videos[key].stats, depth=key in self._meta.depth_keys)
-            elif feature["dtype"] == "image":
-                stats[key] = camera_stats_from_pixels(self._image_stats[key].statistics())
+            elif feature["dtype"] == "image" and self._image_stats[key].frames:
+                stats[key] = camera_stats_from_pixels(
+                    self._image_stats[key].statistics(), depth=key in self._meta.depth_keys
+                )
         return stats
 
     def _episode_arrays(self, buffer: dict, episode_index: int, length: int, task_indices: list[int]) -> dict[str, Any]:

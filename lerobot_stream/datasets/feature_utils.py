@@ -24,13 +24,8 @@ def validate_feature_names(features: dict[str, dict]) -> None:
     invalid = [name for name in features if "/" in name]
     if invalid:
         raise ValueError(f"Feature names should not contain '/'. Found '/' in '{invalid}'.")
-    for name, feature in features.items():
+    for feature in features.values():
         if is_depth_map(feature):
-            if feature.get("dtype") != "video":
-                raise ValueError(
-                    f"Depth feature '{name}' has dtype {feature.get('dtype')!r}: lerobot_stream records depth maps "
-                    "as 'video' features only."
-                )
             camera_hw(feature, depth=True)
 
 
@@ -241,6 +236,34 @@ def data_schema(features: dict[str, dict]) -> pa.Schema:
 
 
 # ---- the helpers LeRobot's recording script imports ---------------------------------------------------------
+
+
+def hw_to_dataset_features(hw_features: dict[str, Any], prefix: str, use_video: bool = True) -> dict[str, dict]:
+    """Dataset features from a robot's hardware description: joints (``float``) become one float32 vector
+    (``<prefix>.state`` for observations, ``action`` for actions); cameras (an ``(H, W, C)`` shape) become
+    ``<prefix>.images.<name>`` video (or image) features, and a single-channel camera is a depth map
+    (``info.is_depth_map``), as in LeRobot v0.6."""
+    joints = [key for key, kind in hw_features.items() if kind is float]
+    features: dict[str, dict] = {}
+    if joints and prefix in ("action", "observation"):
+        name = "action" if prefix == "action" else f"{prefix}.state"
+        features[name] = {"dtype": "float32", "shape": (len(joints),), "names": joints}
+    for key, shape in hw_features.items():
+        if not isinstance(shape, tuple):
+            continue
+        if len(shape) != 3 or shape[2] not in (1, 3):
+            raise ValueError(
+                f"Camera feature '{key}' has shape {shape}. "
+                "Expected a 3-tuple (H, W, C), e.g. (480, 640, 3) for RGB or (480, 640, 1) for depth."
+            )
+        features[f"{prefix}.images.{key}"] = {
+            "dtype": "video" if use_video else "image",
+            "shape": shape,
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": shape[2] == 1},
+        }
+    validate_feature_names(features)
+    return features
 
 
 def build_dataset_frame(ds_features: dict[str, dict], values: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from lerobot_stream.datasets.tiff import tiff_bytes
 from lerobot_stream.datasets.utils import atomic_write
-from workers.frames import to_depth_map, to_hwc_uint8
+from workers.frames import check_depth_frame, to_depth_map, to_hwc_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,26 @@ def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_hwc), format="rgb24")
     packets = list(context.encode(frame)) + list(context.encode(None))
     return b"".join(bytes(p) for p in packets)
+
+
+def image_array_to_pil_image(image_array: np.ndarray, range_check: bool = True):
+    """A PIL image of an array (LeRobot's helper; needs Pillow, which LeRobot environments have): a
+    single-channel depth map keeps its precision (``I;16`` for uint16, ``F`` for float32), an RGB frame
+    (HWC or CHW, uint8 or float in [0, 1]) becomes 8-bit RGB."""
+    import PIL.Image
+
+    if image_array.ndim not in (2, 3):
+        raise ValueError(f"The array has {image_array.ndim} dimensions, but 2 or 3 is expected for an image.")
+    if image_array.ndim == 2 or 1 in (image_array.shape[0], image_array.shape[-1]):
+        depth = image_array if image_array.ndim == 2 else check_depth_frame("image", image_array)
+        if depth.dtype not in (np.uint16, np.float32):
+            raise ValueError(
+                f"Unsupported single-channel image dtype: {depth.dtype}. Supported dtypes: ['float32', 'uint16']."
+            )
+        return PIL.Image.fromarray(np.ascontiguousarray(depth))
+    if image_array.dtype != np.uint8 and not range_check:
+        image_array = np.clip(image_array, 0.0, 1.0)
+    return PIL.Image.fromarray(to_hwc_uint8(image_array, "image"))
 
 
 def write_image(image, path: Path, compress_level: int = 1, name: str = "image") -> None:

@@ -10,8 +10,9 @@ Recording::
             ds.save_episode()
     # leaving the block finalizes; an exception inside it discards the half-recorded episode first
 
-Reading (``dataset[i]``) returns numpy values (no torch dependency): camera frames as float32 CHW in
-[0, 1] decoded at the row's timestamp, other features as stored, plus ``"task"``.
+Reading (``dataset[i]``) returns torch tensors where torch is installed, as LeRobot does, and numpy arrays
+otherwise (torch is not a dependency): camera frames as float32 CHW in [0, 1] decoded at the row's
+timestamp, depth maps in ``depth_output_unit``, other features as stored, plus ``"task"``.
 """
 
 from __future__ import annotations

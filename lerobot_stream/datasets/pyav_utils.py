@@ -170,12 +170,18 @@ def _open_probe(vcodec: str, pix_fmt: str, options: dict[str, Any]) -> None:
 
 
 def check_video_encoder_parameters_pyav(
-    vcodec: str, pix_fmt: str, codec_options: dict[str, Any], channels: int | None = None
+    vcodec: str,
+    pix_fmt: str,
+    codec_options: dict[str, Any],
+    channels: int | None = None,
+    *,
+    probe_options: dict[str, Any] | None = None,
 ) -> None:
     """Raise ``ValueError`` if this FFmpeg build cannot encode ``vcodec`` with these settings.
 
     Checks, in order: the codec exists; it takes ``pix_fmt``; ``pix_fmt`` carries ``channels`` components;
-    ``g`` is a positive integer; each option's type and range (see the module docstring).
+    ``g`` is a positive integer; each option's type and range (see the module docstring). The encoder is
+    opened with ``probe_options`` (default: ``codec_options``).
     """
 
     codec = get_codec(vcodec)
@@ -201,4 +207,4 @@ def check_video_encoder_parameters_pyav(
         if key != "g" and key in described:
             _check_described_value(vcodec, key, value, described[key])
     if not is_hardware_encoder(vcodec) and vcodec not in _NOT_OPENED:
-        _open_probe(vcodec, pix_fmt, codec_options)
+        _open_probe(vcodec, pix_fmt, codec_options if probe_options is None else probe_options)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.utils.constants import DEFAULT_FEATURES  # noqa: F401  (LeRobot v0.5 imports it from here)
+
 CODEBASE_VERSION = "v3.0"
 
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
@@ -35,14 +37,6 @@ DEFAULT_VIDEO_PATH = VIDEO_DIR + "/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
 DEFAULT_IMAGE_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.png"
 #: Depth frames of the image path are TIFF (uint16 millimetres or float32 metres), as in LeRobot v0.6.
 DEFAULT_DEPTH_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.tiff"
-
-DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
-    "timestamp": {"dtype": "float32", "shape": (1,), "names": None},
-    "frame_index": {"dtype": "int64", "shape": (1,), "names": None},
-    "episode_index": {"dtype": "int64", "shape": (1,), "names": None},
-    "index": {"dtype": "int64", "shape": (1,), "names": None},
-    "task_index": {"dtype": "int64", "shape": (1,), "names": None},
-}
 
 
 def hf_lerobot_home() -> Path:

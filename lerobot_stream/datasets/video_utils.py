@@ -41,6 +41,7 @@ __all__ = [
     "get_video_duration_in_s",
     "get_video_info",
     "get_video_pixel_channels",
+    "reencode_video",
     "resolve_vcodec",
     "trim_video_file",
 ]
@@ -180,18 +181,74 @@ def encode_image_folder(frames: list[Path], video_path: Path, settings: EncoderS
         raise
 
 
+def reencode_video(
+    input_video_path: Path | str,
+    output_video_path: Path | str,
+    video_encoder: Any = None,
+    encoder_threads: int | None = None,
+    log_level: int | None = None,
+    overwrite: bool = False,
+    start_time_s: float | None = None,
+    end_time_s: float | None = None,
+) -> None:
+    """Re-encode a video with ``video_encoder`` (default: the RGB defaults), optionally keeping only the
+    frames presented in ``[start_time_s, end_time_s)`` (re-timed to start at 0). Frames keep their pixel
+    format family: a depth video stays 12-bit codes. Written aside and renamed, so a failure leaves nothing."""
+    if (start_time_s is not None and start_time_s < 0) or (end_time_s is not None and end_time_s < 0):
+        raise ValueError(f"Trim times must be non-negative, got start={start_time_s}, end={end_time_s}.")
+    if start_time_s is not None and end_time_s is not None and end_time_s <= start_time_s:
+        raise ValueError(f"end_time_s ({end_time_s}) must be greater than start_time_s ({start_time_s}).")
+    output_video_path = Path(output_video_path)
+    if output_video_path.exists() and not overwrite:
+        logger.warning("Video file already exists: %s. Skipping re-encode.", output_video_path)
+        return
+    if video_encoder is None:
+        from lerobot_stream.configs.video import rgb_encoder_defaults
+
+        video_encoder = rgb_encoder_defaults()
+    settings = EncoderSettings.from_config(video_encoder, 1, encoder_threads)
+    output_video_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(temp: Path) -> None:
+        with av.open(str(input_video_path)) as source:
+            if not source.streams.video:
+                raise ValueError(f"No video stream in {input_video_path}")
+            in_stream = source.streams.video[0]
+            rate = in_stream.base_rate
+            with av.open(str(temp), "w", format="mp4", options={"movflags": "faststart"}) as out:
+                stream = out.add_stream(settings.vcodec, rate=rate, options=settings.stream_options())
+                stream.width, stream.height, stream.pix_fmt = in_stream.width, in_stream.height, settings.pix_fmt
+                index = 0
+                for frame in source.decode(in_stream):
+                    if start_time_s is not None and frame.time < start_time_s - 1e-9:
+                        continue
+                    if end_time_s is not None and frame.time >= end_time_s - 1e-9:
+                        break
+                    converted = frame.reformat(format=settings.pix_fmt)
+                    converted.pts, converted.time_base = index, Fraction(1) / rate
+                    out.mux(stream.encode(converted))
+                    index += 1
+                out.mux(stream.encode(None))
+
+    atomic_write(output_video_path, write)
+
+
 # ---- concatenation by stream copy -------------------------------------------------------------------------
 
 
 def concatenate_video_files(
-    input_video_paths: list[Path | str], output_video_path: Path | str, overwrite: bool = True
+    input_video_paths: list[Path | str],
+    output_video_path: Path | str,
+    overwrite: bool = True,
+    compatibility_check: bool = True,
 ) -> None:
     """Join MP4s that share codec and resolution into one, copying packets (no re-encoding).
 
     Each input's timestamps are shifted by the durations of the inputs before it. The result is written
     to a temporary file next to the output and renamed over it, so ``output_video_path`` may also be an
     input and is never left half-written; the output is a regular (non-fragmented) MP4 with its index
-    at the front.
+    at the front. Inputs of different codecs or resolutions raise ``ValueError`` (always: a stream copy of
+    them would be unplayable; ``compatibility_check`` is accepted for LeRobot v0.6 compatibility).
     """
     output_video_path = Path(output_video_path)
     inputs = [Path(p) for p in input_video_paths]
