@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,32 @@ logger = logging.getLogger(__name__)
 
 _VIDEO_PNG_COMPRESSION = 1  # staging only: fast
 _IMAGE_PNG_COMPRESSION = 6  # stored in the parquet: smaller
+
+
+def _encode_video_worker(
+    video_key: str,
+    episode_index: int,
+    root: Path,
+    fps: int,
+    video_encoder: Any = None,
+    encoder_threads: int | None = None,
+    *,
+    vcodec: str | None = None,
+) -> Path:
+    """LeRobot's helper: encode one camera's staged frames of an episode (PNG, or TIFF for a depth config)
+    into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
+    process pool; `DatasetWriter` itself encodes with `encode_image_folder`. Settings as in v0.6
+    (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
+    if isinstance(video_encoder, str):
+        video_encoder, vcodec = None, video_encoder
+    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
+    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
+    template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
+    img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
+    temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"
+    encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
+    shutil.rmtree(img_dir)
+    return temp_path
 
 
 def check_batch_encoding_size(batch_encoding_size: int) -> None:
@@ -576,4 +603,4 @@ def _png_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-__all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "encode_video_frames"]
+__all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]
