@@ -1,6 +1,6 @@
 """Keep encoder processes below the recorder's scheduling priority.
 
-Measured on the project's machines (``shared/docs/performance-notes.md``): when the process runs as root,
+Measured on the project's machines (2 vCPU EPYC, PyAV 18): when the process runs as root,
 SVT-AV1 gives its threads real-time ``SCHED_FIFO`` priority, and they pre-empt the recording loop by tens
 of milliseconds. Policy is per *thread* on Linux, and the codec creates its threads when the encoder
 opens, so `demote_all_threads` must run again after every (re)open, not only at process start.

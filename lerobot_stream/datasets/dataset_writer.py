@@ -13,7 +13,7 @@ any point: the videos are appended (new files written aside, then renamed into p
 parquet (rewritten aside, renamed), then the episodes table, info.json and stats.json. Every file is
 complete on disk after each episode; there is no parquet writer held open until ``finalize``.
 
-Fixed compared to LeRobot v0.5.1 (see ``shared/docs/format.md``): every camera's video has exactly one
+Fixed compared to LeRobot v0.5.1's writer: every camera's video has exactly one
 frame per data row (frames the encoder could not take are repeated and counted in the episode metadata
 as ``videos/<key>/repeated_frames``); one-frame episodes; no staging files survive
 ``clear_episode_buffer``; an encoder error is reported, cleaned up and leaves the writer usable;
