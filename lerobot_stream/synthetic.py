@@ -13,8 +13,8 @@ import numpy as np
 DEFAULT_POOL = 48
 
 
-class SyntheticCamera:
-    """A deterministic, looping video source of ``height x width`` RGB uint8 frames."""
+class _LoopingSource:
+    """A pool of pre-rendered frames served in a loop, so that reading one costs nothing."""
 
     def __init__(self, height: int = 480, width: int = 640, seed: int = 0, pool: int = DEFAULT_POOL):
         if height < 2 or width < 2:
@@ -22,6 +22,22 @@ class SyntheticCamera:
         self.height, self.width, self.seed = height, width, seed
         self._frames = [self._render(i, pool) for i in range(pool)]
         self._next = 0
+
+    def _render(self, index: int, pool: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def read(self) -> np.ndarray:
+        """The next frame (a shared, read-only array: copy it if you modify it)."""
+        frame = self._frames[self._next]
+        self._next = (self._next + 1) % len(self._frames)
+        return frame
+
+    def frame(self, index: int) -> np.ndarray:
+        return self._frames[index % len(self._frames)]
+
+
+class SyntheticCamera(_LoopingSource):
+    """A deterministic, looping video source of ``height x width`` RGB uint8 frames."""
 
     def _render(self, index: int, pool: int) -> np.ndarray:
         rng = np.random.default_rng(self.seed * 1000 + index)
@@ -39,30 +55,14 @@ class SyntheticCamera:
         image = image + rng.normal(0.0, 0.015, image.shape).astype(np.float32)
         return (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
 
-    def read(self) -> np.ndarray:
-        """The next frame (a shared, read-only array: copy it if you modify it)."""
-        frame = self._frames[self._next]
-        self._next = (self._next + 1) % len(self._frames)
-        return frame
 
-    def frame(self, index: int) -> np.ndarray:
-        return self._frames[index % len(self._frames)]
-
-
-class SyntheticDepthCamera:
+class SyntheticDepthCamera(_LoopingSource):
     """A deterministic, looping depth source: ``height x width`` uint16 millimetres, like a RealSense.
 
     A floor that recedes from ~0.8 m (bottom) to ~4 m (top), a box moving in front of it, depth noise
     growing with distance (about 1 % of the depth) and ~2 % of pixels with no reading (0), as structured
     light and stereo sensors return them.
     """
-
-    def __init__(self, height: int = 480, width: int = 640, seed: int = 0, pool: int = DEFAULT_POOL):
-        if height < 2 or width < 2:
-            raise ValueError(f"frame size must be at least 2x2, got {height}x{width}")
-        self.height, self.width, self.seed = height, width, seed
-        self._frames = [self._render(i, pool) for i in range(pool)]
-        self._next = 0
 
     def _render(self, index: int, pool: int) -> np.ndarray:
         rng = np.random.default_rng(self.seed * 1000 + index + 500)
@@ -78,12 +78,6 @@ class SyntheticDepthCamera:
         depth = np.clip(metres * 1000, 0, 65535).astype(np.uint16)
         depth[rng.random(depth.shape) < 0.02] = 0
         return depth
-
-    def read(self) -> np.ndarray:
-        """The next depth map (a shared, read-only array)."""
-        frame = self._frames[self._next]
-        self._next = (self._next + 1) % len(self._frames)
-        return frame
 
 
 class SyntheticRobot:

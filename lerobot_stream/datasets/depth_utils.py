@@ -36,6 +36,17 @@ def _squeeze_channel(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _quantizer(depth_min: float, depth_max: float, shift: float, use_log: bool) -> DepthQuantization:
+    """The parameters as the quantizer takes them; log mode needs ``depth_min + shift > 0``."""
+    q = DepthQuantization(float(depth_min), float(depth_max), float(shift), bool(use_log))
+    if q.use_log and q.depth_min + q.shift <= 0:
+        raise ValueError(
+            "depth_min + shift must be positive for logarithmic quantization, "
+            f"got depth_min={q.depth_min} + shift={q.shift} = {q.depth_min + q.shift}"
+        )
+    return q
+
+
 def quantize_depth(
     depth: Any,
     depth_min: float = 0.01,
@@ -51,12 +62,7 @@ def quantize_depth(
     integer: millimetres); ``depth_min``, ``depth_max`` and ``shift`` are in metres."""
     if input_unit not in ("auto", *_UNITS):
         raise ValueError(f"input_unit must be 'auto', 'm', or 'mm', got {input_unit!r}")
-    q = DepthQuantization(float(depth_min), float(depth_max), float(shift), bool(use_log))
-    if q.use_log and q.depth_min + q.shift <= 0:
-        raise ValueError(
-            "depth_min + shift must be positive for logarithmic quantization, "
-            f"got depth_min={q.depth_min} + shift={q.shift} = {q.depth_min + q.shift}"
-        )
+    q = _quantizer(depth_min, depth_max, shift, use_log)
     array = _squeeze_channel(_as_numpy(depth))
     codes = _quantize(array, q, unit=None if input_unit == "auto" else input_unit)
     return code_frame(codes, pix_fmt) if video_backend == "pyav" else codes
@@ -78,12 +84,7 @@ def dequantize_depth(
     tensor; ``"m"``: float32 metres. ``output_tensor`` needs torch."""
     if output_unit not in _UNITS:
         raise ValueError(f"output_unit must be 'm' or 'mm', got {output_unit!r}")
-    q = DepthQuantization(float(depth_min), float(depth_max), float(shift), bool(use_log))
-    if q.use_log and q.depth_min + q.shift <= 0:
-        raise ValueError(
-            "depth_min + shift must be positive for logarithmic quantization, "
-            f"got depth_min={q.depth_min} + shift={q.shift} = {q.depth_min + q.shift}"
-        )
+    q = _quantizer(depth_min, depth_max, shift, use_log)
     if hasattr(quantized, "planes") and hasattr(quantized, "to_ndarray"):  # av.VideoFrame
         plane = quantized.planes[0]
         rows = np.frombuffer(plane, dtype=np.uint16).reshape(quantized.height, plane.line_size // 2)
