@@ -21,10 +21,12 @@ behaviour otherwise.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -190,6 +192,7 @@ class StreamingVideoEncoder:
         self._dropped_frames: dict[str, int] = {}
         self._frames_fed: dict[str, int] = {}
         self._slots: dict[str, SlotFormat | None] = {}
+        self._camera_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._last_drop_warning: dict[str, float] = {}
         #: Full results (frame and repeat counts) of the last finished episode, by camera.
         self.last_results: dict[str, EpisodeResult] = {}
@@ -316,31 +319,39 @@ class StreamingVideoEncoder:
         raise ValueError(f"Camera '{key}': frame_shapes must be (H, W, 3) or (3, H, W), got {shape}")
 
     def feed_frame(self, video_key: str, image: Any) -> None:
-        """Hand one frame to ``video_key``'s encoder: validate, copy once, never wait for the encoder."""
+        """Hand one frame to ``video_key``'s encoder: validate, copy once, never wait for the encoder.
+
+        Safe to call from several threads at once, for different cameras or the same one (as LeRobot's
+        ``queue.Queue`` design is); ``start_episode``/``finish_episode``/``cancel_episode`` must not overlap it.
+        """
         if not self._episode_active:
             raise RuntimeError("No active episode. Call start_episode() first.")
         if video_key not in self._video_paths:
             raise KeyError(f"Unknown camera key {video_key!r}: this episode records {sorted(self._video_paths)}")
-        failure = self._backend.failure(video_key)
-        if failure is not None:
-            raise RuntimeError(failure)
-        slot = self._slots[video_key]
-        index = self._frames_fed[video_key]
-        if video_key in self._depth_keys:
-            expected_hw = slot[0] if slot is not None else None
-            # The dtype hint may be a guess (uint16) until the first frame shows the unit.
-            expected_dtype = np.dtype(slot[1]) if slot is not None and index > 0 else None
-            array, layout = check_depth_frame(video_key, image, expected_hw, expected_dtype), "hw"
-        else:
-            array, layout = check_frame(video_key, image, slot[0][:2] if slot is not None else None)
-        if slot is None or (index == 0 and slot != slot_format(array, layout)):
-            slot = slot_format(array, layout)
-            self._backend.prepare(video_key, slot)
-            self._slots[video_key] = slot
-        self._frames_fed[video_key] = index + 1
-        if not self._backend.feed(video_key, index, array, layout):
-            self._dropped_frames[video_key] += 1
-            self._warn_dropped(video_key)
+        # One lock per camera: the frame's index, its copy into the ring and its publication happen together,
+        # so frames reach the encoder in index order whichever thread feeds them (the ring's pipes and the
+        # counters are not safe for concurrent use on their own). Cameras do not wait for each other.
+        with self._camera_locks[video_key]:
+            failure = self._backend.failure(video_key)
+            if failure is not None:
+                raise RuntimeError(failure)
+            slot = self._slots[video_key]
+            index = self._frames_fed[video_key]
+            if video_key in self._depth_keys:
+                expected_hw = slot[0] if slot is not None else None
+                # The dtype hint may be a guess (uint16) until the first frame shows the unit.
+                expected_dtype = np.dtype(slot[1]) if slot is not None and index > 0 else None
+                array, layout = check_depth_frame(video_key, image, expected_hw, expected_dtype), "hw"
+            else:
+                array, layout = check_frame(video_key, image, slot[0][:2] if slot is not None else None)
+            if slot is None or (index == 0 and slot != slot_format(array, layout)):
+                slot = slot_format(array, layout)
+                self._backend.prepare(video_key, slot)
+                self._slots[video_key] = slot
+            self._frames_fed[video_key] = index + 1
+            if not self._backend.feed(video_key, index, array, layout):
+                self._dropped_frames[video_key] += 1
+                self._warn_dropped(video_key)
 
     def _frames_published(self) -> dict[str, int]:
         """Frames that went through each camera's buffer (the others were dropped) in this episode."""
@@ -419,11 +430,13 @@ class StreamingVideoEncoder:
     # -- monitoring -----------------------------------------------------------------------------------------
     def live_status(self, video_key: str) -> LiveStatus:
         """Frames encoded/repeated so far (and, for processes, running histograms) for one camera."""
-        return self._backend.live_status(video_key)
+        with self._camera_locks[video_key]:
+            return self._backend.live_status(video_key)
 
     def ring_fill(self, video_key: str) -> tuple[int, int]:
         """(frames waiting for the encoder, capacity) for one camera."""
-        return self._backend.ring_fill(video_key)
+        with self._camera_locks[video_key]:
+            return self._backend.ring_fill(video_key)
 
     def worker_pids(self) -> dict[str, int]:
         """PIDs of the encoder processes (process backend; empty for threads)."""

@@ -1,0 +1,48 @@
+"""Defects found by attacking the recorder (issue: hardening): concurrent feeding, forked children,
+hostile files in /dev/shm, shadowing packages."""
+
+from __future__ import annotations
+
+import threading
+
+from helpers import decode_identities, identity_frame
+
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+
+H, W, FPS = 48, 64, 30
+
+
+def test_several_threads_can_feed_the_same_camera(tmp_path):
+    """LeRobot's queue design is thread-safe; ours must be too: 4 threads feed one camera at once (3
+    episodes, a tiny ring so the threads also collect freed slots at once); every frame is accounted for
+    and the MP4 holds each fed frame once, in the order the frames were numbered."""
+    threads, per_thread, h, w = 4, 60, 240, 320  # large enough frames that copies release the GIL
+    frames = [identity_frame(i, h, w) for i in range(threads * per_thread)]
+    total = threads * per_thread
+    with StreamingVideoEncoder(FPS, queue_maxsize=4) as encoder:
+        for _ in range(3):
+            encoder.start_episode(["cam", "other"], tmp_path, frame_shapes={"cam": (h, w, 3), "other": (h, w, 3)})
+            barrier = threading.Barrier(threads)
+            errors: list[BaseException] = []
+
+            def feed(worker: int) -> None:
+                try:
+                    barrier.wait()
+                    for i in range(per_thread):
+                        encoder.feed_frame("cam", frames[worker * per_thread + i])
+                        encoder.feed_frame("other", frames[i])
+                except BaseException as exc:  # surfaced below
+                    errors.append(exc)
+
+            workers = [threading.Thread(target=feed, args=(w,)) for w in range(threads)]
+            for t in workers:
+                t.start()
+            for t in workers:
+                t.join(60)
+            assert not errors and not any(t.is_alive() for t in workers)
+            results = encoder.finish_episode()
+            dropped = encoder._dropped_frames["cam"]
+            shown = decode_identities(results["cam"][0])
+            assert len(shown) == total and encoder.last_results["cam"].repeated == dropped
+            assert len(set(shown)) == total - dropped, "each fed frame appears once (repeats only fill drops)"
+            assert results["cam"][1]["count"].tolist() == [total - dropped]
