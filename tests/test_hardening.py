@@ -25,7 +25,7 @@ def test_several_threads_can_feed_the_same_camera(tmp_path):
             barrier = threading.Barrier(threads)
             errors: list[BaseException] = []
 
-            def feed(worker: int) -> None:
+            def feed(worker: int, barrier: threading.Barrier = barrier, errors: list = errors) -> None:
                 try:
                     barrier.wait()
                     for i in range(per_thread):
