@@ -27,6 +27,7 @@ import logging
 import mmap
 import os
 import secrets
+import stat
 import weakref
 from pathlib import Path
 
@@ -246,11 +247,19 @@ def sweep_stale_segments() -> list[str]:
         pid = _owner_pid(path.name)
         if pid is None or _pid_alive(pid):
             continue
+        # Any local user can create files in /dev/shm: open nothing that is not one of our regular files.
+        # O_NONBLOCK keeps a FIFO from blocking the open; O_NOFOLLOW refuses symlinks; fstat then checks
+        # what was actually opened (no race between a check and the open).
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            logger.debug("sweep: skipping %s: %s", path, exc)
             continue
         try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                logger.debug("sweep: skipping %s: not a regular file owned by this user", path)
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             continue  # its owner is alive

@@ -3,13 +3,18 @@ hostile files in /dev/shm, shadowing packages."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
+import pytest
 from helpers import decode_identities, identity_frame
 
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
-H, W, FPS = 48, 64, 30
+FPS = 30
 
 
 def test_several_threads_can_feed_the_same_camera(tmp_path):
@@ -46,3 +51,40 @@ def test_several_threads_can_feed_the_same_camera(tmp_path):
             assert len(shown) == total and encoder.last_results["cam"].repeated == dropped
             assert len(set(shown)) == total - dropped, "each fed frame appears once (repeats only fill drops)"
             assert results["cam"][1]["count"].tolist() == [total - dropped]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs Linux /dev/shm")
+def test_sweep_opens_nothing_but_our_own_regular_files(tmp_path):
+    """Another local user's FIFO named like a dead recorder's segment used to block every recorder forever
+    (the sweep opened it without O_NONBLOCK); a file owned by someone else or a symlink must be left alone."""
+    from shm import SEGMENT_PREFIX, sweep_stale_segments
+
+    pid = _dead_pid()
+    fifo = Path(f"/dev/shm/{SEGMENT_PREFIX}{pid}_0_000000")
+    foreign = Path(f"/dev/shm/{SEGMENT_PREFIX}{pid}_1_000000")
+    link = Path(f"/dev/shm/{SEGMENT_PREFIX}{pid}_2_000000")
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    try:
+        os.mkfifo(fifo)
+        foreign.write_bytes(b"x")
+        if os.geteuid() == 0:
+            os.chown(foreign, 65534, 65534)  # nobody
+        link.symlink_to(target)
+        code = "from shm import sweep_stale_segments; print(sweep_stale_segments())"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+        assert result.returncode == 0, result.stderr
+        assert fifo.exists() and link.is_symlink() and target.read_text() == "keep me"
+        if os.geteuid() == 0:
+            assert foreign.exists(), "a segment of another user is not ours to remove"
+        assert str(fifo.name) not in result.stdout
+        assert isinstance(sweep_stale_segments(), list)
+    finally:
+        for path in (fifo, foreign, link):
+            path.unlink(missing_ok=True)
