@@ -88,3 +88,51 @@ def test_sweep_opens_nothing_but_our_own_regular_files(tmp_path):
     finally:
         for path in (fifo, foreign, link):
             path.unlink(missing_ok=True)
+
+
+RECORD_SCRIPT = """
+import numpy as np
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+with StreamingVideoEncoder(30) as encoder:
+    encoder.start_episode(["cam"], {out!r})
+    for i in range(5):
+        encoder.feed_frame("cam", np.full((48, 64, 3), i * 40, np.uint8))
+    path, stats = encoder.finish_episode()["cam"]
+print("frames", int(stats["count"][0]))
+"""
+
+
+def _hostile_packages(directory: Path, marker: Path) -> None:
+    """``workers/`` and ``shm/`` packages that leave a marker if anything ever imports them."""
+    for name in ("workers", "shm"):
+        (directory / name).mkdir(parents=True)
+        (directory / name / "__init__.py").write_text(f"open({str(marker)!r}, 'a').write('{name} ran\\n')\n")
+
+
+def test_encoder_processes_cannot_be_shadowed_from_the_working_directory(tmp_path):
+    """Recording from a directory that holds someone's workers/ or shm/ (a project's own, or planted in
+    /tmp): the encoder processes used to import - and run - them, and every encoder died."""
+    shared, scripts, marker = tmp_path / "shared", tmp_path / "scripts", tmp_path / "ran"
+    _hostile_packages(shared, marker)
+    scripts.mkdir()
+    script = scripts / "record.py"
+    script.write_text(RECORD_SCRIPT.format(out=str(tmp_path / "out")))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=shared, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "frames 5" in result.stdout
+    assert not marker.exists(), marker.read_text()
+
+
+def test_a_shadowing_package_in_the_script_directory_is_a_clear_error(tmp_path):
+    marker = tmp_path / "ran"
+    _hostile_packages(tmp_path, marker)
+    script = tmp_path / "record.py"
+    script.write_text(RECORD_SCRIPT.format(out=str(tmp_path / "out")))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode != 0
+    assert "lerobot_stream needs its own 'shm' package" in result.stderr
+    assert str(tmp_path / "shm") in result.stderr

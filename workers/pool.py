@@ -1,6 +1,6 @@
 """The recorder's side of the encoder processes: one `CameraWorker` per camera.
 
-Workers are started as fresh interpreters (``python -m workers.worker_main``) with ``subprocess`` and
+Workers are started as fresh, isolated interpreters running `workers.worker_main` with ``subprocess`` and
 inherited pipe descriptors, not with ``multiprocessing.Process``: like the ``spawn`` method they share
 nothing with the recorder but what is passed to them, and unlike it they never re-import the user's
 ``__main__`` (a recording script without an ``if __name__ == "__main__"`` guard would otherwise start
@@ -47,6 +47,13 @@ logger = logging.getLogger(__name__)
 
 #: The directory that holds the ``shm`` and ``workers`` packages, for the workers' import path.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+#: How an encoder process starts. ``-I`` (isolated) keeps the caller's working directory, script directory,
+#: PYTHONPATH and user site-packages off the import path - a ``workers/`` or ``shm/`` package of the
+#: user's (or one planted in a shared directory such as /tmp) must neither shadow ours nor run - and the
+#: library's own directory goes first.
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from workers.worker_main import main; sys.exit(main(sys.argv[2:]))"
+)
 
 
 class WorkerDied(RuntimeError):
@@ -106,11 +113,10 @@ class CameraWorker:
         producer_pipes, consumer_pipes = ring_pipes()
         child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         env.setdefault("SVT_LOG", "0")
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "workers.worker_main", *map(str, child_fds)],
+                [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)],
                 pass_fds=child_fds,
                 start_new_session=True,
                 env=env,

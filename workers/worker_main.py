@@ -1,4 +1,4 @@
-"""Entry point of one camera's encoder process: ``python -m workers.worker_main CMD EVENTS READY FREED``.
+"""Entry point of one camera's encoder process, ``main([CMD, EVENTS, READY, FREED])`` (see `workers.pool`).
 
 The four arguments are inherited pipe file descriptors (see `workers.pool.CameraWorker`). The process:
 
