@@ -4,6 +4,7 @@ Knows nothing about video. See `shm.ring` for the handoff protocol and `shm.segm
 and cleanup guarantees of the shared memory itself.
 """
 
+from shm.ownership import ForeignProcessError, check_owner, in_owner
 from shm.ring import Handoff, RingConsumer, RingPipes, RingProducer, RingSpec, ring_pipes
 from shm.segment import (
     SEGMENT_PREFIX,
@@ -19,6 +20,7 @@ from shm.segment import (
 __all__ = [
     "SEGMENT_PREFIX",
     "SHM_DIR",
+    "ForeignProcessError",
     "Handoff",
     "RingConsumer",
     "RingPipes",
@@ -26,7 +28,9 @@ __all__ = [
     "RingSpec",
     "SharedMemorySpaceError",
     "SharedSegment",
+    "check_owner",
     "check_shm_space",
+    "in_owner",
     "list_segments",
     "ring_pipes",
     "shm_free_bytes",

@@ -46,6 +46,8 @@ except ImportError:  # pragma: no cover
 import contextlib
 from multiprocessing import resource_tracker
 
+from shm.ownership import in_owner
+
 logger = logging.getLogger(__name__)
 
 #: Every segment created by this library starts with this prefix (then the owner's PID).
@@ -117,8 +119,13 @@ def _unlink_quietly(name: str) -> None:
         logger.warning("Could not unlink shared memory segment %s: %s", name, exc)
 
 
-def _release_owned(name: str, lock_fd: int, tracked: bool) -> None:
-    """Finalizer of an owned segment: unlink it, drop the tracker registration and the lock."""
+def _release_owned(name: str, lock_fd: int, tracked: bool, owner_pid: int) -> None:
+    """Finalizer of an owned segment: unlink it, drop the tracker registration and the lock - in the owner
+    only: a forked child runs this at its exit too, and must leave its parent's segment alone."""
+    if not in_owner(owner_pid):
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)  # the child's copy of the descriptor; the parent's lock stays
+        return
     _unlink_quietly(name)
     if tracked:
         with contextlib.suppress(Exception):  # the tracker may be gone at interpreter exit
@@ -189,7 +196,7 @@ class SharedSegment:
         except Exception:  # pragma: no cover - the tracker is a safety net, not a requirement
             tracked = False
         segment = cls(name, mapping, size, None)
-        segment._finalizer = weakref.finalize(segment, _release_owned, name, fd, tracked)
+        segment._finalizer = weakref.finalize(segment, _release_owned, name, fd, tracked, os.getpid())
         # Pre-touch: map every page now rather than on the recorder's first frames.
         pages = np.frombuffer(mapping, dtype=np.uint8)
         pages.fill(0)

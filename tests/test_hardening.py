@@ -136,3 +136,72 @@ def test_a_shadowing_package_in_the_script_directory_is_a_clear_error(tmp_path):
     assert result.returncode != 0
     assert "lerobot_stream needs its own 'shm' package" in result.stderr
     assert str(tmp_path / "shm") in result.stderr
+
+
+def test_a_forked_child_neither_uses_nor_tears_down_the_parents_encoder(tmp_path):
+    """A child forked mid-episode that exits normally used to run the atexit hook and the segment
+    finalizers: the parent's encoder was shut down and its ring unlinked. One that fed a frame corrupted
+    the parent's episode."""
+    import atexit
+    import gc
+
+    from shm import ForeignProcessError
+
+    h, w = 48, 64
+    encoder = StreamingVideoEncoder(FPS)
+    try:
+        encoder.start_episode(["cam"], tmp_path, frame_shapes={"cam": (h, w, 3)})
+        for i in range(5):
+            encoder.feed_frame("cam", identity_frame(i, h, w))
+        pid = os.fork()
+        if pid == 0:  # the child: try to use the encoder, then exit the way a normal program does
+            code = 0
+            try:
+                encoder.feed_frame("cam", identity_frame(99, h, w))
+                code = 3
+            except ForeignProcessError as exc:
+                code = 0 if f"belongs to process {os.getppid()}" in str(exc) else 4
+            except BaseException:
+                code = 5
+            encoder.close()
+            gc.collect()
+            atexit._run_exitfuncs()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child gets a clear ForeignProcessError"
+        for i in range(5, 10):
+            encoder.feed_frame("cam", identity_frame(i, h, w))
+        path, stats = encoder.finish_episode()["cam"]
+        assert decode_identities(path) == list(range(10)) and stats["count"].tolist() == [10]
+    finally:
+        encoder.close()
+
+
+def test_a_forked_child_leaves_the_parents_unsaved_episode_alone(tmp_path):
+    """The PNG path keeps the episode's frames on disk until save_episode; a child's garbage collection of
+    its copy of the dataset must not discard them."""
+    import atexit
+    import gc
+
+    import numpy as np
+
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+    features = {"observation.images.cam": {"dtype": "video", "shape": (48, 64, 3), "names": ["h", "w", "c"]}}
+    dataset = LeRobotDataset.create("t/fork", fps=FPS, features=features, root=tmp_path / "ds")
+    for i in range(4):
+        dataset.add_frame({"observation.images.cam": np.full((48, 64, 3), i * 50, np.uint8), "task": "t"})
+    dataset.writer.image_writer.wait_until_done()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            dataset.finalize()
+            del dataset
+            gc.collect()
+            atexit._run_exitfuncs()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    dataset.save_episode()
+    dataset.finalize()
+    assert dataset.meta.total_frames == 4

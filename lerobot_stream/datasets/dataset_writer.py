@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,7 @@ from lerobot_stream.datasets.video_utils import (
     encode_video_frames,
     get_video_info,
 )
+from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
@@ -128,6 +130,7 @@ class DatasetWriter:
         initial_frames: int = 0,
     ):
         check_batch_encoding_size(batch_encoding_size)
+        self._owner_pid = os.getpid()  # a forked child must neither write nor clean up this dataset
         if isinstance(rgb_encoder, str):  # a v0.5 vcodec name
             rgb_encoder = rgb_config_from_keywords(rgb_encoder)
         self._meta = meta
@@ -226,6 +229,7 @@ class DatasetWriter:
     # -- recording ------------------------------------------------------------------------------------------
     def add_frame(self, frame: dict) -> None:
         """Add one timestep. Camera frames are handed off (streaming) or queued as PNG; the rest is kept."""
+        check_owner(self._owner_pid, "dataset writer")
         if self._finalized:
             raise RuntimeError("This dataset writer is finalized; use LeRobotDataset.resume() to record more.")
         frame = {
@@ -289,6 +293,7 @@ class DatasetWriter:
     # -- saving ---------------------------------------------------------------------------------------------
     def save_episode(self, episode_data: dict | None = None, parallel_encoding: bool = True) -> None:
         """Write the buffered episode into the dataset (see the module docstring for the commit order)."""
+        check_owner(self._owner_pid, "dataset writer")
         if self._finalized:
             raise RuntimeError("This dataset writer is finalized; use LeRobotDataset.resume() to record more.")
         buffer = episode_data if episode_data is not None else self.episode_buffer
@@ -522,6 +527,7 @@ class DatasetWriter:
     # -- discarding -----------------------------------------------------------------------------------------
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
         """Throw the unsaved episode away: cancel its encoding and delete its staging files."""
+        check_owner(self._owner_pid, "dataset writer")
         episode_index = self.episode_buffer["episode_index"] if self.episode_buffer else self._meta.total_episodes
         if self._streaming_encoder is not None:
             self._streaming_encoder.cancel_episode()
@@ -575,8 +581,9 @@ class DatasetWriter:
             self.image_writer = None
 
     def finalize(self) -> None:
-        """Discard an unsaved episode (with a warning), stop encoders and writers. Idempotent."""
-        if self._finalized:
+        """Discard an unsaved episode (with a warning), stop encoders and writers. Idempotent. Does nothing
+        in a forked child: the episode, the encoders and the files are the parent's."""
+        if self._finalized or not in_owner(self._owner_pid):
             return
         self._finalized = True
         if self.has_pending_frames():

@@ -24,6 +24,7 @@ import atexit
 import collections
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lerobot_stream.configs.video import RGBEncoderConfig, depth_encoder_defaults, rgb_encoder_defaults
+from shm import check_owner, in_owner
 from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
 from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
@@ -141,6 +143,7 @@ class StreamingVideoEncoder:
         bound_threads: bool = True,
     ):
         self._closed = True  # until fully constructed, so __del__ has nothing to do
+        self._owner_pid = os.getpid()  # a forked child must not use or tear down these encoder processes
         if isinstance(rgb_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, preset, queue_maxsize, threads
             legacy = (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
             if len(legacy) > 7:
@@ -201,6 +204,11 @@ class StreamingVideoEncoder:
         self._closed = False
         _live_encoders.add(self)
 
+    def _check_usable(self) -> None:
+        check_owner(self._owner_pid, "StreamingVideoEncoder")
+        if self._closed:
+            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+
     # -- settings -------------------------------------------------------------------------------------------
     def config_for(self, video_key: str) -> Any:
         """The encoder config of a camera of the current episode (the depth config for depth cameras)."""
@@ -238,8 +246,7 @@ class StreamingVideoEncoder:
     ) -> None:
         """Start the cameras' encoder processes (and allocate their rings) before the first episode, so
         that the first ``start_episode`` costs what every other one does. Optional."""
-        if self._closed:
-            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+        self._check_usable()
         depth = set(depth_video_keys or ()) & set(video_keys)
         slots = {key: self._slot_hint(key, key in depth, frame_shapes, depth_dtypes) for key in video_keys}
         self._backend.warm_up(list(video_keys), slots)
@@ -261,8 +268,7 @@ class StreamingVideoEncoder:
         rather than on each camera's first frame: ``frame_shapes`` (``key -> (H, W, 3)``/``(3, H, W)``, for
         depth ``(H, W)``/``(H, W, 1)``) and ``depth_dtypes`` (``key -> uint16 | float32``; default uint16).
         """
-        if self._closed:
-            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+        self._check_usable()
         keys = list(video_keys)
         if not keys or not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
             raise ValueError(f"video_keys must be a non-empty list of distinct camera names, got {video_keys!r}")
@@ -324,6 +330,7 @@ class StreamingVideoEncoder:
         Safe to call from several threads at once, for different cameras or the same one (as LeRobot's
         ``queue.Queue`` design is); ``start_episode``/``finish_episode``/``cancel_episode`` must not overlap it.
         """
+        check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode. Call start_episode() first.")
         if video_key not in self._video_paths:
@@ -376,6 +383,7 @@ class StreamingVideoEncoder:
         Stats hold per-channel ``min, max, mean, std, q01..q99`` in the 0-255 scale and ``count`` (frames).
         Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
         """
+        check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode to finish.")
         empty = [key for key, fed in self._frames_fed.items() if fed == 0]
@@ -417,6 +425,7 @@ class StreamingVideoEncoder:
 
     def cancel_episode(self) -> None:
         """Abandon the current episode and delete its partial files; ready for the next ``start_episode``."""
+        check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             return
         self._episode_active = False
@@ -445,8 +454,12 @@ class StreamingVideoEncoder:
 
     # -- teardown -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Cancel any unfinished episode, stop the encoders and free every resource. Idempotent."""
-        if self._closed:
+        """Cancel any unfinished episode, stop the encoders and free every resource. Idempotent.
+
+        In another process than the one that created the encoder (a forked child) this does nothing: the
+        encoder processes, rings and files are the parent's.
+        """
+        if self._closed or not in_owner(self._owner_pid):
             return
         self._closed = True
         try:
