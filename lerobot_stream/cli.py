@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -98,15 +99,16 @@ def _cmd_record(args) -> int:
         overwrite=args.overwrite,
     )
     try:
-        run_record(config)
+        summary = run_record(config)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from lerobot_stream.integrity import format_report, inspect_dataset
 
     report = inspect_dataset(args.root)
-    print(format_report(report).splitlines()[-1])
-    return 0 if report.healthy else 1
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        print(format_report(report).splitlines()[-1])
+    return 0 if report.healthy and not summary.save_error else 1
 
 
 def _cmd_info(args) -> int:

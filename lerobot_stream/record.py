@@ -2,8 +2,9 @@
 
 Used by ``lerobot-stream record``. The loop is paced by the wall clock at ``fps``: every tick it takes
 one frame per camera plus a joint state and action, and hands them to `LeRobotDataset.add_frame`
-(streaming encoding by default). Ctrl-C stops cleanly: the episode being recorded is saved with the
-frames it has (a second Ctrl-C during that save is ignored; the dataset is finalized either way).
+(streaming encoding by default). Ctrl-C, SIGTERM (``systemctl stop``) and SIGHUP (a closed ssh session)
+stop cleanly: the episode being recorded is saved with the frames it has (a second signal during that save
+is ignored; the dataset is finalized either way).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TextIO
 
 import numpy as np
 
+from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.synthetic import SyntheticCamera, SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
@@ -55,30 +57,67 @@ class RecordSummary:
     add_frame_ms: list[float] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
     interrupted: bool = False
+    #: What stopped the recording early ("Ctrl-C", "SIGTERM", "SIGHUP"), if anything did.
+    stopped_by: str = ""
+    #: Why an episode could not be saved, if one could not (the recording then stops; see `run_record`).
+    save_error: str = ""
     size_mb: float = 0.0
 
 
+class _TolerantWriter:
+    """``out`` that survives its terminal going away (SIGHUP from a closed ssh session): the recording is
+    finished and saved whether or not anyone is still reading the progress."""
+
+    def __init__(self, out: TextIO):
+        self._out = out
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            return self._out.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._out.flush()
+
+    def isatty(self) -> bool:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return self._out.isatty()
+        return False
+
+
+#: Signals that stop a recording cleanly: Ctrl-C, ``systemctl stop``/``kill`` and a closed ssh session.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class _StopRequest:
-    """First Ctrl-C asks the loop to stop after saving; later ones are acknowledged, not obeyed."""
+    """The first stop signal asks the loop to stop after saving the episode in progress; later ones are
+    acknowledged, not obeyed (the dataset is being closed cleanly)."""
 
     def __init__(self, out: TextIO):
         self.requested = False
+        self.signal_name = ""
         self._out = out
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopRequest:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        for number in STOP_SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            if not self.requested:
+                print(f"\n{name}: stopping; the episode in progress will be saved...", file=self._out, flush=True)
+            else:
+                print("\nStill saving, please wait (the dataset is being closed cleanly).", file=self._out, flush=True)
         if not self.requested:
-            self.requested = True
-            print("\nCtrl-C: stopping; the episode in progress will be saved...", file=self._out, flush=True)
-        else:
-            print("\nStill saving, please wait (the dataset is being closed cleanly).", file=self._out, flush=True)
+            self.requested, self.signal_name = True, name
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 def dataset_features(cameras: int, height: int, width: int, joints: int) -> dict:
@@ -190,6 +229,10 @@ def _record_episode(
 
 
 def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
+    """Record the configured episodes; a stop signal saves the episode in progress and finalizes. An
+    episode that cannot be saved (`EpisodeSaveError`) ends the recording: it is reported in the summary
+    (``save_error``) and every earlier episode stays in the dataset."""
+    out = _TolerantWriter(out)
     root = Path(config.root)
     if root.exists():
         if not config.overwrite:
@@ -225,7 +268,14 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                 if frames == 0:
                     break
                 started = time.perf_counter()
-                dataset.save_episode()
+                try:
+                    dataset.save_episode()
+                except EpisodeSaveError as exc:
+                    # The earlier episodes are intact; a recorder that cannot save (disk full, a dead encoder
+                    # during save) stops here rather than record more it may not be able to keep.
+                    summary.save_error = str(exc)
+                    print(f"episode {episode + 1} could not be saved: {exc}", file=out, flush=True)
+                    break
                 summary.save_seconds.append(time.perf_counter() - started)
                 summary.episodes += 1
                 summary.frames += frames
@@ -239,7 +289,7 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                     flush=True,
                 )
                 if stop.requested:
-                    summary.interrupted = True
+                    summary.interrupted, summary.stopped_by = True, stop.signal_name
                     break
         finally:
             with contextlib.suppress(Exception):
@@ -255,7 +305,7 @@ def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) ->
     print(f"  dataset            {summary.root}", file=out)
     print(
         f"  episodes / frames  {summary.episodes} / {summary.frames}"
-        f"{'  (stopped by Ctrl-C)' if summary.interrupted else ''}",
+        f"{f'  (stopped by {summary.stopped_by})' if summary.interrupted else ''}",
         file=out,
     )
     repeated = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in summary.repeated.items()) or "none"

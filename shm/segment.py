@@ -27,6 +27,7 @@ import logging
 import mmap
 import os
 import secrets
+import signal
 import stat
 import weakref
 from pathlib import Path
@@ -119,6 +120,23 @@ def _unlink_quietly(name: str) -> None:
         logger.warning("Could not unlink shared memory segment %s: %s", name, exc)
 
 
+def _ensure_tracker() -> None:
+    """Start the stdlib resource tracker (if it is not running yet) deaf to SIGHUP.
+
+    It shares the recorder's process group, and a closed ssh session sends SIGHUP to the whole group: a
+    recorder killed by it would take the tracker along, and its rings would stay in /dev/shm until the next
+    recorder's sweep. The tracker already ignores SIGINT and SIGTERM; the blocked SIGHUP is inherited.
+    """
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGHUP"):
+        resource_tracker.ensure_running()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _release_owned(name: str, lock_fd: int, tracked: bool, owner_pid: int) -> None:
     """Finalizer of an owned segment: unlink it, drop the tracker registration and the lock - in the owner
     only: a forked child runs this at its exit too, and must leave its parent's segment alone."""
@@ -192,6 +210,7 @@ class SharedSegment:
             raise
         tracked = True
         try:
+            _ensure_tracker()
             resource_tracker.register(name, "shared_memory")
         except Exception:  # pragma: no cover - the tracker is a safety net, not a requirement
             tracked = False

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from lerobot_stream.integrity import inspect_dataset
 
@@ -75,7 +76,12 @@ def test_bad_arguments_get_a_clear_message():
     assert run_cli("record", "--cameras", "0").returncode == 2
 
 
-def test_ctrl_c_saves_the_episode_in_progress_and_leaves_a_valid_dataset(tmp_path):
+@pytest.mark.parametrize(
+    ("stop_signal", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")]
+)
+def test_a_stop_signal_saves_the_episode_in_progress_and_leaves_a_valid_dataset(tmp_path, stop_signal, name):
+    """Ctrl-C from a terminal, SIGTERM from systemd, SIGHUP from a closed ssh session - each to the whole
+    process group, as they are sent: the episode in progress is saved and the dataset finalized."""
     root = tmp_path / "demo"
     recorder = subprocess.Popen(
         [
@@ -104,13 +110,14 @@ def test_ctrl_c_saves_the_episode_in_progress_and_leaves_a_valid_dataset(tmp_pat
             time.sleep(0.1)
         time.sleep(1.5)
         workers = [p.pid for p in psutil.Process(recorder.pid).children(recursive=True)]
-        os.killpg(recorder.pid, signal.SIGINT)  # as a terminal sends it: to the whole foreground group
+        os.killpg(recorder.pid, stop_signal)  # to the whole process group, as a terminal or systemd sends it
         out, err = recorder.communicate(timeout=60)
     finally:
         if recorder.poll() is None:
             os.killpg(recorder.pid, signal.SIGKILL)
     assert recorder.returncode == 0, err
-    assert "partial episode saved" in out and "stopped by Ctrl-C" in out
+    assert "partial episode saved" in out and f"stopped by {name}" in out
+    assert not (root / ".staging").exists()
     report = inspect_dataset(root)
     assert report.healthy, report.problems
     assert len(report.episodes) == 1 and 0 < report.episodes[0]["length"] < 900

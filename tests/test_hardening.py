@@ -205,3 +205,47 @@ def test_a_forked_child_leaves_the_parents_unsaved_episode_alone(tmp_path):
     dataset.save_episode()
     dataset.finalize()
     assert dataset.meta.total_frames == 4
+
+
+LIBRARY_USER = """
+import sys, time
+import numpy as np
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+encoder = StreamingVideoEncoder(30)
+encoder.start_episode(["cam"], sys.argv[1], frame_shapes={"cam": (48, 64, 3)})
+encoder.feed_frame("cam", np.zeros((48, 64, 3), np.uint8))
+print("recording", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs Linux /dev/shm")
+def test_shared_memory_does_not_outlive_a_recorder_killed_by_sighup(tmp_path):
+    """A closed ssh session sends SIGHUP to the whole process group; a recorder that does not handle it
+    dies, and the resource tracker (same group) used to die with it, leaving the rings in /dev/shm."""
+    import signal
+    import time
+
+    from shm import SEGMENT_PREFIX
+
+    script = tmp_path / "user.py"
+    script.write_text(LIBRARY_USER)
+    recorder = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert recorder.stdout.readline().strip() == "recording"
+        segments = list(Path("/dev/shm").glob(f"{SEGMENT_PREFIX}{recorder.pid}_*"))
+        assert segments, "the recorder's ring is in /dev/shm"
+        os.killpg(recorder.pid, signal.SIGHUP)
+        recorder.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(p.exists() for p in segments) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(p.exists() for p in segments), "the resource tracker unlinks a dead recorder's rings"
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
