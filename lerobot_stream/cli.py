@@ -111,20 +111,45 @@ def _cmd_record(args) -> int:
     return 0 if report.healthy and not summary.save_error else 1
 
 
+#: Exit codes of ``info`` and ``recover`` (and ``record``): documented in ``--help`` and the README.
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _unreadable(root: Path, exc: BaseException) -> int:
+    """One line, no traceback, for a dataset that cannot be read at all."""
+    if not root.exists():
+        reason = "it does not exist"
+    elif not root.is_dir():
+        reason = "it is not a directory"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    print(f"error: cannot read the dataset at {root}: {reason}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
 def _cmd_info(args) -> int:
     from lerobot_stream.integrity import format_report, inspect_dataset
 
-    report = inspect_dataset(args.root, decode_videos=not args.no_decode)
+    try:
+        report = inspect_dataset(args.root, decode_videos=not args.no_decode)
+    except Exception as exc:  # a damaged dataset is an expected input here: report it, no traceback
+        return _unreadable(Path(args.root), exc)
     print(format_report(report))
-    return 0 if report.healthy else 1
+    return EXIT_OK if report.healthy else EXIT_PROBLEMS
 
 
 def _cmd_recover(args) -> int:
-    from lerobot_stream.datasets.recovery import recover_dataset
+    from lerobot_stream.datasets.recovery import RecoveryRefused, recover_dataset
 
-    report = recover_dataset(args.root)
+    try:
+        report = recover_dataset(args.root)
+    except RecoveryRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except Exception as exc:
+        return _unreadable(Path(args.root), exc)
     print(report.summary())
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "info",
         help="show what a dataset holds and check its integrity",
         description="Print episodes, frames, cameras, codec and repeated frames per "
-        "episode, and check that video frames match data rows. Exit code 1 "
-        "if a problem is found.",
+        "episode, and check that video frames match data rows. Exit codes: 0 healthy, 1 problems found, "
+        "2 the dataset cannot be read (missing, not a directory, unreadable info.json, ...).",
     )
     info.add_argument("root", type=Path, help="dataset directory")
     info.add_argument("--no-decode", action="store_true", help="skip decoding videos to count frames (faster)")
@@ -152,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         "recover",
         help="make a dataset left by a killed recorder consistent",
         description="Keep every saved episode, remove what belongs to the unsaved one "
-        "(staging files, extra rows and frames), fix the totals, and report.",
+        "(staging files, extra rows and frames), fix the totals, and report. Only what is proved to be an "
+        "unsaved episode's remains is ever removed. Exit codes: 0 consistent (now), 1 damage recovery cannot "
+        "prove safe to repair (nothing was changed), 2 the dataset cannot be read.",
     )
     recover.add_argument("root", type=Path, help="dataset directory")
     subparsers.add_parser("bench", help="run the benchmark harness (see `lerobot-stream bench --help`)", add_help=False)

@@ -114,7 +114,11 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
                 )
             end = stop
         if decode_videos:
-            frames = count_video_frames(path)
+            try:
+                frames = count_video_frames(path)
+            except Exception as exc:  # truncated, empty or not a video at all
+                report.problems.append(f"{key}: {path.relative_to(report.root)} cannot be decoded ({exc})")
+                continue
             rows = sum(e["length"] for e in episodes)
             if frames != rows:
                 report.problems.append(

@@ -249,3 +249,104 @@ def test_shared_memory_does_not_outlive_a_recorder_killed_by_sighup(tmp_path):
     finally:
         if recorder.poll() is None:
             os.killpg(recorder.pid, signal.SIGKILL)
+
+
+# ---- damaged datasets: recover and info ---------------------------------------------------------------------
+
+
+def _recorded_dataset(root: Path, episodes: int = 3, frames: int = 5) -> None:
+    import numpy as np
+
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+    features = {
+        "observation.images.cam0": {"dtype": "video", "shape": (48, 64, 3), "names": ["h", "w", "c"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["a", "b"]},
+    }
+    dataset = LeRobotDataset.create("t/dmg", fps=FPS, features=features, root=root, streaming_encoding=True)
+    for e in range(episodes):
+        for i in range(frames):
+            dataset.add_frame(
+                {
+                    "observation.images.cam0": identity_frame(e * frames + i, 48, 64),
+                    "action": np.zeros(2, np.float32),
+                    "task": "t",
+                }
+            )
+        dataset.save_episode()
+    dataset.finalize()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lerobot_stream.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_recover_changes_nothing_when_the_episodes_table_is_missing(tmp_path):
+    """recover (and resume) used to delete the data parquet and every MP4 - 15 intact frames - and then
+    report the dataset as healthy."""
+    import shutil
+
+    from lerobot_stream.datasets.recovery import RecoveryRefused, recover_dataset
+
+    root = tmp_path / "ds"
+    _recorded_dataset(root)
+    shutil.rmtree(root / "meta/episodes")
+    before = _files(root)
+    result = _cli("recover", str(root))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "says 3 saved episode(s) but meta/episodes lists 0" in result.stderr
+    assert _files(root) == before
+    with pytest.raises(RecoveryRefused):
+        recover_dataset(root)
+    assert _files(root) == before
+
+
+def test_metadata_cannot_steer_recovery_outside_the_dataset(tmp_path):
+    """A feature key such as ../../other/videos/cam0 in info.json made recover delete another dataset's file."""
+    import json
+
+    root, other = tmp_path / "ds", tmp_path / "other"
+    _recorded_dataset(root)
+    victim = other / "videos/cam0/chunk-000/file-000.mp4"
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"someone else's video")
+    info_path = root / "meta/info.json"
+    info = json.loads(info_path.read_text())
+    info["features"]["../../other/videos/cam0"] = dict(info["features"]["observation.images.cam0"])
+    info_path.write_text(json.dumps(info))
+    result = _cli("recover", str(root))
+    assert result.returncode == 1 and "Feature names" in result.stderr and "Traceback" not in result.stderr
+    assert victim.read_bytes() == b"someone else's video"
+
+
+@pytest.mark.parametrize("damage", ["no root", "root is a file", "truncated info.json", "no fps", "empty mp4"])
+def test_info_and_recover_report_damage_in_one_line_with_distinct_exit_codes(tmp_path, damage):
+    import json
+
+    root = tmp_path / "ds"
+    if damage == "root is a file":
+        root.write_text("not a dataset")
+    elif damage != "no root":
+        _recorded_dataset(root, episodes=1)
+        info_path = root / "meta/info.json"
+        if damage == "truncated info.json":
+            info_path.write_text(info_path.read_text()[:40])
+        elif damage == "no fps":
+            info = json.loads(info_path.read_text())
+            del info["fps"]
+            info_path.write_text(json.dumps(info))
+        elif damage == "empty mp4":
+            (root / "videos/observation.images.cam0/chunk-000/file-000.mp4").write_bytes(b"")
+    for command in ("info", "recover"):
+        result = _cli(command, str(root))
+        assert "Traceback" not in result.stderr, result.stderr
+        if damage == "empty mp4":  # readable metadata, a broken video of a saved episode: problems found
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+        else:
+            assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -194,6 +194,7 @@ class LeRobotDatasetMetadata:
         self.metadata_buffer_size = metadata_buffer_size
         self.info = load_json(info_path)
         _tuple_shapes(self.info["features"])
+        validate_feature_names(self.info["features"])
         self.task_to_index: dict[str, int] = load_tasks(self.root)
         self.stats = load_stats(self.root)
         rows = load_episode_rows(self.root)

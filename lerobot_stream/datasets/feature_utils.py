@@ -21,9 +21,16 @@ CAMERA_DTYPES = ("image", "video")
 
 
 def validate_feature_names(features: dict[str, dict]) -> None:
+    """Feature names become folder names (``videos/<key>/``, ``images/<key>/``): no path separators, no
+    ``.``/``..``, nothing that could lead outside the dataset - checked at create and whenever a dataset's
+    ``info.json`` is read, since a damaged or hostile one must not steer file operations elsewhere."""
     invalid = [name for name in features if "/" in name]
     if invalid:
         raise ValueError(f"Feature names should not contain '/'. Found '/' in '{invalid}'.")
+    unsafe = [name for name in features if not isinstance(name, str) or name in ("", ".", "..") or "\\" in name]
+    unsafe += [name for name in features if isinstance(name, str) and ("\x00" in name or name.startswith("."))]
+    if unsafe:
+        raise ValueError(f"Feature names must be plain folder names (no '.', '..', '\\' or NUL); invalid: {unsafe}")
     for feature in features.values():
         if is_depth_map(feature):
             camera_hw(feature, depth=True)

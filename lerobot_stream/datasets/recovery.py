@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.dataset_metadata import load_episode_rows, load_tasks, write_stats
+from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     IMAGES_DIR,
@@ -64,13 +65,115 @@ class RecoveryReport:
         return "\n".join(lines)
 
 
+class RecoveryRefused(ValueError):
+    """The dataset is damaged in a way recovery cannot prove to be an unsaved episode's remains (missing or
+    unreadable metadata, files out of place): nothing was changed; the message says what is wrong."""
+
+
 def _episode_rows(root: Path) -> list[dict]:
     try:
         return load_episode_rows(root, with_stats=True)
     except Exception as exc:  # a file without footer can only come from an older writer
-        raise RuntimeError(
-            f"{root}: the episodes table is unreadable ({exc}); it cannot be recovered automatically"
+        raise RecoveryRefused(
+            f"{root}: the episodes table (meta/episodes) is unreadable ({exc}); nothing was changed. Restore it "
+            "from a backup: without it no file of the dataset can be proved to belong to a saved episode."
         ) from exc
+
+
+def _load_info(root: Path) -> dict:
+    """info.json, which must be readable (else ``ValueError``: nothing to recover from) and name only
+    features whose keys stay inside the dataset (else `RecoveryRefused`)."""
+    try:
+        info = load_json(root / INFO_PATH)
+        if not isinstance(info.get("features"), dict) or "fps" not in info:
+            raise ValueError("no 'features' or 'fps'")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{root}: {INFO_PATH} is unreadable or incomplete ({exc}); nothing was changed.") from exc
+    try:
+        validate_feature_names(info["features"])
+    except ValueError as exc:
+        raise RecoveryRefused(f"{root}: {INFO_PATH}: {exc}; nothing was changed.") from exc
+    return info
+
+
+def _chunk_file(path: Path) -> tuple[int, int]:
+    return int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
+
+
+def _check_saved_files_are_whole(root: Path, info: dict, rows: list[dict], video_keys: list[str]) -> None:
+    """Every file a saved episode refers to is there and holds at least what the episodes table says:
+    what is missing cannot be recovered, only reported (``lerobot-stream info`` lists the same problems)."""
+    rows_in_file: dict[tuple[int, int], int] = {}
+    for r in rows:
+        location = (r["data/chunk_index"], r["data/file_index"])
+        rows_in_file[location] = rows_in_file.get(location, 0) + r["length"]
+    for (chunk, file), needed in sorted(rows_in_file.items()):
+        path = root / DATA_DIR / f"chunk-{chunk:03d}" / f"file-{file:03d}.parquet"
+        try:
+            held = pq.ParquetFile(path).metadata.num_rows
+        except Exception as exc:
+            raise RecoveryRefused(
+                f"{root}: data file {path.relative_to(root)} of saved episodes is missing or unreadable ({exc}); "
+                "nothing was changed."
+            ) from exc
+        if held < needed:
+            raise RecoveryRefused(
+                f"{root}: {path.relative_to(root)} holds {held} rows, saved episodes need {needed}; "
+                "nothing was changed."
+            )
+    fps = info["fps"]
+    for key in video_keys:
+        ends: dict[tuple[int, int], float] = {}
+        for r in rows:
+            location = (r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"])
+            ends[location] = max(ends.get(location, 0.0), r[f"videos/{key}/to_timestamp"])
+        for (chunk, file), end in sorted(ends.items()):
+            path = root / VIDEO_DIR / key / f"chunk-{chunk:03d}" / f"file-{file:03d}.mp4"
+            try:
+                duration = get_video_duration_in_s(path)
+            except Exception as exc:
+                raise RecoveryRefused(
+                    f"{root}: video {path.relative_to(root)} of saved episodes is missing or unreadable ({exc}); "
+                    "nothing was changed."
+                ) from exc
+            if duration < end - 0.5 / fps:
+                raise RecoveryRefused(
+                    f"{root}: {path.relative_to(root)} lasts {duration:.3f} s, saved episodes need {end:.3f} s "
+                    "(truncated); nothing was changed."
+                )
+
+
+def _check_provable(root: Path, info: dict, rows: list[dict], video_keys: list[str]) -> None:
+    """Refuse, before touching anything, what recovery could not undo: metadata that lost saved episodes,
+    and files no saved episode refers to that are not *after* the last saved episode's file (an unsaved
+    episode only ever adds to the end)."""
+    indices = [r["episode_index"] for r in rows]
+    if indices != list(range(len(rows))):
+        raise RecoveryRefused(
+            f"{root}: meta/episodes lists episodes {indices[:10]}..., not 0..{len(rows) - 1}; nothing was changed."
+        )
+    claimed = int(info.get("total_episodes") or 0)
+    if claimed > len(rows):
+        raise RecoveryRefused(
+            f"{root}: {INFO_PATH} says {claimed} saved episode(s) but meta/episodes lists {len(rows)} (missing or "
+            "damaged); nothing was changed. Restore meta/episodes from a backup."
+        )
+    locations = {"data": [(r["data/chunk_index"], r["data/file_index"]) for r in rows]}
+    for key in video_keys:
+        locations[key] = [(r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"]) for r in rows]
+    files = {"data": sorted((root / DATA_DIR).glob("chunk-*/file-*.parquet"))}
+    for key in video_keys:
+        files[key] = sorted((root / VIDEO_DIR / key).glob("chunk-*/file-*.mp4"))
+    _check_saved_files_are_whole(root, info, rows, video_keys)
+    for what, paths in files.items():
+        referenced = set(locations[what])
+        last = max(referenced, default=(-1, -1))
+        stray = [p for p in paths if _chunk_file(p) not in referenced and _chunk_file(p) < last]
+        if stray:
+            raise RecoveryRefused(
+                f"{root}: {stray[0].relative_to(root)} belongs to no saved episode but lies before the last saved "
+                "one's file, so it is not an unsaved episode's; nothing was changed."
+            )
 
 
 def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
@@ -98,7 +201,7 @@ def _trim_data(root: Path, rows: list[dict], report: RecoveryReport) -> None:
     saved = {r["episode_index"] for r in rows}
     referenced = {(r["data/chunk_index"], r["data/file_index"]) for r in rows}
     for path in sorted((root / DATA_DIR).glob("chunk-*/file-*.parquet")):
-        chunk, file = int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
+        chunk, file = _chunk_file(path)
         if (chunk, file) not in referenced:
             path.unlink()
             report.actions.append(f"removed data file {path.relative_to(root)} (no saved episode in it)")
@@ -127,7 +230,7 @@ def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, 
             location = (r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"])
             ends[location] = max(ends.get(location, 0.0), r[f"videos/{key}/to_timestamp"])
         for path in sorted((root / VIDEO_DIR / key).glob("chunk-*/file-*.mp4")):
-            chunk, file = int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
+            chunk, file = _chunk_file(path)
             if (chunk, file) not in ends:
                 path.unlink()
                 report.actions.append(f"removed video file {path.relative_to(root)} (no saved episode in it)")
@@ -165,14 +268,19 @@ def _fix_info_and_stats(root: Path, rows: list[dict], report: RecoveryReport) ->
 
 
 def recover_dataset(root: str | Path) -> RecoveryReport:
-    """Make the dataset at ``root`` consistent with its episodes table; see the module docstring."""
+    """Make the dataset at ``root`` consistent with its episodes table; see the module docstring.
+
+    Raises `RecoveryRefused`, having changed nothing, when the metadata is missing, unreadable or out of
+    step with the files in a way an interrupted save cannot explain.
+    """
     root = Path(root)
     if not (root / INFO_PATH).exists():
         raise FileNotFoundError(f"{root} is not a LeRobot dataset ({INFO_PATH} is missing)")
     report = RecoveryReport(root)
+    info = _load_info(root)
     rows = _episode_rows(root)
-    info = load_json(root / INFO_PATH)
-    video_keys = [k for k, f in info["features"].items() if f["dtype"] == "video"]
+    video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
+    _check_provable(root, info, rows, video_keys)
     _remove_leftovers(root, report)
     _trim_data(root, rows, report)
     _trim_videos(root, rows, video_keys, info["fps"], report)
