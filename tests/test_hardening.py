@@ -350,3 +350,36 @@ def test_info_and_recover_report_damage_in_one_line_with_distinct_exit_codes(tmp
             assert result.returncode == 1, (command, result.stdout, result.stderr)
         else:
             assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name the synced files")
+def test_save_episode_flushes_files_and_directories_before_and_after_publishing(tmp_path, monkeypatch):
+    """Atomic renames protect against a crashed process, not against a power cut: every file an episode
+    publishes is fsynced before its rename, and its directory after it. (A power cut cannot be staged
+    here, so the flushes themselves are observed - the real os.fsync still runs.)"""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    root = (tmp_path / "ds").resolve()
+    _recorded_dataset(root, episodes=1)
+    published = {
+        "data/chunk-000/file-000.parquet",
+        "videos/observation.images.cam0/chunk-000/file-000.mp4",
+        "meta/episodes/chunk-000/file-000.parquet",
+        "meta/info.json",
+        "meta/stats.json",
+        "meta/tasks.parquet",
+    }
+    names = {str(Path(p).relative_to(root)) for p in synced if p.startswith(str(root))}
+    directories = {str(Path(p).parent) for p in published}
+    assert directories <= names, directories - names
+    # files are synced under their temporary names, just before the rename publishes them
+    for relative in published:
+        folder, stem = str(Path(relative).parent), Path(relative).stem
+        temps = [n for n in names if n.startswith(folder + "/.") and stem in n and n.endswith(".tmp")]
+        assert temps, relative

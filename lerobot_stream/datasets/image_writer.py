@@ -67,7 +67,7 @@ def write_image(image, path: Path, compress_level: int = 1, name: str = "image")
     def write(temp: Path) -> None:
         temp.write_bytes(data)
 
-    atomic_write(Path(path), write)
+    atomic_write(Path(path), write, durable=False)  # staging: written again if lost
 
 
 class AsyncImageWriter:

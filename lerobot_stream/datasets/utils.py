@@ -95,17 +95,40 @@ def serialize_dict(stats: dict) -> dict:
     return out
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file - or a directory, after entries in it changed - from the page cache to the disk."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if Path(path).is_dir() else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(source: Path, target: Path) -> None:
+    """``os.replace`` and make the rename itself survive a power cut (fsync of the directory)."""
+    os.replace(source, target)
+    fsync_path(Path(target).parent)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], durable: bool = True) -> None:
     """Write ``path`` through a temporary file in the same directory and rename it into place.
 
-    A reader - or a recorder killed mid-write - sees the old file or the new one, never half of one.
+    A reader - or a recorder killed mid-write - sees the old file or the new one, never half of one. With
+    ``durable`` (the default for everything a dataset keeps) the file is flushed to disk before the rename
+    and the directory after it: a rename alone protects against a crashed process, not against a power
+    cut, and robots lose power. Staging files that are thrown away anyway pass ``durable=False``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(temp_name))
-        os.replace(temp_name, path)
+        if durable:
+            fsync_path(Path(temp_name))
+            replace_durably(Path(temp_name), path)
+        else:
+            os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)

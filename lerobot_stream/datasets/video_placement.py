@@ -12,13 +12,12 @@ Placement is two-phase so that a failure (disk full, a killed recorder) never da
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, update_chunk_file_indices
+from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, replace_durably, update_chunk_file_indices
 from lerobot_stream.datasets.video_utils import concatenate_video_files
 
 
@@ -93,7 +92,7 @@ class VideoPlacer:
         )
 
     def commit(self, prepared: PreparedVideo) -> None:
-        os.replace(prepared.temp_path, prepared.target)
+        replace_durably(prepared.temp_path, prepared.target)
         self._cursors[prepared.camera] = prepared.cursor
 
     @staticmethod
