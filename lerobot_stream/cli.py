@@ -140,10 +140,11 @@ def _cmd_info(args) -> int:
 
 def _cmd_recover(args) -> int:
     from lerobot_stream.datasets.recovery import RecoveryRefused, recover_dataset
+    from lerobot_stream.datasets.writer_lock import DatasetLocked
 
     try:
         report = recover_dataset(args.root)
-    except RecoveryRefused as exc:
+    except (RecoveryRefused, DatasetLocked) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     except Exception as exc:

@@ -284,7 +284,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file's bytes, but the writer lock's (it names the last process that took it)."""
+    files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    files.pop("meta/.writer.lock", None)
+    return files
 
 
 def test_recover_changes_nothing_when_the_episodes_table_is_missing(tmp_path):
@@ -383,3 +386,55 @@ def test_save_episode_flushes_files_and_directories_before_and_after_publishing(
         folder, stem = str(Path(relative).parent), Path(relative).stem
         temps = [n for n in names if n.startswith(folder + "/.") and stem in n and n.endswith(".tmp")]
         assert temps, relative
+
+
+def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
+    """recover used to delete the live episode's staging MP4s, and the recorder then crashed at save."""
+    import signal
+    import time
+
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+    from lerobot_stream.datasets.writer_lock import DatasetLocked
+
+    root = tmp_path / "live"
+    recorder = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lerobot_stream.cli",
+            "record",
+            "--root",
+            str(root),
+            "--cameras",
+            "1",
+            "--resolution",
+            "96x64",
+            "--episodes",
+            "1",
+            "--episode-seconds",
+            "60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(root.glob(".staging/*/*.mp4")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        staged = list(root.glob(".staging/*/*.mp4"))
+        assert staged, "the recorder is recording"
+        result = _cli("recover", str(root))
+        assert result.returncode == 1 and f"being written by process {recorder.pid}" in result.stderr
+        assert all(p.exists() for p in staged)
+        with pytest.raises(DatasetLocked, match=str(recorder.pid)):
+            LeRobotDataset.resume("t/live", root=root)
+        os.killpg(recorder.pid, signal.SIGKILL)  # the kernel drops a dead holder's lock: recovery proceeds
+        recorder.wait(timeout=30)
+        result = _cli("recover", str(root))
+        assert result.returncode == 0, result.stderr
+        assert not (root / ".staging").exists()
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)

@@ -59,6 +59,7 @@ from lerobot_stream.datasets.video_utils import (
     encode_video_frames,
     get_video_info,
 )
+from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, default_encoder_threads
 from workers.encode import EpisodeResult
@@ -135,6 +136,7 @@ class DatasetWriter:
             rgb_encoder = rgb_config_from_keywords(rgb_encoder)
         self._meta = meta
         self._root = Path(root)
+        self._lock = WriterLock(self._root)
         self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
         self._depth_encoder = (
             depth_encoder if depth_encoder is not None else (depth_encoder_defaults() if meta.depth_keys else None)
@@ -156,9 +158,14 @@ class DatasetWriter:
         self._data_file_after_resume = self._last_data_file()
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self.episode_buffer = self._create_episode_buffer()
+        self._lock.acquire("writing to it from this process")  # held until finalize; see writer_lock
         if streaming_encoder is not None and meta.video_keys:
             # Start the encoder processes and allocate the frame rings now, not on the first frame.
-            streaming_encoder.warm_up(meta.video_keys, **self._stream_hints())
+            try:
+                streaming_encoder.warm_up(meta.video_keys, **self._stream_hints())
+            except BaseException:
+                self._lock.release()
+                raise
 
     # -- resume --------------------------------------------------------------------------------------------
     def _last_video_files(self) -> dict[str, tuple[int, int]]:
@@ -600,6 +607,7 @@ class DatasetWriter:
             self.stop_image_writer()
             self._cleanup_staging()
             self._meta.finalize()
+            self._lock.release()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -42,6 +42,7 @@ from lerobot_stream.datasets.utils import (
     write_json,
 )
 from lerobot_stream.datasets.video_utils import get_video_duration_in_s, trim_video_file
+from lerobot_stream.datasets.writer_lock import WriterLock
 
 logger = logging.getLogger(__name__)
 
@@ -271,20 +272,26 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     """Make the dataset at ``root`` consistent with its episodes table; see the module docstring.
 
     Raises `RecoveryRefused`, having changed nothing, when the metadata is missing, unreadable or out of
-    step with the files in a way an interrupted save cannot explain.
+    step with the files in a way an interrupted save cannot explain, and
+    `lerobot_stream.datasets.writer_lock.DatasetLocked` while a live recorder holds the dataset.
     """
     root = Path(root)
     if not (root / INFO_PATH).exists():
         raise FileNotFoundError(f"{root} is not a LeRobot dataset ({INFO_PATH} is missing)")
     report = RecoveryReport(root)
     info = _load_info(root)
-    rows = _episode_rows(root)
-    video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
-    _check_provable(root, info, rows, video_keys)
-    _remove_leftovers(root, report)
-    _trim_data(root, rows, report)
-    _trim_videos(root, rows, video_keys, info["fps"], report)
-    _fix_info_and_stats(root, rows, report)
+    lock = WriterLock(root)
+    lock.acquire("recovering it")  # a live recorder's episode is not an unsaved one's remains
+    try:
+        rows = _episode_rows(root)
+        video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
+        _check_provable(root, info, rows, video_keys)
+        _remove_leftovers(root, report)
+        _trim_data(root, rows, report)
+        _trim_videos(root, rows, video_keys, info["fps"], report)
+        _fix_info_and_stats(root, rows, report)
+    finally:
+        lock.release()
     report.episodes = len(rows)
     report.frames = sum(r["length"] for r in rows)
     if report.changed:
