@@ -70,17 +70,57 @@ def install() -> str:
     if current is not LeRobotSeamEncoder:
         _original = current
         setattr(module, _SEAM_NAME, LeRobotSeamEncoder)
+        _warm_up_when_writers_are_built()
         logger.info("LeRobot %s now records with lerobot_stream's encoder processes", version)
     return version
+
+
+def _warm_up_when_writers_are_built() -> None:
+    """Start the encoder processes when LeRobot builds its dataset writer, not at the first ``add_frame``.
+
+    LeRobot's writer starts an episode on the first frame and never warms its encoder up, so the process
+    start-up (~0.3-1 s) would stall the robot's first control tick. The writer knows the cameras
+    (``_meta.video_keys``, their shapes, ``_meta.depth_keys`` in v0.6): right after it is built, the
+    encoder processes are started and the rings allocated.
+    """
+    global _original_writer_init
+    try:
+        writer_class = importlib.import_module("lerobot.datasets.dataset_writer").DatasetWriter
+    except (ImportError, AttributeError):
+        return
+    if _original_writer_init is not None:
+        return
+    _original_writer_init = original = writer_class.__init__
+
+    def init_and_warm_up(self, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        encoder, meta = getattr(self, "_streaming_encoder", None), getattr(self, "_meta", None)
+        if not isinstance(encoder, LeRobotSeamEncoder) or meta is None or not meta.video_keys:
+            return
+        depth_keys = [k for k in getattr(meta, "depth_keys", []) if k in meta.video_keys]
+        shapes = {key: tuple(meta.features[key]["shape"]) for key in meta.video_keys}
+        try:
+            encoder.warm_up(list(meta.video_keys), shapes, depth_keys)
+        except Exception as exc:  # the first episode then starts them, as before
+            logger.warning("Could not start the encoder processes ahead of the first frame: %s", exc)
+
+    writer_class.__init__ = init_and_warm_up
+
+
+_original_writer_init: Any = None
 
 
 def uninstall() -> None:
     """Give LeRobot its own encoder back (after `install`)."""
     global _original
+    global _original_writer_init
     module = sys.modules.get(_SEAM_MODULE)
     if module is not None and _original is not None:
         setattr(module, _SEAM_NAME, _original)
     _original = None
+    if _original_writer_init is not None:
+        importlib.import_module("lerobot.datasets.dataset_writer").DatasetWriter.__init__ = _original_writer_init
+        _original_writer_init = None
 
 
 def record_main() -> None:

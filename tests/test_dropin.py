@@ -98,6 +98,8 @@ def test_lerobot_records_through_our_encoder_processes(tmp_path, plugged_in):
     )
     encoder = dataset.writer._streaming_encoder if hasattr(dataset, "writer") else dataset._streaming_encoder
     assert isinstance(encoder, dropin.LeRobotSeamEncoder)
+    # The encoder processes run before the first frame: LeRobot's first add_frame does not wait for them.
+    assert set(encoder.worker_pids()) == ({RGB, DEPTH} if HAS_DEPTH else {RGB})
     record(dataset, [5, 3], HAS_DEPTH)
     assert set(encoder.worker_pids()) == ({RGB, DEPTH} if HAS_DEPTH else {RGB})
     dataset.finalize()
