@@ -438,3 +438,69 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
     finally:
         if recorder.poll() is None:
             os.killpg(recorder.pid, signal.SIGKILL)
+
+
+def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
+    """SIGKILL during an episode: recover turns the journal and the cameras' fragmented MP4s into a saved
+    episode whose frames match its rows, cut to what every camera and the journal hold."""
+    import signal
+    import time
+
+    import av
+
+    from lerobot_stream.integrity import inspect_dataset
+
+    root = tmp_path / "killed"
+    recorder = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lerobot_stream.cli",
+            "record",
+            "--root",
+            str(root),
+            "--cameras",
+            "2",
+            "--resolution",
+            "160x120",
+            "--episodes",
+            "2",
+            "--episode-seconds",
+            "2.5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "meta/episodes").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first episode is saved ...
+        time.sleep(1.8)  # ... and the second is well under way
+        os.killpg(recorder.pid, signal.SIGKILL)
+        recorder.wait(timeout=30)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+    assert list(root.glob(".staging/journal-000001.arrow")), "the second episode was being recorded"
+    result = _cli("recover", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "salvaged the episode being recorded when the recorder died as episode 1" in result.stdout
+    report = inspect_dataset(root)
+    assert report.healthy, report.problems
+    assert len(report.episodes) == 2 and report.episodes[0]["length"] == 75
+    salvaged = report.episodes[1]["length"]
+    assert 15 <= salvaged < 75, salvaged
+    assert not (root / ".staging").exists()
+    for camera in ("cam0", "cam1"):
+        key = f"observation.images.{camera}"
+        episode = report.episodes[1]
+        video = root / (
+            f"videos/{key}/chunk-{episode[f'videos/{key}/chunk_index']:03d}/"
+            f"file-{episode[f'videos/{key}/file_index']:03d}.mp4"
+        )
+        start = episode[f"videos/{key}/from_timestamp"]
+        with av.open(str(video)) as container:
+            times = [float(f.pts * f.time_base) - start for f in container.decode(video=0)]
+        times = [t for t in times if t >= -1e-6]
+        assert times == pytest.approx([i / FPS for i in range(salvaged)], abs=1e-4)

@@ -91,18 +91,22 @@ def test_recorder_killed_mid_episode_recover_keeps_saved_episodes_and_resume_con
     assert not wait_gone(info["workers"]), "encoder processes must exit by themselves when the recorder dies"
     sweep_stale_segments()
     assert not list(SHM_DIR.glob(f"{SEGMENT_PREFIX}{child.pid}_*"))
-    assert (root / ".staging").exists()  # the unsaved episode's partial videos
+    assert (root / ".staging").exists()  # the unsaved episode's partial videos and its row journal
     report = recover_dataset(root)
-    assert report.changed and "not kept" in report.summary()
+    assert report.changed and "salvaged the episode being recorded" in report.summary()
     assert sorted(p.name for p in root.iterdir()) == ["data", "meta", "videos"]
     inspection = inspect_dataset(root)
-    assert inspection.healthy and [e["length"] for e in inspection.episodes] == [6, 4]
+    lengths = [e["length"] for e in inspection.episodes]
+    assert inspection.healthy and lengths[:2] == [6, 4] and len(lengths) == 3
+    salvaged = lengths[2]
+    assert 1 <= salvaged <= 8  # the journal's first row is written at once, then once a second
     record_more(root, 100, 5)
     data, episodes = dataset_tables(root)
-    assert [e["episode_index"] for e in episodes] == [0, 1, 2]  # no gap
-    assert [r["index"] for r in data] == list(range(15))
+    assert [e["episode_index"] for e in episodes] == [0, 1, 2, 3]  # no gap
+    assert [r["index"] for r in data] == list(range(15 + salvaged))
     for key in KEYS:
-        assert identities_shown(root, key, data, episodes, 30) == [*range(10), *range(100, 105)]
+        expected = [*range(10), *range(10, 10 + salvaged), *range(100, 105)]
+        assert identities_shown(root, key, data, episodes, 30) == expected
 
 
 def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episode(tmp_path):
@@ -116,14 +120,15 @@ def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episo
     report = recover_dataset(root)
     summary = report.summary()
     assert "removed 5 data row(s)" in summary and "frame(s) of an unsaved episode" in summary
+    assert "salvaged the episode being recorded" in summary  # then saved whole from its journal
     inspection = inspect_dataset(root)
     assert inspection.healthy, inspection.problems
-    assert [e["length"] for e in inspection.episodes] == [6, 4]
+    assert [e["length"] for e in inspection.episodes] == [6, 4, 5]
     assert recover_dataset(root).changed is False  # idempotent
     record_more(root, 50, 3)
     data, episodes = dataset_tables(root)
     for key in KEYS:
-        assert identities_shown(root, key, data, episodes, 30) == [*range(10), 50, 51, 52]
+        assert identities_shown(root, key, data, episodes, 30) == [*range(15), 50, 51, 52]
 
 
 def _small_filesystem_command(size: str, mount_point: Path, command: list[str]) -> list[str] | None:

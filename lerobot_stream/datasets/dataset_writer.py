@@ -40,6 +40,7 @@ from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, comp
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import (
     DEFAULT_DATA_PATH,
@@ -157,6 +158,11 @@ class DatasetWriter:
         self._video_placer = VideoPlacer(meta, resume_after=self._last_video_files())
         self._data_file_after_resume = self._last_data_file()
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
+        self._journal: EpisodeJournal | None = None
+        if self._journaling:
+            # pyarrow imports pandas (when installed) on its first conversion of Python values: ~150 ms, which
+            # belongs here and not in the first recorded frame's journal append.
+            pa.array([[0.0]], type=pa.list_(pa.float32(), 1))
         self.episode_buffer = self._create_episode_buffer()
         self._lock.acquire("writing to it from this process")  # held until finalize; see writer_lock
         if streaming_encoder is not None and meta.video_keys:
@@ -285,6 +291,8 @@ class DatasetWriter:
         buffer["timestamp"].append(frame_index / self._meta.fps)
         buffer["task"].append(frame["task"])
         buffer["size"] += 1
+        if self._journaling:
+            self._journal_rows()
 
     def _record_depth_units(self, frame: dict) -> None:
         """Each depth feature's unit, from its first frame's dtype (float: metres, integer: millimetres);
@@ -317,6 +325,8 @@ class DatasetWriter:
         try:
             if self.image_writer is not None:
                 self.image_writer.wait_until_done()
+            if self._journal is not None:  # every row on disk: a recorder killed while saving loses nothing
+                self._journal_rows(flush=True)
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
             self._commit_episode(buffer, episode_index, length, videos)
         except Exception as exc:
@@ -329,6 +339,7 @@ class DatasetWriter:
             self.clear_episode_buffer()
             raise
         finally:
+            self._discard_journal()
             for result in videos.values():
                 self._remove_temp_video(result.path)
             for key in self._meta.image_keys:  # their PNG bytes are in the parquet now
@@ -469,20 +480,43 @@ class DatasetWriter:
         self._meta.update_video_info(key, info)
 
     def _episode_table(self, arrays: dict[str, Any], length: int) -> pa.Table:
-        columns = []
-        for field in self._schema:
-            feature = self._meta.features[field.name]
-            values = arrays[field.name]
-            if feature["dtype"] == "image":
-                values = [{"bytes": _png_bytes(path), "path": Path(path).name} for path in values]
-                columns.append(pa.array(values, type=field.type))
-            elif feature["dtype"] == "string":
-                columns.append(pa.array(values, type=field.type))
-            elif isinstance(field.type, pa.FixedSizeListType) or pa.types.is_list(field.type):
-                columns.append(pa.array(list(np.asarray(values).tolist()), type=field.type))
-            else:
-                columns.append(pa.array(np.asarray(values).reshape(length), type=field.type))
+        columns = [_arrow_column(self._meta.features[f.name], f.type, arrays[f.name], length) for f in self._schema]
         return pa.Table.from_arrays(columns, schema=self._schema)
+
+    # -- journal of the episode being recorded --------------------------------------------------------------
+    @property
+    def _journaling(self) -> bool:
+        """Streaming episodes are journaled (see `lerobot_stream.datasets.journal`); a killed recorder's
+        episode is then salvaged from the journal and the cameras' fragmented MP4s. Datasets with image
+        features are not: their frames live in staged PNGs."""
+        return self._streaming and not self._meta.image_keys
+
+    def _journal_schema(self) -> pa.Schema:
+        fields = [f for f in self._schema if f.name not in DEFAULT_FEATURES]
+        fields += [pa.field("frame_index", pa.int64()), pa.field("timestamp", pa.float32())]
+        return pa.schema([*fields, pa.field(TASK_COLUMN, pa.string())])
+
+    def _journal_rows(self, flush: bool = False) -> None:
+        """Append the rows added since the last append, about once a second of recording (all of them now
+        with ``flush``)."""
+        buffer = self.episode_buffer
+        if self._journal is None:
+            name = JOURNAL_PATTERN.format(episode_index=int(np.asarray(buffer["episode_index"]).reshape(-1)[0]))
+            self._journal = EpisodeJournal(self._root / STAGING_DIR / name, self._journal_schema())
+        start, stop = self._journal.rows, buffer["size"]
+        if stop == start or (not flush and start > 0 and stop - start < max(1, self._meta.fps)):
+            return  # the first row at once, then once a second
+        schema = self._journal.schema
+        columns = []
+        for field in schema:
+            feature = self._meta.features.get(field.name, {"dtype": "string" if field.name == TASK_COLUMN else ""})
+            columns.append(_arrow_column(feature, field.type, buffer[field.name][start:stop], stop - start))
+        self._journal.append(pa.Table.from_arrays(columns, schema=schema))
+
+    def _discard_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.discard()
+            self._journal = None
 
     # -- data parquet ---------------------------------------------------------------------------------------
     def _data_path(self, chunk: int, file: int) -> Path:
@@ -538,6 +572,7 @@ class DatasetWriter:
         episode_index = self.episode_buffer["episode_index"] if self.episode_buffer else self._meta.total_episodes
         if self._streaming_encoder is not None:
             self._streaming_encoder.cancel_episode()
+        self._discard_journal()
         if self.image_writer is not None:
             self.image_writer.discard_errors()
         if delete_images:
@@ -616,6 +651,17 @@ class DatasetWriter:
 
 def _png_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
+
+
+def _arrow_column(feature: dict, field_type: pa.DataType, values: list, length: int) -> pa.Array:
+    """One parquet column of ``length`` rows of a feature, as LeRobot's reader expects it."""
+    if feature["dtype"] == "image":
+        return pa.array([{"bytes": _png_bytes(path), "path": Path(path).name} for path in values], type=field_type)
+    if feature["dtype"] == "string":
+        return pa.array(values, type=field_type)
+    if isinstance(field_type, pa.FixedSizeListType) or pa.types.is_list(field_type):
+        return pa.array(list(np.asarray(values).tolist()), type=field_type)
+    return pa.array(np.asarray(values).reshape(length), type=field_type)
 
 
 __all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]

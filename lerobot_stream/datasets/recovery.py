@@ -10,9 +10,10 @@ table says - video frames appended, data rows written - never less. Recovery:
 * deletes staging leftovers: temporary episode MP4s (``.staging/``), PNG folders (``images/``) and
   half-written temporary files.
 
-The episode that was being *recorded* when the recorder died is not turned into a saved episode: its
-data rows lived only in the recorder's memory, so there is nothing to match its video frames against
-exactly. Its leftovers are removed and the report says so.
+The episode that was being *recorded* when the recorder died is salvaged when it can be: a streaming
+recorder journals its rows about once a second, and the episode is saved cut to the frames that both the
+journal and every camera's fragmented MP4 hold (`lerobot_stream.datasets.salvage`, which also says when it
+cannot). Otherwise its leftovers are removed and the report says so.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.dataset_metadata import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.salvage import salvage_episode
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     IMAGES_DIR,
@@ -281,14 +283,25 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     report = RecoveryReport(root)
     info = _load_info(root)
     lock = WriterLock(root)
+    video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
     lock.acquire("recovering it")  # a live recorder's episode is not an unsaved one's remains
     try:
         rows = _episode_rows(root)
-        video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
         _check_provable(root, info, rows, video_keys)
-        _remove_leftovers(root, report)
+        # What an interrupted save appended goes first, so a salvaged episode is never added twice.
         _trim_data(root, rows, report)
         _trim_videos(root, rows, video_keys, info["fps"], report)
+        if rows and int(info.get("total_episodes") or 0) != len(rows):
+            _fix_info_and_stats(root, rows, report)  # the salvaged episode's metadata builds on these
+    finally:
+        lock.release()
+    salvaged = salvage_episode(root, load_json(root / INFO_PATH), len(rows))  # takes the lock itself
+    lock.acquire("recovering it")
+    try:
+        if salvaged:
+            report.actions.append(salvaged)
+            rows = _episode_rows(root)
+        _remove_leftovers(root, report)
         _fix_info_and_stats(root, rows, report)
     finally:
         lock.release()
