@@ -17,7 +17,7 @@ import contextlib
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc  # noqa: F401  (loaded with the writer, not on the first recorded frame)
+import pyarrow.ipc
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
 TASK_COLUMN = "task"
