@@ -36,22 +36,34 @@ class DatasetReport:
         return [k for k, f in self.info["features"].items() if f["dtype"] == "video"]
 
 
-def _read_rows(paths: list[Path], columns: list[str] | None = None) -> list[dict]:
+def _read_rows(root: Path, paths: list[Path], columns: list[str], problems: list[str]) -> list[dict]:
+    """The rows of the data files; an unreadable file is a problem found, not a crash."""
     rows: list[dict] = []
     for path in sorted(paths):
-        rows.extend(pq.read_table(path, columns=columns).to_pylist())
+        try:
+            rows.extend(pq.read_table(path, columns=columns).to_pylist())
+        except Exception as exc:
+            problems.append(f"data file {path.relative_to(root)} is unreadable ({exc})")
     return rows
 
 
 def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetReport:
+    """Check a dataset. Raises only when it cannot be read at all (no ``info.json``, or one without
+    ``fps``); everything else that is wrong - the same damage `recover` refuses or repairs - is a problem
+    in the report."""
     root = Path(root)
     info = load_json(root / INFO_PATH)
     fps = info["fps"]
-    episodes = load_episode_rows(root)
-    data = _read_rows(
-        list((root / "data").glob("chunk-*/file-*.parquet")), ["index", "episode_index", "frame_index", "timestamp"]
-    )
+    problems: list[str] = []
+    try:
+        episodes = load_episode_rows(root)
+    except Exception as exc:
+        problems.append(f"the episodes table (meta/episodes) is unreadable ({exc})")
+        episodes = []
+    columns = ["index", "episode_index", "frame_index", "timestamp"]
+    data = _read_rows(root, list((root / "data").glob("chunk-*/file-*.parquet")), columns, problems)
     report = DatasetReport(root, info, episodes, len(data))
+    report.problems.extend(problems)
     problems = report.problems
 
     total = sum(e["length"] for e in episodes)

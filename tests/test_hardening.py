@@ -328,7 +328,19 @@ def test_metadata_cannot_steer_recovery_outside_the_dataset(tmp_path):
     assert victim.read_bytes() == b"someone else's video"
 
 
-@pytest.mark.parametrize("damage", ["no root", "root is a file", "truncated info.json", "no fps", "empty mp4"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "no root",
+        "root is a file",
+        "truncated info.json",
+        "no fps",
+        "empty mp4",
+        "truncated data parquet",
+        "truncated episodes parquet",
+        "no data parquet",
+    ],
+)
 def test_info_and_recover_report_damage_in_one_line_with_distinct_exit_codes(tmp_path, damage):
     import json
 
@@ -346,10 +358,17 @@ def test_info_and_recover_report_damage_in_one_line_with_distinct_exit_codes(tmp
             info_path.write_text(json.dumps(info))
         elif damage == "empty mp4":
             (root / "videos/observation.images.cam0/chunk-000/file-000.mp4").write_bytes(b"")
+        elif damage in ("truncated data parquet", "truncated episodes parquet"):
+            folder = "data" if damage.startswith("truncated data") else "meta/episodes"
+            path = root / folder / "chunk-000/file-000.parquet"
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        elif damage == "no data parquet":
+            (root / "data/chunk-000/file-000.parquet").unlink()
     for command in ("info", "recover"):
         result = _cli(command, str(root))
         assert "Traceback" not in result.stderr, result.stderr
-        if damage == "empty mp4":  # readable metadata, a broken video of a saved episode: problems found
+        if damage not in ("no root", "root is a file", "truncated info.json", "no fps"):
+            # readable info.json, damaged files: problems found, and recover (changing nothing) agrees
             assert result.returncode == 1, (command, result.stdout, result.stderr)
         else:
             assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
