@@ -277,6 +277,18 @@ def _recorded_dataset(root: Path, episodes: int = 3, frames: int = 5) -> None:
     dataset.finalize()
 
 
+def _start_recorder(root: Path, cameras: int, resolution: str, episodes: int, seconds: float) -> subprocess.Popen:
+    """``lerobot-stream record`` in its own process group (to signal it like a terminal or systemd does)."""
+    args = ["--root", str(root), "--cameras", str(cameras), "--resolution", resolution]
+    args += ["--episodes", str(episodes), "--episode-seconds", str(seconds)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "lerobot_stream.cli", "record", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "lerobot_stream.cli", *args], capture_output=True, text=True, timeout=120
@@ -416,28 +428,7 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
     from lerobot_stream.datasets.writer_lock import DatasetLocked
 
     root = tmp_path / "live"
-    recorder = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lerobot_stream.cli",
-            "record",
-            "--root",
-            str(root),
-            "--cameras",
-            "1",
-            "--resolution",
-            "96x64",
-            "--episodes",
-            "1",
-            "--episode-seconds",
-            "60",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    recorder = _start_recorder(root, cameras=1, resolution="96x64", episodes=1, seconds=60)
     try:
         deadline = time.monotonic() + 60
         while not list(root.glob(".staging/*/*.mp4")) and time.monotonic() < deadline:
@@ -470,27 +461,7 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
     from lerobot_stream.integrity import inspect_dataset
 
     root = tmp_path / "killed"
-    recorder = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lerobot_stream.cli",
-            "record",
-            "--root",
-            str(root),
-            "--cameras",
-            "2",
-            "--resolution",
-            "160x120",
-            "--episodes",
-            "2",
-            "--episode-seconds",
-            "2.5",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    recorder = _start_recorder(root, cameras=2, resolution="160x120", episodes=2, seconds=2.5)
     try:
         deadline = time.monotonic() + 60
         while not (root / "meta/episodes").exists() and time.monotonic() < deadline:
