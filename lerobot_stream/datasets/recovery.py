@@ -184,10 +184,12 @@ def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
     if staging.exists():
         count = sum(1 for p in staging.rglob("*.mp4"))
         shutil.rmtree(staging)
-        report.actions.append(
-            f"removed {count} temporary video file(s) of an unsaved episode ({STAGING_DIR}/): its data rows were "
-            "only in the recorder's memory, so it cannot be matched frame by frame and was not kept"
-        )
+        if count:
+            report.actions.append(
+                f"removed {count} temporary video file(s) of an unsaved episode ({STAGING_DIR}/) that could not be "
+                "salvaged (no row journal for it - PNG path, image features or depth streams - or nothing complete "
+                "in it), so it was not kept"
+            )
     images = root / IMAGES_DIR
     if images.exists():
         count = sum(1 for _ in images.rglob("*.png"))
