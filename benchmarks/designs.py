@@ -7,7 +7,9 @@ Designs (the README's "Results" section shows what they measure on a real machin
   ``_CameraEncoderThread``, same encode core) with LeRobot's thread settings - without
   ``--encoder-threads`` every encoder may use every core;
 * ``png``     - the legacy path: PNG files written by background threads during the episode, encoded
-  (cameras in parallel, same encode core) at save time.
+  (cameras in parallel, same encode core) at save time;
+* ``lerobot`` - LeRobot's own ``StreamingVideoEncoder`` (threads, PIL, its own statistics), when LeRobot is
+  installed: what a LeRobot user runs today.
 
 The loop is paced by the wall clock: tick ``i`` is scheduled at ``start + i / fps``; a late tick runs at
 once (the loop catches up) and its lateness is recorded. Every tick feeds one frame per camera and then
@@ -33,11 +35,13 @@ import psutil
 from lerobot_stream.configs.video import DepthEncoderConfig
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
-from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, encode_video_frames
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
 from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
 from workers.codecs import default_encoder_threads
 
-DESIGNS = ("process", "thread", "png")
+DESIGNS = ("process", "thread", "png", "lerobot")
+#: Run when --designs is not given; ``lerobot`` (LeRobot's own encoder) needs LeRobot installed.
+DEFAULT_DESIGNS = ("process", "thread", "png")
 #: What a run records per camera: RGB only, or RGB plus a depth stream (an RGB-D camera).
 WORKLOADS = ("rgb", "rgbd")
 Source = SyntheticCamera | SyntheticDepthCamera
@@ -291,11 +295,66 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
     return result
 
 
+def lerobot_encoder(workload: Workload):
+    """LeRobot's own ``StreamingVideoEncoder`` with this workload's settings (v0.6 configs or v0.5 keywords)."""
+    from lerobot.datasets.video_utils import StreamingVideoEncoder as LeRobotStreamingVideoEncoder
+
+    common = {"fps": workload.fps, "queue_maxsize": workload.queue_size, "encoder_threads": workload.encoder_threads}
+    try:
+        from lerobot.configs.video import DepthEncoderConfig as TheirDepth
+        from lerobot.configs.video import RGBEncoderConfig as TheirRGB
+    except ImportError:  # LeRobot v0.5
+        settings = {"vcodec": workload.vcodec, "g": workload.g, "crf": workload.crf, "preset": workload.preset}
+        return LeRobotStreamingVideoEncoder(**common, **settings), False
+    rgb = TheirRGB(vcodec=workload.vcodec, g=workload.g, crf=workload.crf, preset=workload.preset)
+    return LeRobotStreamingVideoEncoder(
+        **common, rgb_encoder=rgb, depth_encoder=TheirDepth(preset=workload.depth_preset)
+    ), True
+
+
+def run_lerobot(workload: Workload, cameras: list[Source], workdir: Path) -> RunResult:
+    """LeRobot's own threaded encoder in the same paced loop (its call sequence: no warm-up). Its videos are
+    shorter than the data when it drops frames, so frames encoded are counted in its files."""
+    result = RunResult("lerobot", workload.cameras)
+    keys = _keys(workload)
+    depth_keys = keys[workload.cameras :]
+    encoder, takes_depth = lerobot_encoder(workload)
+    if depth_keys and not takes_depth:
+        raise RuntimeError("this LeRobot has no depth streams (v0.6 does)")
+    try:
+        with TreeMonitor() as monitor:
+            if takes_depth:
+                encoder.start_episode(keys, workdir, depth_video_keys=depth_keys)
+            else:
+                encoder.start_episode(keys, workdir)
+            first_depth = workload.cameras  # LeRobot's depth thread wants (H, W, 1), as its dataset passes them
+
+            def feed(i: int, frame: np.ndarray) -> None:
+                encoder.feed_frame(keys[i], frame[..., None] if i >= first_depth else frame)
+
+            feed_us, lateness = _paced_loop(workload, cameras, feed)
+            began = time.perf_counter()
+            outputs = encoder.finish_episode()
+            result.finish_ms = (time.perf_counter() - began) * 1000
+        result.frames_fed = workload.ticks * workload.streams
+        result.dropped_per_camera = [encoder._dropped_frames.get(k, 0) for k in keys]
+        result.frames_dropped = sum(result.dropped_per_camera)
+        result.frames_encoded_own = sum(count_video_frames(path) for path, _ in outputs.values())
+        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
+        result.mb_per_camera_minute = _output_mb_per_camera_minute([p for p, _ in outputs.values()], workload)
+    finally:
+        encoder.close()
+    return result
+
+
 def run_design(design: str, workload: Workload, cameras: list[Source]) -> RunResult:
     workdir = Path(tempfile.mkdtemp(prefix=f"lrs-bench-{design}-"))
     try:
         if design == "png":
             result = run_png(workload, cameras, workdir)
+        elif design == "lerobot":
+            result = run_lerobot(workload, cameras, workdir)
         else:
             result = run_streaming(design, workload, cameras, workdir)
     except Exception as exc:  # a design that breaks is a result, not a crash of the whole sweep

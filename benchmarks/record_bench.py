@@ -20,7 +20,7 @@ from pathlib import Path
 
 import av
 
-from benchmarks.designs import DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
+from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
 from benchmarks.limit import measure_limit
 from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
 from workers.codecs import available_cores
@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="camera counts to sweep: N, N,M,... or N-M (default: 1-8)",
     )
     p.add_argument(
-        "--designs", type=_choices(DESIGNS, "designs"), default=list(DESIGNS), help="comma-separated (default: all)"
+        "--designs",
+        type=_choices(DESIGNS, "designs"),
+        default=list(DEFAULT_DESIGNS),
+        help="comma-separated among process, thread, png and lerobot (LeRobot's own encoder; needs LeRobot "
+        "installed) (default: process,thread,png)",
     )
     p.add_argument(
         "--workloads",
@@ -175,7 +179,7 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
                     f"process capacity / {name}: {caps['process']['zero_drops']} / {limit[key]:.1f} = "
                     f"{caps['process']['zero_drops'] / limit[key]:.0%}"
                 )
-        for other in ("thread", "png"):
+        for other in ("thread", "png", "lerobot"):
             if other in caps and caps[other]["zero_drops"]:
                 lines.append(
                     f"capacity process / {other}: {caps['process']['zero_drops']} / "
@@ -190,7 +194,7 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
                 f"{caps[design]['zero_drops']} RGB-only (real-time: {rgbd['realtime']} / {caps[design]['realtime']})"
             )
     by_key = {(r.design, r.cameras): r for r in results if not r.error}
-    for other in ("thread", "png"):
+    for other in ("thread", "png", "lerobot"):
         common = sorted(n for d, n in by_key if d == other and ("process", n) in by_key)
         for n in common:
             p, o = by_key[("process", n)], by_key[(other, n)]

@@ -119,3 +119,27 @@ def test_lerobot_reads_our_datasets(tmp_path, streaming):
         in_metres = TheirDataset("test/rt", root=root, depth_output_unit="m", video_backend="pyav")
         assert np.allclose(in_metres[3][DEPTH].numpy().reshape(H, W), depth_map(3) / 1000, atol=0.002)
         assert in_metres.meta.stats[DEPTH]["max"].reshape(-1)[0] == pytest.approx(depth_map(10).max() / 1000)
+
+
+def test_the_benchmark_runs_lerobots_own_encoder_beside_ours(tmp_path):
+    """``--designs lerobot`` puts LeRobot's threaded encoder in the same paced loop as the process design."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    args = ["--designs", "process,lerobot", "--cameras", "1", "--seconds", "0.5", "--resolution", "96x64"]
+    args += ["--limit-seconds", "0.5", "--out", str(tmp_path), "--no-plot"]
+    if HAS_DEPTH:
+        args += ["--workloads", "rgb,rgbd"]
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.record_bench", *args], capture_output=True, text=True, timeout=300, cwd=repo
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(next(tmp_path.glob("record_bench-*.json")).read_text())
+    runs = {r["design"]: r for r in report["runs"]}
+    assert {"process", "lerobot"} <= set(runs) and (not HAS_DEPTH or "lerobot-rgbd" in runs)
+    for run in runs.values():
+        assert run["error"] is None, run
+        assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
