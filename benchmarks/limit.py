@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 
 from lerobot_stream.synthetic import SyntheticCamera
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
+from workers.scheduling import demote_all_threads
 
 _WARM_UP_FRAMES = 5
 
@@ -41,8 +43,9 @@ def _frames(width: int, height: int, count: int) -> list[av.VideoFrame]:
     ]
 
 
-def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
-    """Child process: encode as many frames as possible during ``seconds`` after ``start`` is set."""
+def _encode_for(workload: tuple, ready, start, seconds: float, results, idle: bool = False) -> None:
+    """Child process: encode as many frames as possible during ``seconds`` after ``start`` is set (at
+    ``SCHED_IDLE``, like the process design's encoders, with ``idle``)."""
     os.environ.setdefault("SVT_LOG", "0")  # this child's own environment: SVT-AV1 reads it when it opens
     width, height, fps, vcodec, g, crf, preset = workload
     frames = _frames(width, height, 48)
@@ -54,6 +57,8 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
         for index in range(_WARM_UP_FRAMES):
             frames[index].pts = index
             container.mux(stream.encode(frames[index]))
+        if idle:
+            demote_all_threads("idle")  # after the codec opened: its threads exist now
         ready.put(True)
         start.wait()
         encoded, index = 0, _WARM_UP_FRAMES
@@ -98,21 +103,48 @@ def measure_limit(
     cores = available_cores()
     result = {"encoder_fps_one_core": per_encoder, "cores": cores, "limit_cameras": per_encoder * cores / fps}
     if parallel_seconds > 0 and not is_hardware_encoder(vcodec):
-        context = mp.get_context("spawn")
-        ready, start, results = context.Queue(), context.Event(), context.Queue()
         workload = (width, height, fps, vcodec, g, crf, preset)
-        children = [
-            context.Process(target=_encode_for, args=(workload, ready, start, parallel_seconds, results))
-            for _ in range(cores)
-        ]
-        for child in children:
-            child.start()
-        for _ in children:  # every encoder is open and warm before the clock starts
-            ready.get(timeout=120)
+        start, results, children = _run_encoders(workload, cores, parallel_seconds, idle=False)
         start.set()
         total = sum(results.get(timeout=120) for _ in children)
         for child in children:
             child.join(30)
         result["parallel_fps"] = total
         result["parallel_limit_cameras"] = total / fps
+        result["floor_lateness_ms"] = _loop_floor(workload, fps, cores, parallel_seconds)
     return result
+
+
+def _run_encoders(workload: tuple, count: int, seconds: float, idle: bool):
+    """Start ``count`` warm encoder processes; returns (start event, results queue, processes)."""
+    context = mp.get_context("spawn")
+    ready, start, results = context.Queue(), context.Event(), context.Queue()
+    children = [
+        context.Process(target=_encode_for, args=(workload, ready, start, seconds, results, idle)) for _ in range(count)
+    ]
+    for child in children:
+        child.start()
+    for _ in children:  # every encoder is open and warm before the clock starts
+        ready.get(timeout=120)
+    return start, results, children
+
+
+def _loop_floor(workload: tuple, fps: int, cores: int, seconds: float) -> dict[str, float]:
+    """The environment's floor: how late a bare paced loop (no frames, no work) runs while one encoder per core
+    runs at ``SCHED_IDLE`` - what any design's lateness is measured against on this machine."""
+    start, results, children = _run_encoders(workload, cores, seconds, idle=True)
+    lateness: list[float] = []
+    start.set()
+    began = time.perf_counter()
+    for tick in range(int(seconds * fps)):
+        scheduled = began + tick / fps
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        lateness.append((time.perf_counter() - scheduled) * 1000)
+    for _ in children:
+        results.get(timeout=120)
+    for child in children:
+        child.join(30)
+    p50, p99 = np.percentile(lateness, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "max": float(max(lateness))}

@@ -57,6 +57,8 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
         assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
         assert run["feed_us"]["p99"] > 0 and run["lateness_ms"]["max"] >= run["lateness_ms"]["p50"]
     assert report["limit"]["limit_cameras"] > 0 and report["limit"]["parallel_limit_cameras"] > 0
+    floor = report["limit"]["floor_lateness_ms"]  # a bare paced loop beside idle-priority encoders
+    assert 0 <= floor["p50"] <= floor["p99"] <= floor["max"] and "environment floor" in result.stdout
     assert set(report["capacity"]) == set(labels)
     assert "RGB-D capacity process" in result.stdout
     assert report["machine"]["cores"] >= 1
