@@ -229,13 +229,7 @@ class StreamingVideoEncoder:
     @property
     def encoder_settings(self) -> EncoderSettings:
         """The RGB cameras' settings for the current (or next single-camera) episode."""
-        streams = max(1, len(self._video_paths))
-        rgb = next((k for k in self._video_paths if k not in self._depth_keys), None)
-        return (
-            self.settings_for(rgb, streams)
-            if rgb is not None
-            else EncoderSettings.from_config(self._rgb_encoder, self.fps, self.settings_for("", streams).threads)
-        )
+        return EncoderSettings.from_config(self._rgb_encoder, self.fps, self.settings_for("").threads)
 
     def warm_up(
         self,
