@@ -117,18 +117,25 @@ def dequantize_depth(codes: np.ndarray, q: DepthQuantization, unit: str = "mm") 
     return np.clip(np.rint(metres * MM_PER_METRE), 0, 65535).astype(np.uint16)
 
 
-def code_frame(codes: np.ndarray, pix_fmt: str):
-    """An ``av.VideoFrame`` of ``pix_fmt`` (a 16-bit grey format) holding ``codes`` row by row.
+def plane_rows(plane, height: int) -> np.ndarray:
+    """A 16-bit plane's memory as a (height, line_size / 2) uint16 array: FFmpeg pads each row of a plane
+    (``line_size`` bytes), so pixels are read and written through this strided view, never as one flat
+    copy."""
+    return np.frombuffer(plane, dtype=np.uint16).reshape(height, plane.line_size // 2)
 
-    FFmpeg pads each row of a plane (``line_size`` bytes), so the codes are written through a strided
-    view rather than as one flat copy.
-    """
+
+def frame_codes(frame) -> np.ndarray:
+    """The codes held by a depth ``av.VideoFrame`` (a copy, shape (height, width))."""
+    return plane_rows(frame.planes[0], frame.height)[:, : frame.width].copy()
+
+
+def code_frame(codes: np.ndarray, pix_fmt: str):
+    """An ``av.VideoFrame`` of ``pix_fmt`` (a 16-bit grey format) holding ``codes``; row padding is zeroed."""
     import av  # local: importing this module stays cheap for the recorder
 
     height, width = codes.shape
     frame = av.VideoFrame(width, height, pix_fmt)
-    plane = frame.planes[0]
-    rows = np.frombuffer(plane, dtype=np.uint16).reshape(height, plane.line_size // 2)
+    rows = plane_rows(frame.planes[0], height)
     rows[:, :width] = codes
     rows[:, width:] = 0
     return frame

@@ -20,7 +20,7 @@ from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata, loa
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR
 from workers.codecs import DepthQuantization
-from workers.depth import dequantize_depth, unit_factor
+from workers.depth import dequantize_depth, frame_codes, unit_factor
 
 
 class FrameTimestampError(ValueError):
@@ -43,13 +43,6 @@ def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> av.Vide
         found = "no frame" if closest is None else f"nearest frame {closest[0]:.6f} s away"
         raise FrameTimestampError(f"{path}: no frame at {timestamp:.6f} s within {tolerance_s} s ({found})")
     return closest[1]
-
-
-def depth_codes(frame: av.VideoFrame) -> np.ndarray:
-    """The 12-bit codes of a decoded depth frame (one 16-bit grey plane, rows padded to ``line_size``)."""
-    plane = frame.planes[0]
-    rows = np.frombuffer(plane, dtype=np.uint16).reshape(frame.height, plane.line_size // 2)
-    return rows[:, : frame.width].copy()
 
 
 def decode_png_bytes(data: bytes) -> np.ndarray:
@@ -135,7 +128,7 @@ class DatasetReader:
             t = episode[f"videos/{key}/from_timestamp"] + float(row["timestamp"])
             frame = decode_frame_at(path, t, self.tolerance_s)
             if key in self._quantizers:
-                depth = dequantize_depth(depth_codes(frame), self._quantizers[key], self.depth_output_unit)
+                depth = dequantize_depth(frame_codes(frame), self._quantizers[key], self.depth_output_unit)
                 item[key] = depth.astype(np.float32)[None]
             else:
                 item[key] = frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0

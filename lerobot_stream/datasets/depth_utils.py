@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from workers.codecs import DepthQuantization
-from workers.depth import DEPTH_QMAX, MM_PER_METRE, code_frame
+from workers.depth import DEPTH_QMAX, MM_PER_METRE, code_frame, frame_codes
 from workers.depth import dequantize_depth as _dequantize
 from workers.depth import quantize_depth as _quantize
 
@@ -86,9 +86,7 @@ def dequantize_depth(
         raise ValueError(f"output_unit must be 'm' or 'mm', got {output_unit!r}")
     q = _quantizer(depth_min, depth_max, shift, use_log)
     if hasattr(quantized, "planes") and hasattr(quantized, "to_ndarray"):  # av.VideoFrame
-        plane = quantized.planes[0]
-        rows = np.frombuffer(plane, dtype=np.uint16).reshape(quantized.height, plane.line_size // 2)
-        codes = rows[:, : quantized.width]
+        codes = frame_codes(quantized)
     else:
         codes = _squeeze_channel(_as_numpy(quantized))
     depth = _dequantize(codes, q, "m")

@@ -27,6 +27,7 @@ import av
 import numpy as np
 
 from workers.codecs import is_hardware_encoder, quiet_codec_log
+from workers.depth import plane_rows
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ _PROBE_SIZE = 64
 def write_u16_plane(plane: Any, src: np.ndarray, fill_value: int | None = None) -> None:
     """Copy a 2-D ``uint16`` image into a 16-bit plane, row by row (FFmpeg pads rows to ``line_size``)."""
     height, width = src.shape
-    rows = np.frombuffer(plane, dtype=np.uint16).reshape(height, plane.line_size // 2)
+    rows = plane_rows(plane, height)
     if fill_value is not None:
         rows.fill(fill_value)
     rows[:, :width] = src
