@@ -37,7 +37,7 @@ from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
 from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
-from workers.codecs import default_encoder_threads
+from workers.codecs import thread_bound
 
 DESIGNS = ("process", "thread", "png", "lerobot")
 #: Run when --designs is not given; ``lerobot`` (LeRobot's own encoder) needs LeRobot installed.
@@ -268,7 +268,7 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
 
     # Bounded like the library's own PNG path: SVT-AV1 encoders with unbounded threads running at the same
     # time in one process were seen to deadlock inside svt_av1_enc_send_picture on a 2-core machine.
-    threads = workload.encoder_threads or default_encoder_threads(len(keys))
+    threads = thread_bound(workload.encoder_threads, len(keys))
     rgb = rgb_config_from_keywords(workload.vcodec, "yuv420p", workload.g, workload.crf, workload.preset)
     depth = workload.depth_config()
 

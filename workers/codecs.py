@@ -85,6 +85,15 @@ def default_encoder_threads(num_streams: int) -> int:
     return max(1, available_cores() // max(1, num_streams))
 
 
+def thread_bound(encoder_threads: int | None, num_streams: int, bound: bool = True) -> int | None:
+    """The thread count an encoder gets: the caller's ``encoder_threads`` when given, else
+    `default_encoder_threads` (or, with ``bound=False``, None: the codec's own default, every core, as
+    LeRobot leaves it). The one place this is decided, for every host and path."""
+    if encoder_threads is not None:
+        return encoder_threads
+    return default_encoder_threads(num_streams) if bound else None
+
+
 def encoder_options(
     vcodec: str,
     *,

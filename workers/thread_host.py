@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from workers.codecs import EncoderSettings, default_encoder_threads
+from workers.codecs import EncoderSettings, thread_bound
 from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
 
@@ -83,7 +83,7 @@ class CameraEncoderThread(threading.Thread):
         #: The caller's value, unchanged (None = let the library choose a bound).
         self.encoder_threads = encoder_threads
         if settings is None:
-            threads = encoder_threads if encoder_threads is not None else default_encoder_threads(1)
+            threads = thread_bound(encoder_threads, 1)
             if video_encoder is not None:
                 settings = EncoderSettings.from_config(video_encoder, fps, threads)
             else:

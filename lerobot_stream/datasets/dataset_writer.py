@@ -62,7 +62,7 @@ from lerobot_stream.datasets.video_utils import (
 )
 from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
-from workers.codecs import EncoderSettings, default_encoder_threads
+from workers.codecs import EncoderSettings, thread_bound
 from workers.encode import EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
@@ -385,7 +385,7 @@ class DatasetWriter:
         cameras = len(self._meta.video_keys)
         if self._streaming:
             return self._streaming_encoder.settings_for(key, cameras)
-        threads = self._encoder_threads or default_encoder_threads(cameras)
+        threads = thread_bound(self._encoder_threads, cameras)
         return EncoderSettings.from_config(self.config_for(key), self._meta.fps, threads)
 
     def _encode_pngs(self, key: str, episode_index: int) -> EpisodeResult:

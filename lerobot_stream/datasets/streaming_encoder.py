@@ -38,7 +38,7 @@ import numpy as np
 from lerobot_stream.configs.video import RGBEncoderConfig, depth_encoder_defaults, rgb_encoder_defaults
 from shm import check_owner, in_owner
 from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
-from workers.codecs import EncoderSettings, default_encoder_threads
+from workers.codecs import EncoderSettings, thread_bound
 from workers.encode import EpisodeResult
 from workers.frames import CHANNELS, SlotFormat, check_depth_frame, check_frame, depth_storage_dtype, slot_format
 from workers.pool import LiveStatus
@@ -218,12 +218,7 @@ class StreamingVideoEncoder:
         """How ``video_key`` is encoded, with the thread bound resolved for ``num_streams`` streams
         (default: the current episode's)."""
         streams = num_streams or max(1, len(self._video_paths))
-        if self.encoder_threads is not None:
-            threads = self.encoder_threads
-        elif self.bound_threads:
-            threads = default_encoder_threads(streams)
-        else:
-            threads = None  # the codec's own default: SVT-AV1 and x264 use every core
+        threads = thread_bound(self.encoder_threads, streams, self.bound_threads)
         return EncoderSettings.from_config(self.config_for(video_key), self.fps, threads)
 
     @property
