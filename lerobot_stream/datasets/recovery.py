@@ -34,6 +34,8 @@ from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.salvage import salvage_episode
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
+    DEFAULT_DATA_PATH,
+    DEFAULT_VIDEO_PATH,
     IMAGES_DIR,
     INFO_PATH,
     STAGING_DIR,
@@ -99,6 +101,15 @@ def _load_info(root: Path) -> dict:
     return info
 
 
+def _video_ends(rows: list[dict], key: str) -> dict[tuple[int, int], float]:
+    """Per (chunk, file) of camera ``key``: where the last saved episode in that file ends (seconds)."""
+    ends: dict[tuple[int, int], float] = {}
+    for r in rows:
+        location = (r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"])
+        ends[location] = max(ends.get(location, 0.0), r[f"videos/{key}/to_timestamp"])
+    return ends
+
+
 def _chunk_file(path: Path) -> tuple[int, int]:
     return int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
 
@@ -111,7 +122,7 @@ def _check_saved_files_are_whole(root: Path, info: dict, rows: list[dict], video
         location = (r["data/chunk_index"], r["data/file_index"])
         rows_in_file[location] = rows_in_file.get(location, 0) + r["length"]
     for (chunk, file), needed in sorted(rows_in_file.items()):
-        path = root / DATA_DIR / f"chunk-{chunk:03d}" / f"file-{file:03d}.parquet"
+        path = root / DEFAULT_DATA_PATH.format(chunk_index=chunk, file_index=file)
         try:
             held = pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:
@@ -126,12 +137,8 @@ def _check_saved_files_are_whole(root: Path, info: dict, rows: list[dict], video
             )
     fps = info["fps"]
     for key in video_keys:
-        ends: dict[tuple[int, int], float] = {}
-        for r in rows:
-            location = (r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"])
-            ends[location] = max(ends.get(location, 0.0), r[f"videos/{key}/to_timestamp"])
-        for (chunk, file), end in sorted(ends.items()):
-            path = root / VIDEO_DIR / key / f"chunk-{chunk:03d}" / f"file-{file:03d}.mp4"
+        for (chunk, file), end in sorted(_video_ends(rows, key).items()):
+            path = root / DEFAULT_VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
             try:
                 duration = get_video_duration_in_s(path)
             except Exception as exc:
@@ -230,10 +237,7 @@ def _trim_data(root: Path, rows: list[dict], report: RecoveryReport) -> None:
 
 def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, report: RecoveryReport) -> None:
     for key in video_keys:
-        ends: dict[tuple[int, int], float] = {}
-        for r in rows:
-            location = (r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"])
-            ends[location] = max(ends.get(location, 0.0), r[f"videos/{key}/to_timestamp"])
+        ends = _video_ends(rows, key)
         for path in sorted((root / VIDEO_DIR / key).glob("chunk-*/file-*.mp4")):
             chunk, file = _chunk_file(path)
             if (chunk, file) not in ends:
