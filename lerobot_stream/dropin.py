@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 _SEAM_MODULE = "lerobot.datasets.lerobot_dataset"
 _SEAM_NAME = "StreamingVideoEncoder"
 _original: Any = None
+#: LeRobot's own ``DatasetWriter.__init__`` while `install` has wrapped it (see `_warm_up_when_writers_are_built`).
+_original_writer_init: Any = None
 
 
 class LeRobotSeamEncoder(StreamingVideoEncoder):
@@ -106,8 +108,6 @@ def _warm_up_when_writers_are_built() -> None:
 
     writer_class.__init__ = init_and_warm_up
 
-
-_original_writer_init: Any = None
 
 
 def uninstall() -> None:
