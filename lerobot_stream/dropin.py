@@ -109,7 +109,6 @@ def _warm_up_when_writers_are_built() -> None:
     writer_class.__init__ = init_and_warm_up
 
 
-
 def uninstall() -> None:
     """Give LeRobot its own encoder back (after `install`)."""
     global _original

@@ -94,8 +94,14 @@ class RingProducer:
     def nbytes(capacity: int, slot_shape: tuple[int, ...], dtype: str = "uint8") -> int:
         return capacity * int(np.prod(slot_shape)) * np.dtype(dtype).itemsize
 
-    def allocate(self, capacity: int, slot_shape: tuple[int, ...], dtype: str = "uint8") -> RingSpec:
-        """(Re)create the shared memory for ``capacity`` items of ``slot_shape``; all slots start free."""
+    def allocate(
+        self, capacity: int, slot_shape: tuple[int, ...], dtype: str = "uint8", prefault: bool = True
+    ) -> RingSpec:
+        """(Re)create the shared memory for ``capacity`` items of ``slot_shape``; all slots start free.
+
+        ``prefault=False``: return in microseconds, for a ring allocated inside the recording loop; the
+        consumer should then reserve the memory (`RingConsumer.attach`, see `shm.prefault`).
+        """
         if capacity < 1:
             raise ValueError(f"{self.label}: ring capacity must be at least 1, got {capacity}")
         self._drain_freed()
@@ -103,7 +109,8 @@ class RingProducer:
             raise RuntimeError(f"{self.label}: cannot re-allocate with {self.in_flight} slot(s) in flight")
         self._release_memory()
         nbytes = self.nbytes(capacity, slot_shape, dtype)
-        segment = SharedSegment.create(nbytes, what=f"{self.label} ({capacity} x {slot_shape} {dtype})")
+        what = f"{self.label} ({capacity} x {slot_shape} {dtype})"
+        segment = SharedSegment.create(nbytes, what=what, prefault=prefault)
         spec = RingSpec(segment.name, capacity, tuple(int(d) for d in slot_shape), dtype)
         self._segment, self.spec = segment, spec
         self._slots = _slot_views(segment, spec)
@@ -185,11 +192,18 @@ class RingConsumer:
         """The pipe to wait on (e.g. with ``multiprocessing.connection.wait``)."""
         return self._pipes.ready
 
-    def attach(self, spec: RingSpec) -> None:
-        """Map the producer's memory described by ``spec`` (a no-op if already attached to it)."""
+    def attach(self, spec: RingSpec, reserve: bool = False) -> None:
+        """Map the producer's memory described by ``spec`` (a no-op if already attached to it).
+
+        ``reserve``: first allocate all of its memory (`SharedSegment.reserve_segment`) for a producer that
+        created it without (`RingProducer.allocate` with ``prefault=False``); raises
+        `SharedMemorySpaceError` if ``/dev/shm`` cannot hold it.
+        """
         if spec == self.spec:
             return
         self._detach()
+        if reserve:
+            SharedSegment.reserve_segment(spec.segment_name, f"ring {spec.segment_name}")
         self._segment = SharedSegment.attach(spec.segment_name)
         self._slots = _slot_views(self._segment, spec)
         self.spec = spec

@@ -6,9 +6,11 @@ import gc
 import logging
 import os
 import queue
+import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -256,6 +258,7 @@ def test_killed_worker_is_reported_by_name_and_replaced(tmp_path):
 
 def test_worker_ignores_sigint(tmp_path):
     with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        encoder.warm_up([CAM])  # returns once the worker runs (start_episode does not wait for it)
         encoder.start_episode([CAM], tmp_path)
         encoder.feed_frame(CAM, identity_frame(0))
         os.kill(encoder.worker_pids()[CAM], signal.SIGINT)
@@ -269,16 +272,22 @@ def test_worker_ignores_sigint(tmp_path):
 def test_every_worker_thread_runs_below_the_recorder(tmp_path):
     with StreamingVideoEncoder(fps=30, preset=13) as encoder:
         encoder.start_episode([CAM], tmp_path)
+        pid = encoder.worker_pids()[CAM]
+        at_start = os.sched_getscheduler(pid)  # before the worker's own code ran: inherited from its spawn
         for i in range(5):
             encoder.feed_frame(CAM, identity_frame(i, 480, 640))
-        time.sleep(0.5)  # the codec is open and has created its threads
-        pid = encoder.worker_pids()[CAM]
+        deadline = time.monotonic() + 20
+        while encoder.live_status(CAM).frames_encoded < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the codec is open and has created its threads
+        capabilities = int(re.search(r"CapEff:\s*([0-9a-f]+)", Path(f"/proc/{pid}/status").read_text())[1], 16)
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         assert len(tids) > 1
         policies = {os.sched_getscheduler(tid) for tid in tids}
         encoder.finish_episode()
+    assert at_start == os.SCHED_IDLE
     assert policies == {os.SCHED_IDLE}
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    assert not capabilities & (1 << 23), "an encoder process keeps CAP_SYS_NICE (codecs could go real-time)"
 
 
 def test_close_after_exception_in_with_block_leaves_nothing(tmp_path):

@@ -75,7 +75,7 @@ class ProcessBackend:
         self.workers: dict[str, CameraWorker] = {}
         self._active: list[str] = []
 
-    def _spawn_missing(self, cameras: list[str]) -> None:
+    def _spawn_missing(self, cameras: list[str], wait: bool) -> None:
         for camera in cameras:
             worker = self.workers.get(camera)
             if worker is not None and not worker.alive:
@@ -90,18 +90,23 @@ class ProcessBackend:
                 self.workers[camera] = CameraWorker(
                     camera, capacity=self.capacity, encoder_threads=self.encoder_threads, priority=self.priority
                 )
-        for camera in cameras:  # started in parallel above, awaited here
-            self.workers[camera].wait_ready(self.start_timeout)
+        if wait:
+            for camera in cameras:  # started in parallel above, awaited here
+                self.workers[camera].wait_ready(self.start_timeout)
 
-    def warm_up(self, cameras: list[str], slots: dict[str, SlotFormat | None]) -> None:
-        """Have a live worker and (where the frame size is known) a fitting ring for every camera."""
-        self._spawn_missing(cameras)
+    def warm_up(self, cameras: list[str], slots: dict[str, SlotFormat | None], in_loop: bool = False) -> None:
+        """Have a live worker and (where the frame size is known) a fitting ring for every camera.
+
+        Waits until the workers have started and the rings are pre-faulted, unless ``in_loop``: then it
+        starts what is missing without waiting (`start`: LeRobot calls it inside its first ``add_frame``).
+        """
+        self._spawn_missing(cameras, wait=not in_loop)
         needed = [(c, slot) for c, slot in slots.items() if slot is not None and not self._ring_fits(c, slot)]
         if needed:
             total = sum(RingProducer.nbytes(self.capacity, *slot) for _, slot in needed)
             check_shm_space(total, f"The frame rings of {len(needed)} camera(s) ({self.capacity} frames each)")
             for camera, slot in needed:
-                self.workers[camera].ensure_ring(slot)
+                self.workers[camera].ensure_ring(slot, in_loop=in_loop)
 
     def start(
         self,
@@ -111,7 +116,8 @@ class ProcessBackend:
         slots: dict[str, SlotFormat | None],
     ) -> None:
         cameras = list(paths)
-        self.warm_up(cameras, slots)
+        # No waiting: a new worker imports PyAV while the first frames already queue in its ring.
+        self.warm_up(cameras, slots, in_loop=True)
         for camera in cameras:
             self.workers[camera].start_episode(episode, paths[camera], settings[camera], self.fragmented)
         self._active = cameras
@@ -129,7 +135,7 @@ class ProcessBackend:
         return worker.failure
 
     def prepare(self, camera: str, slot: SlotFormat) -> None:
-        self.workers[camera].ensure_ring(slot)
+        self.workers[camera].ensure_ring(slot, in_loop=True)  # on the camera's first frame
 
     def feed(self, camera: str, index: int, array: np.ndarray, layout: Layout) -> bool:
         worker = self.workers[camera]

@@ -1,7 +1,8 @@
 """The recorder's side of the encoder processes: one `CameraWorker` per camera.
 
-Workers are started as fresh, isolated interpreters running `workers.worker_main` with ``subprocess`` and
-inherited pipe descriptors, not with ``multiprocessing.Process``: like the ``spawn`` method they share
+Workers are started as fresh, isolated interpreters running `workers.worker_main` with inherited pipe
+descriptors (`workers.spawn`: at their low priority from the first instruction), not with
+``multiprocessing.Process``: like the ``spawn`` method they share
 nothing with the recorder but what is passed to them, and unlike it they never re-import the user's
 ``__main__`` (a recording script without an ``if __name__ == "__main__"`` guard would otherwise start
 recording again inside every worker). They run in their own session, so a terminal's Ctrl-C reaches
@@ -42,6 +43,7 @@ from workers.protocol import (
     StartEpisode,
     WorkerReady,
 )
+from workers.spawn import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +117,8 @@ class CameraWorker:
         env = dict(os.environ)
         env.setdefault("SVT_LOG", "0")
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)],
-                pass_fds=child_fds,
-                start_new_session=True,
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
+            command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)]
+            self.process = spawn(command, child_fds, env, priority)
         finally:
             for fd in (command_read, event_write):
                 os.close(fd)
@@ -227,13 +224,17 @@ class CameraWorker:
         self.status = LiveStatus()
         self._send(StartEpisode(episode, str(path), settings, fragmented))
 
-    def ensure_ring(self, slot: SlotFormat) -> None:
-        """Allocate the ring for frames stored as ``slot`` (no-op if it already fits). Between frames only."""
+    def ensure_ring(self, slot: SlotFormat, in_loop: bool = False) -> None:
+        """Allocate the ring for frames stored as ``slot`` (no-op if it already fits). Between frames only.
+
+        ``in_loop``: the recording loop may be running - allocate in microseconds and let the worker reserve
+        the memory at its idle priority (`shm.prefault`).
+        """
         shape, dtype = slot
         if self.ring.spec is not None and (self.ring.spec.slot_shape, self.ring.spec.dtype) == (shape, dtype):
             return
-        spec = self.ring.allocate(self.capacity, shape, dtype)
-        self._send(AttachRing(spec))
+        spec = self.ring.allocate(self.capacity, shape, dtype, prefault=not in_loop)
+        self._send(AttachRing(spec, reserve=in_loop))
 
     def offer(self, episode: int, index: int, array: np.ndarray, layout: Layout) -> bool:
         """Copy one frame into the ring and hand it to the worker; False if the ring is full (dropped)."""

@@ -33,7 +33,11 @@ class Configure:
 
 @dataclass(frozen=True)
 class AttachRing:
+    """Map this ring; ``reserve``: the recorder did not pre-fault it (it may already be recording), so the
+    worker allocates its memory first, at its own low priority."""
+
     spec: RingSpec
+    reserve: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,19 @@ Policies, from lowest to highest priority:
 * ``"normal"``: leave the scheduler alone (still lowers real-time threads to ``SCHED_OTHER``).
 
 Where these policies do not exist (macOS), the process is niced to 19 instead.
+
+The processes also start at their policy (`workers.spawn`) and, when they run as root, give up the
+capability to raise priorities (`drop_realtime_privilege`): SVT-AV1 then cannot make its threads
+``SCHED_FIFO`` at all, instead of being demoted after its first frame - measured, those first-frame FIFO
+threads made the recorder's first ticks 3-11 ms late.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -27,6 +34,46 @@ logger = logging.getLogger(__name__)
 PRIORITIES = ("idle", "batch", "normal")
 _NICE_LOWEST = 19
 _REALTIME_POLICIES = {getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)}
+
+
+_CAP_SYS_NICE = 23  # linux/capability.h
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_realtime_privilege() -> bool:
+    """Give up ``CAP_SYS_NICE`` for good (effective and permitted); True if this process had it.
+
+    For an encoder process: it never needs to raise a priority, and without the capability a codec cannot
+    create real-time threads (``pthread_create`` with ``SCHED_FIFO`` attributes then falls back to the
+    inherited policy). Linux only; elsewhere, or without the capability, nothing to do.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+        if libc.capget(ctypes.byref(header), data) != 0:
+            return False
+        bit = 1 << _CAP_SYS_NICE
+        if not (data[0].effective | data[0].permitted) & bit:
+            return False
+        data[0].effective &= ~bit
+        data[0].permitted &= ~bit
+        if libc.capset(ctypes.byref(header), data) != 0:
+            logger.debug("could not drop CAP_SYS_NICE: %s", os.strerror(ctypes.get_errno()))
+            return False
+    except (OSError, AttributeError) as exc:  # no capget in this libc
+        logger.debug("could not drop CAP_SYS_NICE: %s", exc)
+        return False
+    return True
 
 
 def _policy_for(priority: str) -> int | None:

@@ -24,7 +24,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection, wait
 
-from shm import RingConsumer, RingPipes
+from shm import RingConsumer, RingPipes, SharedMemorySpaceError
 from workers.encode import EpisodeEncoder
 from workers.protocol import (
     AttachRing,
@@ -39,7 +39,7 @@ from workers.protocol import (
     StartEpisode,
     WorkerReady,
 )
-from workers.scheduling import demote_all_threads
+from workers.scheduling import demote_all_threads, drop_realtime_privilege
 
 logger = logging.getLogger("workers.worker")
 
@@ -86,6 +86,8 @@ class EncoderWorker:
         self.ring = ring
         self.episode: _Episode | None = None
         self._last_progress = 0.0
+        #: Why the current ring is unusable (it could not be reserved), until a new ring is attached.
+        self._ring_error: BaseException | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def _send(self, event: object) -> None:
@@ -142,7 +144,13 @@ class EncoderWorker:
         """Apply one command; False means shut down."""
         if isinstance(command, AttachRing):
             try:
-                self.ring.attach(command.spec)
+                self._ring_error = None
+                self.ring.attach(command.spec, reserve=command.reserve)
+            except SharedMemorySpaceError as exc:
+                # Frames cannot be read from this ring: the episode that uses it fails, naming the cause.
+                self._ring_error = exc
+                if self.episode is not None:
+                    self._fail(self.episode, exc)
             except FileNotFoundError:
                 # The recorder replaced this ring (a new frame size or dtype) before we got to it; the
                 # AttachRing for its successor is already in the pipe. Frames never refer to a replaced ring.
@@ -155,6 +163,8 @@ class EncoderWorker:
             )
             self.episode = _Episode(command, encoder)
             self._last_progress = time.monotonic()
+            if self._ring_error is not None:
+                self._fail(self.episode, self._ring_error)
         elif isinstance(command, FinishEpisode):
             if self.episode is not None and self.episode.number == command.episode:
                 self.episode.finish = command
@@ -249,6 +259,7 @@ def _connection(fd: str, readable: bool) -> Connection:
 def main(argv: list[str] | None = None) -> int:
     # The recorder decides how to stop on Ctrl-C; a stray SIGINT must not kill an encode mid-episode.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    drop_realtime_privilege()  # before any codec creates threads: none of them can be real-time
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4:
         print("usage: python -m workers.worker_main CMD_FD EVENT_FD READY_FD FREED_FD", file=sys.stderr)

@@ -9,9 +9,13 @@ What differs from LeRobot's thread-based class, by design:
 * A frame that finds the ring full is dropped *and* its place in the video is filled by repeating the
   previous frame, so every MP4 has exactly one frame per ``feed_frame`` call. ``_dropped_frames[key]``
   counts them and ``finish_episode`` logs one summary line.
-* Encoder processes start once (at the first ``start_episode`` of a camera) and are reused; a process
-  that dies is reported by the next call naming the camera and the cause, and replaced at the next
-  ``start_episode``.
+* Encoder processes start once (at the first ``start_episode`` of a camera, or at ``warm_up``) and are
+  reused; a process that dies is reported by the next call naming the camera and the cause, and replaced
+  at the next ``start_episode``. ``start_episode`` does not wait for a new process to be running: it
+  starts at idle priority (before its interpreter does) while the first frames already queue in its ring,
+  so LeRobot's call sequence - ``start_episode`` inside the first ``add_frame``, no ``warm_up`` - does not
+  stall the loop. A ring whose frame size is first seen in the loop is created in microseconds and its
+  memory reserved by the encoder process (`shm.prefault`).
 * Statistics are exact and computed in floating point; ``count`` is a number of frames.
 
 ``backend="thread"`` selects LeRobot's design (one in-process encoder thread per camera) with the same
