@@ -13,7 +13,12 @@ Designs (the README's "Results" section shows what they measure on a real machin
 
 The loop is paced by the wall clock: tick ``i`` is scheduled at ``start + i / fps``; a late tick runs at
 once (the loop catches up) and its lateness is recorded. Every tick feeds one frame per camera and then
-optionally burns ``loop_work_ms`` of Python work standing in for the robot's control code.
+optionally burns ``loop_work_ms`` of Python work standing in for the robot's control code. Every run is a
+first episode: encoders are created for it and nothing is warmed up (LeRobot's writer never calls
+``warm_up``), and its first 30 ticks are reported on their own.
+
+Fidelity: after each run the first camera's video is decoded and compared with the frames that were fed
+(PSNR in RGB, mean over frames and the worst frame); a dropped frame shows there as the repeat it became.
 
 Workload ``rgbd`` gives every camera a depth stream too (uint16 millimetres, LeRobot v0.6's depth
 defaults: 12-bit log quantization, lossless HEVC); its results are labelled ``<design>-rgbd``.
@@ -28,7 +33,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 import psutil
 
@@ -36,7 +43,7 @@ from lerobot_stream.configs.video import DepthEncoderConfig
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
-from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
+from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import thread_bound
 
 DESIGNS = ("process", "thread", "png", "lerobot")
@@ -44,7 +51,10 @@ DESIGNS = ("process", "thread", "png", "lerobot")
 DEFAULT_DESIGNS = ("process", "thread", "png")
 #: What a run records per camera: RGB only, or RGB plus a depth stream (an RGB-D camera).
 WORKLOADS = ("rgb", "rgbd")
-Source = SyntheticCamera | SyntheticDepthCamera
+#: Anything with ``read() -> frame`` (`lerobot_stream.cameras`, `SyntheticDepthCamera`).
+Source = Any
+#: The first ticks of an episode, reported separately: where start-up costs would show.
+FIRST_TICKS = 30
 
 
 @dataclass
@@ -89,7 +99,14 @@ class RunResult:
     dropped_per_camera: list[int] = field(default_factory=list)
     feed_us: dict[str, float] = field(default_factory=dict)
     lateness_ms: dict[str, float] = field(default_factory=dict)
+    #: The latest of the first `FIRST_TICKS` ticks (ms): start-up costs of a first episode.
+    first_ticks_late_ms: float = 0.0
+    #: Decoded first camera against what was fed: mean and worst-frame PSNR (dB, RGB).
+    psnr_db: float = 0.0
+    worst_psnr_db: float = 0.0
     finish_ms: float = 0.0
+    #: ``start_episode`` (ms): LeRobot calls it inside the first ``add_frame`` of every episode.
+    start_ms: float = 0.0
     cpu_percent: float = 0.0
     peak_rss_mb: float = 0.0
     shm_mb: float = 0.0
@@ -169,10 +186,25 @@ def _burn(milliseconds: float) -> None:
         x += 1
 
 
-def _paced_loop(workload: Workload, cameras: list[Source], feed) -> tuple[list[float], list[float]]:
-    """Run the ticks; ``feed(stream_index, frame)`` is timed. Returns (feed µs, lateness ms)."""
-    feed_us: list[float] = []
-    lateness_ms: list[float] = []
+@dataclass
+class LoopTrace:
+    feed_us: list[float] = field(default_factory=list)
+    lateness_ms: list[float] = field(default_factory=list)
+    #: The frames fed to stream 0, in order (references into its pool, not copies).
+    first_stream: list[np.ndarray] = field(default_factory=list)
+    start_ms: float = 0.0
+
+    def record_into(self, result: RunResult) -> None:
+        result.feed_us, result.lateness_ms = _summary(self.feed_us), _summary(self.lateness_ms)
+        result.start_ms = self.start_ms
+        result.first_ticks_late_ms = max(self.lateness_ms[:FIRST_TICKS], default=0.0)
+
+
+def _paced_loop(workload: Workload, cameras: list[Source], feed, begin=None) -> LoopTrace:
+    """Run the ticks; ``feed(stream_index, frame)`` is timed. ``begin()`` runs inside the first tick, before
+    its frames, as LeRobot starts an episode inside its first ``add_frame`` (timed as ``start_ms``)."""
+    trace = LoopTrace()
+    feed_us, lateness_ms = trace.feed_us, trace.lateness_ms
     start = time.perf_counter()
     for tick in range(workload.ticks):
         scheduled = start + tick / workload.fps
@@ -180,14 +212,38 @@ def _paced_loop(workload: Workload, cameras: list[Source], feed) -> tuple[list[f
         if delay > 0:
             time.sleep(delay)
         lateness_ms.append((time.perf_counter() - scheduled) * 1000)
+        if tick == 0 and begin is not None:
+            began = time.perf_counter()
+            begin()
+            trace.start_ms = (time.perf_counter() - began) * 1000
         for index, camera in enumerate(cameras):
             frame = camera.read()
             began = time.perf_counter()
             feed(index, frame)
             feed_us.append((time.perf_counter() - began) * 1e6)
+            if index == 0:
+                trace.first_stream.append(frame)
         if workload.loop_work_ms:
             _burn(workload.loop_work_ms)
-    return feed_us, lateness_ms
+    return trace
+
+
+def fidelity(video: Path, fed: list[np.ndarray]) -> tuple[float, float]:
+    """(mean PSNR, worst-frame PSNR) in dB of the decoded ``video`` against the frames ``fed`` (RGB)."""
+    errors = []
+    with av.open(str(video)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= len(fed):
+                break
+            decoded = frame.to_ndarray(format="rgb24").astype(np.float32)
+            errors.append(float(np.mean((decoded - fed[index]) ** 2)))
+    if len(errors) < len(fed):
+        return 0.0, 0.0  # frames are missing: no honest PSNR
+
+    def psnr(mse: float) -> float:
+        return 99.0 if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+    return psnr(float(np.mean(errors))), psnr(max(errors))
 
 
 def _keys(workload: Workload) -> list[str]:
@@ -196,7 +252,7 @@ def _keys(workload: Workload) -> list[str]:
     return rgb + ([f"{key}_depth" for key in rgb] if workload.depth else [])
 
 
-def sources(workload: Workload, rgb: list[SyntheticCamera], depth: list[SyntheticDepthCamera]) -> list[Source]:
+def sources(workload: Workload, rgb: list[Source], depth: list[SyntheticDepthCamera]) -> list[Source]:
     """The frame sources of a run, in the order of `_keys`."""
     return rgb[: workload.cameras] + (depth[: workload.cameras] if workload.depth else [])
 
@@ -226,11 +282,14 @@ def run_streaming(design: str, workload: Workload, cameras: list[Source], workdi
         **({"worker_priority": workload.worker_priority} if design == "process" else {}),
     )
     try:
-        shapes = {k: (workload.height, workload.width, 1 if k in depth_keys else 3) for k in keys}
-        encoder.warm_up(keys, shapes, depth_keys)  # process start-up is not part of the measurement
-        encoder.start_episode(keys, workdir, depth_keys, frame_shapes=shapes)
         with TreeMonitor() as monitor:
-            feed_us, lateness = _paced_loop(workload, cameras, lambda i, f: encoder.feed_frame(keys[i], f))
+            # LeRobot's call sequence: no warm_up, no frame shapes, start_episode inside the first tick.
+            trace = _paced_loop(
+                workload,
+                cameras,
+                lambda i, f: encoder.feed_frame(keys[i], f),
+                begin=lambda: encoder.start_episode(keys, workdir, depth_keys),
+            )
             began = time.perf_counter()
             outputs = encoder.finish_episode()
             result.finish_ms = (time.perf_counter() - began) * 1000
@@ -238,7 +297,8 @@ def run_streaming(design: str, workload: Workload, cameras: list[Source], workdi
         result.dropped_per_camera = [encoder._dropped_frames[k] for k in keys]
         result.frames_dropped = sum(result.dropped_per_camera)
         result.frames_encoded_own = sum(r.frames - r.repeated for r in encoder.last_results.values())
-        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        trace.record_into(result)
+        result.psnr_db, result.worst_psnr_db = fidelity(outputs[keys[0]][0], trace.first_stream)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         if design == "process":
             bytes_per_pixel = 3 + (2 if workload.depth else 0)  # RGB, and uint16 depth
@@ -278,7 +338,7 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
 
     try:
         with TreeMonitor() as monitor:
-            feed_us, lateness = _paced_loop(workload, cameras, feed)
+            trace = _paced_loop(workload, cameras, feed)
             began = time.perf_counter()
             writer.wait_until_done()
             outputs = [workdir / f"{key}.mp4" for key in keys]
@@ -287,7 +347,8 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
             result.finish_ms = (time.perf_counter() - began) * 1000
         result.frames_fed = result.frames_encoded_own = workload.ticks * workload.streams
         result.dropped_per_camera = [0] * len(keys)
-        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        trace.record_into(result)
+        result.psnr_db, result.worst_psnr_db = fidelity(outputs[0], trace.first_stream)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         result.mb_per_camera_minute = _output_mb_per_camera_minute(outputs, workload)
     finally:
@@ -323,16 +384,19 @@ def run_lerobot(workload: Workload, cameras: list[Source], workdir: Path) -> Run
         raise RuntimeError("this LeRobot has no depth streams (v0.6 does)")
     try:
         with TreeMonitor() as monitor:
-            if takes_depth:
-                encoder.start_episode(keys, workdir, depth_video_keys=depth_keys)
-            else:
-                encoder.start_episode(keys, workdir)
+
+            def begin() -> None:
+                if takes_depth:
+                    encoder.start_episode(keys, workdir, depth_video_keys=depth_keys)
+                else:
+                    encoder.start_episode(keys, workdir)
+
             first_depth = workload.cameras  # LeRobot's depth thread wants (H, W, 1), as its dataset passes them
 
             def feed(i: int, frame: np.ndarray) -> None:
                 encoder.feed_frame(keys[i], frame[..., None] if i >= first_depth else frame)
 
-            feed_us, lateness = _paced_loop(workload, cameras, feed)
+            trace = _paced_loop(workload, cameras, feed, begin)
             began = time.perf_counter()
             outputs = encoder.finish_episode()
             result.finish_ms = (time.perf_counter() - began) * 1000
@@ -340,7 +404,8 @@ def run_lerobot(workload: Workload, cameras: list[Source], workdir: Path) -> Run
         result.dropped_per_camera = [encoder._dropped_frames.get(k, 0) for k in keys]
         result.frames_dropped = sum(result.dropped_per_camera)
         result.frames_encoded_own = sum(count_video_frames(path) for path, _ in outputs.values())
-        result.feed_us, result.lateness_ms = _summary(feed_us), _summary(lateness)
+        trace.record_into(result)
+        result.psnr_db, result.worst_psnr_db = fidelity(outputs[keys[0]][0], trace.first_stream)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         result.mb_per_camera_minute = _output_mb_per_camera_minute([p for p, _ in outputs.values()], workload)
     finally:

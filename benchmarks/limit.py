@@ -1,7 +1,7 @@
 """The most cameras this machine could ever encode.
 
-Two figures, both on pre-converted (yuv420p) frames so that neither colour conversion nor the recorder
-is counted:
+Two figures, both on pre-converted (yuv420p) frames of the run's content (encode cost depends on it by
+2x and more) so that neither colour conversion nor the recorder is counted:
 
 * ``limit_cameras`` (the benchmark protocol's definition): one encoder with one
   thread, encoding back to back, times the number of cores, divided by fps;
@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from lerobot_stream.synthetic import SyntheticCamera
+from lerobot_stream.cameras import make_cameras
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
 from workers.scheduling import demote_all_threads
 
@@ -36,8 +36,10 @@ def _encoder(container, vcodec: str, width: int, height: int, fps: int, g: int, 
     return stream
 
 
-def _frames(width: int, height: int, count: int) -> list[av.VideoFrame]:
-    camera = SyntheticCamera(height, width, seed=99)
+def _frames(width: int, height: int, count: int, content: tuple[str, str | None]) -> list[av.VideoFrame]:
+    """``count`` frames of the run's content, converted as the encoders convert them."""
+    kind, source = content
+    camera = make_cameras(1, height, width, kind, None if source is None else Path(source))[0]
     return [
         av.VideoFrame.from_ndarray(camera.frame(i), format="rgb24").reformat(format="yuv420p") for i in range(count)
     ]
@@ -47,8 +49,8 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results, idle: bo
     """Child process: encode as many frames as possible during ``seconds`` after ``start`` is set (at
     ``SCHED_IDLE``, like the process design's encoders, with ``idle``)."""
     os.environ.setdefault("SVT_LOG", "0")  # this child's own environment: SVT-AV1 reads it when it opens
-    width, height, fps, vcodec, g, crf, preset = workload
-    frames = _frames(width, height, 48)
+    width, height, fps, vcodec, g, crf, preset, content = workload
+    frames = _frames(width, height, 48, content)
     with (
         tempfile.TemporaryDirectory(prefix="lrs-limit-") as directory,
         av.open(str(Path(directory) / "limit.mp4"), "w") as container,
@@ -83,8 +85,12 @@ def measure_limit(
     preset: int | None = None,
     frames: int = 150,
     parallel_seconds: float = 3.0,
+    content: str = "scene",
+    source: Path | None = None,
 ) -> dict[str, float]:
-    converted = _frames(width, height, frames)
+    """The encode limits of this machine for the run's ``content`` (or ``source`` footage)."""
+    what = (content, None if source is None else str(source))
+    converted = _frames(width, height, frames, what)
     with (
         tempfile.TemporaryDirectory(prefix="lrs-limit-") as directory,
         av.open(str(Path(directory) / "limit.mp4"), "w") as container,
@@ -103,7 +109,7 @@ def measure_limit(
     cores = available_cores()
     result = {"encoder_fps_one_core": per_encoder, "cores": cores, "limit_cameras": per_encoder * cores / fps}
     if parallel_seconds > 0 and not is_hardware_encoder(vcodec):
-        workload = (width, height, fps, vcodec, g, crf, preset)
+        workload = (width, height, fps, vcodec, g, crf, preset, what)
         start, results, children = _run_encoders(workload, cores, parallel_seconds, idle=False)
         start.set()
         total = sum(results.get(timeout=120) for _ in children)

@@ -22,7 +22,8 @@ import av
 
 from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
 from benchmarks.limit import measure_limit
-from lerobot_stream.synthetic import SyntheticCamera, SyntheticDepthCamera
+from lerobot_stream.cameras import CONTENTS, make_cameras
+from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import available_cores
 
 
@@ -75,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=["rgb"],
         help="rgb (cameras only) and/or rgbd (each camera also records a depth stream at the same resolution, "
         "LeRobot v0.6's depth defaults); comma-separated (default: rgb)",
+    )
+    p.add_argument(
+        "--content",
+        choices=CONTENTS,
+        default="scene",
+        help="what the cameras film: scene (a panned natural scene with sensor noise, calibrated to cost what "
+        "camera footage costs) or synthetic (a cheap moving pattern, ~2x faster to encode: an optimistic bound) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="benchmark with your own footage instead: a video file, a folder of images, or one picture (panned)",
     )
     p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
     p.add_argument("--fps", type=int, default=30, help="recording rate (default: %(default)s)")
@@ -141,7 +156,8 @@ def machine_description() -> dict[str, object]:
 
 HEADER = (
     f"{'design':<13}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"
-    f"{'late ms p50/p99/max':>22}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}{'shm MB':>8}{'MB/cam-min':>11}"
+    f"{'late ms p50/p99/max':>22}{'first30':>8}{'start ms':>9}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}"
+    f"{'shm MB':>8}{'MB/cam-min':>11}{'PSNR dB':>9}{'worst':>7}"
 )
 
 
@@ -153,8 +169,9 @@ def format_row(r: RunResult) -> str:
         f"{r.design:<13}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
         f"{f['p50']:>8.0f}/{f['p99']:>6.0f}/{f['max']:>6.0f}"
         f"{late['p50']:>8.2f}/{late['p99']:>6.1f}/{late['max']:>6.0f}"
+        f"{r.first_ticks_late_ms:>8.1f}{r.start_ms:>9.0f}"
         f"{r.finish_ms:>10.0f}{r.cpu_percent:>7.0f}{r.peak_rss_mb:>8.0f}{r.shm_mb:>8.0f}"
-        f"{r.mb_per_camera_minute:>11.2f}"
+        f"{r.mb_per_camera_minute:>11.2f}{r.psnr_db:>9.1f}{r.worst_psnr_db:>7.1f}"
     )
 
 
@@ -249,15 +266,30 @@ def main(argv: list[str] | None = None) -> int:
         f"{', running as root' if machine['root'] else ''}",
         flush=True,
     )
+    content = f"footage from {args.source}" if args.source else f"{args.content} content"
     print(
-        f"Workload: {args.resolution} @ {args.fps} fps, {args.seconds:g} s per run, {args.vcodec} "
+        f"Workload: {content}, {args.resolution} @ {args.fps} fps, {args.seconds:g} s per run, {args.vcodec} "
         f"(g={args.g}, crf={args.crf}, preset={args.preset if args.preset is not None else 'default'})",
         flush=True,
     )
-    print("Measuring the encode limit...", flush=True)
+    print("Preparing the cameras and measuring the encode limit on their frames...", flush=True)
+    try:
+        rgb_cameras = make_cameras(max(args.cameras), height, width, args.content, args.source, args.fps)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         limit = measure_limit(
-            width, height, args.fps, args.vcodec, args.g, args.crf, args.preset, parallel_seconds=args.limit_seconds
+            width,
+            height,
+            args.fps,
+            args.vcodec,
+            args.g,
+            args.crf,
+            args.preset,
+            parallel_seconds=args.limit_seconds,
+            content=args.content,
+            source=args.source,
         )
     except Exception as exc:
         print(
@@ -283,7 +315,6 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {floor['p99']:.2f} ms (max {floor['max']:.1f} ms); no design can do better here",
             flush=True,
         )
-    rgb_cameras = [SyntheticCamera(height, width, seed=c) for c in range(max(args.cameras))]
     depth_cameras = (
         [SyntheticDepthCamera(height, width, seed=c) for c in range(max(args.cameras))]
         if "rgbd" in args.workloads

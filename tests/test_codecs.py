@@ -15,6 +15,7 @@ from lerobot_stream.datasets.video_utils import (
     resolve_vcodec,
 )
 from workers.codecs import EncoderSettings, default_encoder_threads, encoder_options
+from workers.svt import FIDELITY_PRESET, encoded_preset, svt_av1_version
 
 
 def test_codec_tables():
@@ -81,9 +82,17 @@ def test_default_thread_bound_splits_the_cores_between_cameras():
     assert EncoderSettings(30, threads=1).stream_options() == {
         "g": "2",
         "crf": "30",
-        "preset": "12",
+        "preset": str(encoded_preset(12)),
         "svtav1-params": "fast-decode=0:lp=1",
     }
+
+
+def test_svt_av1_4_opens_its_lossy_m11_presets_as_m10():
+    version = svt_av1_version()
+    assert version is not None, "the SVT-AV1 bundled with PyAV must be found"
+    expected = FIDELITY_PRESET if version >= (4,) else 12
+    assert EncoderSettings(30, preset=12).stream_options()["preset"] == str(expected)
+    assert encoded_preset(8) == 8 and encoded_preset(None) is None and encoded_preset("fast") == "fast"
 
 
 def test_detect_is_a_cached_list_of_working_hw_encoders_and_silent(capfd):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from workers.svt import encoded_preset
+
 logger = logging.getLogger(__name__)
 
 #: Hardware encoders in order of preference for ``vcodec="auto"``.
@@ -245,12 +247,14 @@ class EncoderSettings:
         return self.preset
 
     def stream_options(self) -> dict[str, str]:
-        """The FFmpeg options this stream is opened with (thread bound included, see `encoder_options`)."""
+        """The FFmpeg options this stream is opened with (thread bound included, see `encoder_options`;
+        SVT-AV1 4's M11 presets are opened as M10, see `workers.svt`)."""
+        preset = encoded_preset(self.effective_preset) if self.vcodec == "libsvtav1" else self.effective_preset
         return encoder_options(
             self.vcodec,
             g=self.g,
             crf=self.crf,
-            preset=self.effective_preset,
+            preset=preset,
             fast_decode=self.fast_decode,
             extra_options=self.extra_options,
             encoder_threads=None if is_hardware_encoder(self.vcodec) else self.threads,

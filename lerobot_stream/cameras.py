@@ -1,0 +1,108 @@
+"""Which frames a demo recording or a benchmark feeds: the built-in contents or the user's own footage.
+
+* ``scene`` (default): `lerobot_stream.scene.PannedImageCamera` over a procedural natural scene, calibrated
+  to cost what footage costs to encode;
+* ``synthetic``: the cheap moving-gradient pattern (`lerobot_stream.synthetic.SyntheticCamera`), ~2x
+  faster to encode than footage: an optimistic bound, and what noise-free simulation cameras look like;
+* ``--source PATH``: a video file, a folder of images (played in name order), or one picture (panned like
+  the scene). The most honest number a rig builder can get is from their own cameras' footage.
+
+Every camera reads from a pre-decoded pool, so that producing a frame costs nothing during a recording.
+Footage is decoded once and shared: camera ``c`` starts ``c`` seconds into it, so cameras differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lerobot_stream.scene import PannedImageCamera
+from lerobot_stream.synthetic import SyntheticCamera
+
+CONTENTS = ("scene", "synthetic")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: Frames of footage kept in memory (shared by all cameras): 10 s at 30 fps.
+MAX_FOOTAGE_FRAMES = 300
+
+
+class FootageCamera:
+    """Loops over decoded frames shared with other cameras, from its own starting point."""
+
+    def __init__(self, frames: list[np.ndarray], offset: int = 0):
+        self._frames = frames
+        self._next = offset % len(frames)
+        self.height, self.width = frames[0].shape[:2]
+
+    def read(self) -> np.ndarray:
+        frame = self._frames[self._next]
+        self._next = (self._next + 1) % len(self._frames)
+        return frame
+
+    def frame(self, index: int) -> np.ndarray:
+        return self._frames[index % len(self._frames)]
+
+
+def _decode_first_frame(path: Path, width: int, height: int | None = None) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if height is None:
+                return frame.to_ndarray(format="rgb24")
+            return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    raise ValueError(f"{path}: no picture could be decoded")
+
+
+def _decode_video(path: Path, width: int, height: int) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
+            if len(frames) >= MAX_FOOTAGE_FRAMES:
+                break
+    return frames
+
+
+def load_footage(path: Path, width: int, height: int) -> list[np.ndarray] | np.ndarray:
+    """Decoded frames (``width x height``) of a video file or an image folder, or one picture at its own size.
+
+    Raises ``ValueError`` naming the path when nothing can be decoded from it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--source {path}: no such file or folder")
+    try:
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOOTAGE_FRAMES]
+            if not images:
+                raise ValueError(f"--source {path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            return [_decode_first_frame(image, width, height) for image in images]
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return _decode_first_frame(path, width)
+        frames = _decode_video(path, width, height)
+    except ValueError:
+        raise
+    except Exception as exc:  # FFmpeg's errors (not a video, unknown codec) as one clear message
+        raise ValueError(f"--source {path}: cannot decode it as video or image ({exc})") from exc
+    if not frames:
+        raise ValueError(f"--source {path}: no video frames could be decoded")
+    return frames
+
+
+def make_cameras(
+    count: int, height: int, width: int, content: str = "scene", source: Path | None = None, fps: int = 30
+) -> list:
+    """``count`` frame sources of ``height x width`` RGB uint8 frames (``read()`` the next one)."""
+    if source is not None:
+        footage = load_footage(source, width, height)
+        if isinstance(footage, np.ndarray):  # one picture: pan over it
+            return [PannedImageCamera(height, width, seed=c, canvas=footage) for c in range(count)]
+        return [FootageCamera(footage, offset=c * fps) for c in range(count)]
+    if content == "scene":
+        return [PannedImageCamera(height, width, seed=c) for c in range(count)]
+    if content == "synthetic":
+        return [SyntheticCamera(height, width, seed=c) for c in range(count)]
+    raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
