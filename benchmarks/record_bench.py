@@ -22,7 +22,7 @@ import av
 
 from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
 from benchmarks.limit import measure_limit
-from lerobot_stream.cameras import CONTENTS, make_cameras
+from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
 from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import available_cores
 
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Preparing the cameras and measuring the encode limit on their frames...", flush=True)
     try:
         rgb_cameras = make_cameras(max(args.cameras), height, width, args.content, args.source, args.fps)
-    except ValueError as exc:
+    except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

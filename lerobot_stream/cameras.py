@@ -26,6 +26,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_FOOTAGE_FRAMES = 300
 
 
+class SourceError(ValueError):
+    """``--source`` names nothing that can be decoded; the message names the path and why."""
+
+
 class FootageCamera:
     """Loops over decoded frames shared with other cameras, from its own starting point."""
 
@@ -51,7 +55,7 @@ def _decode_first_frame(path: Path, width: int, height: int | None = None) -> np
             if height is None:
                 return frame.to_ndarray(format="rgb24")
             return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-    raise ValueError(f"{path}: no picture could be decoded")
+    raise SourceError(f"--source {path}: no picture could be decoded")
 
 
 def _decode_video(path: Path, width: int, height: int) -> list[np.ndarray]:
@@ -69,26 +73,26 @@ def _decode_video(path: Path, width: int, height: int) -> list[np.ndarray]:
 def load_footage(path: Path, width: int, height: int) -> list[np.ndarray] | np.ndarray:
     """Decoded frames (``width x height``) of a video file or an image folder, or one picture at its own size.
 
-    Raises ``ValueError`` naming the path when nothing can be decoded from it.
+    Raises `SourceError` naming the path when nothing can be decoded from it.
     """
+    import av
+
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"--source {path}: no such file or folder")
+        raise SourceError(f"--source {path}: no such file or folder")
     try:
         if path.is_dir():
             images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOOTAGE_FRAMES]
             if not images:
-                raise ValueError(f"--source {path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                raise SourceError(f"--source {path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             return [_decode_first_frame(image, width, height) for image in images]
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _decode_first_frame(path, width)
         frames = _decode_video(path, width, height)
-    except ValueError:
-        raise
-    except Exception as exc:  # FFmpeg's errors (not a video, unknown codec) as one clear message
-        raise ValueError(f"--source {path}: cannot decode it as video or image ({exc})") from exc
+    except av.error.FFmpegError as exc:  # not a video, an unknown codec: one clear message naming the path
+        raise SourceError(f"--source {path}: cannot decode it as video or image ({exc})") from exc
     if not frames:
-        raise ValueError(f"--source {path}: no video frames could be decoded")
+        raise SourceError(f"--source {path}: no video frames could be decoded")
     return frames
 
 

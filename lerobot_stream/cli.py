@@ -77,9 +77,20 @@ def _add_record(subparsers) -> None:
     p.add_argument(
         "--encoder-threads", type=_positive_int, default=None, help="threads per encoder (default: cores / cameras)"
     )
+    p.add_argument(
+        "--content",
+        choices=("scene", "synthetic"),  # lerobot_stream.cameras.CONTENTS (not imported: the CLI starts fast)
+        default="scene",
+        help="what the built-in cameras film: scene (a panned natural scene with sensor noise, as costly to encode "
+        "as camera footage) or synthetic (a cheap moving pattern) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--source", type=Path, default=None, help="record your own footage: a video file, an image folder or a picture"
+    )
 
 
 def _cmd_record(args) -> int:
+    from lerobot_stream.cameras import SourceError
     from lerobot_stream.record import RecordConfig, run_record
 
     width, height = args.resolution
@@ -97,10 +108,12 @@ def _cmd_record(args) -> int:
         queue_size=args.queue_size,
         encoder_threads=args.encoder_threads,
         overwrite=args.overwrite,
+        content=args.content,
+        source=args.source,
     )
     try:
         summary = run_record(config)
-    except FileExistsError as exc:
+    except (FileExistsError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from lerobot_stream.integrity import format_report, inspect_dataset

@@ -21,9 +21,10 @@ from typing import TextIO
 
 import numpy as np
 
+from lerobot_stream.cameras import make_cameras
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.synthetic import SyntheticCamera, SyntheticRobot
+from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class RecordConfig:
     encoder_threads: int | None = None
     task: str = "pick up the synthetic cube"
     overwrite: bool = False
+    #: What the cameras film (`lerobot_stream.cameras`): "scene" or "synthetic", or footage from ``source``.
+    content: str = "scene"
+    source: Path | None = None
 
 
 @dataclass
@@ -196,7 +200,7 @@ def _percentiles(values: list[float]) -> str:
 def _record_episode(
     dataset: LeRobotDataset,
     config: RecordConfig,
-    cameras: list[SyntheticCamera],
+    cameras: list,
     robot: SyntheticRobot,
     episode: int,
     stop: _StopRequest,
@@ -238,8 +242,9 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
         if not config.overwrite:
             raise FileExistsError(f"{root} already exists; pass --overwrite to replace it or choose another --root")
         shutil.rmtree(root)
-    print(f"Preparing {config.cameras} synthetic camera(s) at {config.width}x{config.height}...", file=out, flush=True)
-    cameras = [SyntheticCamera(config.height, config.width, seed=c) for c in range(config.cameras)]
+    what = f"footage from {config.source}" if config.source else f"{config.content} content"
+    print(f"Preparing {config.cameras} camera(s) at {config.width}x{config.height}, {what}...", file=out, flush=True)
+    cameras = make_cameras(config.cameras, config.height, config.width, config.content, config.source, config.fps)
     robot = SyntheticRobot()
     summary = RecordSummary(root)
     dataset = LeRobotDataset.create(

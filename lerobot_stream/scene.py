@@ -120,7 +120,7 @@ class PannedImageCamera(_LoopingSource):
         left = spare_x / 2 * (1 + np.sin(2 * phase + 0.5))
         frame = _shift_bilinear(self._canvas, top, left, self.height, self.width)
         if self._noise_sigma:
-            frame += rng.normal(0.0, self._noise_sigma, frame.shape).astype(np.float32)
+            frame += rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(self._noise_sigma)
         return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
+
 from benchmarks.record_bench import parse_counts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +59,42 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
         assert run["frames_fed"] == 15 * run["cameras"] * streams
         assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
         assert run["feed_us"]["p99"] > 0 and run["lateness_ms"]["max"] >= run["lateness_ms"]["p50"]
+        assert run["lateness_ms"]["max"] >= run["first_ticks_late_ms"] >= 0
+        # The first camera's video decoded against what was fed (a wrong frame order would score ~10 dB).
+        assert 25 < run["worst_psnr_db"] <= run["psnr_db"] < 99
     assert report["limit"]["limit_cameras"] > 0 and report["limit"]["parallel_limit_cameras"] > 0
     floor = report["limit"]["floor_lateness_ms"]  # a bare paced loop beside idle-priority encoders
     assert 0 <= floor["p50"] <= floor["p99"] <= floor["max"] and "environment floor" in result.stdout
     assert set(report["capacity"]) == set(labels)
     assert "RGB-D capacity process" in result.stdout
     assert report["machine"]["cores"] >= 1
+
+
+def test_harness_benchmarks_the_users_own_footage(tmp_path):
+    footage = tmp_path / "footage.mp4"
+    with av.open(str(footage), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for index in range(20):
+            image = np.full((96, 128, 3), (index * 10) % 256, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    command = [sys.executable, "-m", "benchmarks.record_bench", "--designs", "process", "--cameras", "1"]
+    command += ["--seconds", "0.5", "--resolution", "64x48", "--limit-seconds", "0", "--no-plot"]
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [*command, "--source", str(footage), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"footage from {footage}" in result.stdout
+    run = json.loads(next((tmp_path / "out").glob("record_bench-*.json")).read_text())["runs"][0]
+    assert run["error"] is None and run["frames_fed"] == 15 and run["psnr_db"] > 25
+
+    missing = subprocess.run(
+        [*command, "--source", str(tmp_path / "nothing.mp4")], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert missing.returncode == 2 and "nothing.mp4: no such file or folder" in missing.stderr

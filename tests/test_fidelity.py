@@ -41,7 +41,9 @@ def test_noise_free_changes_survive_lerobot_default_settings(tmp_path):
     frames = _stepping_frames(20)
     decoded = _record(tmp_path, frames)
     assert len(decoded) == len(frames)
-    red_errors = [int(np.abs(d[..., 0].astype(int) - f[..., 0].astype(int)).max()) for d, f in zip(decoded, frames)]
+    red_errors = [
+        int(np.abs(d[..., 0].astype(int) - f[..., 0].astype(int)).max()) for d, f in zip(decoded, frames, strict=True)
+    ]
     # Each frame's red level differs from its neighbours' by 8: an error of 8 or more means the change was lost.
     assert max(red_errors) <= 5, f"worst red error per frame: {red_errors}"
 
@@ -51,6 +53,6 @@ def test_realistic_content_decodes_close_to_what_was_fed(tmp_path):
     frames = [camera.frame(i) for i in range(16)]
     decoded = _record(tmp_path, frames)
     assert len(decoded) == len(frames)
-    mse = [float(np.mean((d.astype(np.float32) - f) ** 2)) for d, f in zip(decoded, frames)]
+    mse = [float(np.mean((d.astype(np.float32) - f) ** 2)) for d, f in zip(decoded, frames, strict=True)]
     worst_psnr = 10 * np.log10(255.0**2 / max(mse))
     assert worst_psnr > 28, f"worst frame PSNR {worst_psnr:.1f} dB"
