@@ -77,6 +77,12 @@ def natural_canvas(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def canvas_size(height: int, width: int) -> tuple[int, int]:
+    """The smallest picture a ``height x width`` camera can pan over: the frame plus its path, each way."""
+    margin_y, margin_x = int(np.ceil(PAN_FRACTION * height)) + 2, int(np.ceil(PAN_FRACTION * width)) + 2
+    return height + 2 * margin_y, width + 2 * margin_x
+
+
 def _shift_bilinear(canvas: np.ndarray, top: float, left: float, height: int, width: int) -> np.ndarray:
     """The ``height x width`` window of ``canvas`` at a fractional position, bilinearly interpolated."""
     y0, x0 = int(np.floor(top)), int(np.floor(left))
@@ -103,8 +109,7 @@ class PannedImageCamera(_LoopingSource):
         canvas: np.ndarray | None = None,
         noise_sigma: float = DEFAULT_NOISE_SIGMA,
     ):
-        margin_y, margin_x = int(np.ceil(PAN_FRACTION * height)) + 2, int(np.ceil(PAN_FRACTION * width)) + 2
-        need_h, need_w = height + 2 * margin_y, width + 2 * margin_x
+        need_h, need_w = canvas_size(height, width)
         if canvas is None:
             canvas = natural_canvas(need_h, need_w, seed)
         self._canvas = _at_least(np.asarray(canvas, dtype=np.uint8), need_h, need_w)

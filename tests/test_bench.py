@@ -98,3 +98,18 @@ def test_harness_benchmarks_the_users_own_footage(tmp_path):
         [*command, "--source", str(tmp_path / "nothing.mp4")], capture_output=True, text=True, timeout=60, env=env
     )
     assert missing.returncode == 2 and "nothing.mp4: no such file or folder" in missing.stderr
+
+
+def test_content_calibration_compares_photographs_with_the_scene(tmp_path, capsys):
+    from benchmarks.calibrate_content import main as calibrate
+
+    picture = tmp_path / "photo.png"
+    canvas = (np.random.default_rng(0).random((80, 100, 3)) * 255).astype(np.uint8)
+    frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+    with av.open(str(picture), "w", format="image2") as container:
+        stream = container.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 100, 80, "rgb24"
+        container.mux(stream.encode(frame))
+    assert calibrate([str(picture), "--resolution", "64x48", "--frames", "8", "--scene-seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "photo photo.png" in out and "scene (seed 0)" in out and "scene / photographs: encode time x" in out
