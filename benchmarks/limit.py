@@ -23,7 +23,8 @@ import numpy as np
 
 from lerobot_stream.cameras import make_cameras
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
-from workers.scheduling import demote_all_threads
+from workers.encode import EpisodeEncoder
+from workers.scheduling import demote_all_threads, drop_realtime_privilege
 
 _WARM_UP_FRAMES = 5
 
@@ -45,9 +46,8 @@ def _frames(width: int, height: int, count: int, content: tuple[str, str | None]
     ]
 
 
-def _encode_for(workload: tuple, ready, start, seconds: float, results, idle: bool = False) -> None:
-    """Child process: encode as many frames as possible during ``seconds`` after ``start`` is set (at
-    ``SCHED_IDLE``, like the process design's encoders, with ``idle``)."""
+def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
+    """Child process: encode as many pre-converted frames as possible during ``seconds`` after ``start``."""
     os.environ.setdefault("SVT_LOG", "0")  # this child's own environment: SVT-AV1 reads it when it opens
     width, height, fps, vcodec, g, crf, preset, content = workload
     frames = _frames(width, height, 48, content)
@@ -59,8 +59,6 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results, idle: bo
         for index in range(_WARM_UP_FRAMES):
             frames[index].pts = index
             container.mux(stream.encode(frames[index]))
-        if idle:
-            demote_all_threads("idle")  # after the codec opened: its threads exist now
         ready.put(True)
         start.wait()
         encoded, index = 0, _WARM_UP_FRAMES
@@ -83,51 +81,71 @@ def measure_limit(
     g: int = 2,
     crf: int = 30,
     preset: int | None = None,
-    frames: int = 150,
     parallel_seconds: float = 3.0,
     content: str = "scene",
     source: Path | None = None,
+    one_core_seconds: float = 2.0,
 ) -> dict[str, float]:
-    """The encode limits of this machine for the run's ``content`` (or ``source`` footage)."""
-    what = (content, None if source is None else str(source))
-    converted = _frames(width, height, frames, what)
-    with (
-        tempfile.TemporaryDirectory(prefix="lrs-limit-") as directory,
-        av.open(str(Path(directory) / "limit.mp4"), "w") as container,
-    ):
-        stream = _encoder(container, vcodec, width, height, fps, g, crf, preset)
-        for index, frame in enumerate(converted[:_WARM_UP_FRAMES]):  # includes opening the codec
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        began = time.perf_counter()
-        for index, frame in enumerate(converted[_WARM_UP_FRAMES:], start=_WARM_UP_FRAMES):
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-        elapsed = time.perf_counter() - began
-    per_encoder = (frames - _WARM_UP_FRAMES) / elapsed
+    """The encode limits of this machine for the run's ``content`` (or ``source`` footage).
+
+    Every encoder runs in a child process, never in the caller's: opening SVT-AV1 as root turns the calling
+    thread ``SCHED_FIFO`` for good, and a benchmark loop running real-time measures no lateness at all
+    (this harness did so until 2026-11-29; see the README).
+    """
+    workload = (width, height, fps, vcodec, g, crf, preset, (content, None if source is None else str(source)))
+    per_encoder = _encoders_fps(workload, 1, one_core_seconds)
     cores = available_cores()
     result = {"encoder_fps_one_core": per_encoder, "cores": cores, "limit_cameras": per_encoder * cores / fps}
     if parallel_seconds > 0 and not is_hardware_encoder(vcodec):
-        workload = (width, height, fps, vcodec, g, crf, preset, what)
-        start, results, children = _run_encoders(workload, cores, parallel_seconds, idle=False)
-        start.set()
-        total = sum(results.get(timeout=120) for _ in children)
-        for child in children:
-            child.join(30)
+        total = _encoders_fps(workload, cores, parallel_seconds)
         result["parallel_fps"] = total
         result["parallel_limit_cameras"] = total / fps
         result["floor_lateness_ms"] = _loop_floor(workload, fps, cores, parallel_seconds)
     return result
 
 
-def _run_encoders(workload: tuple, count: int, seconds: float, idle: bool):
+def _encoders_fps(workload: tuple, count: int, seconds: float) -> float:
+    """Frames/s of ``count`` single-threaded encoders running at once, each in its own process."""
+    start, results, children = _run_encoders(workload, count, seconds, like_workers=False)
+    start.set()
+    total = sum(results.get(timeout=120) for _ in children)
+    for child in children:
+        child.join(30)
+    return total
+
+
+def _load_like_a_worker(workload: tuple, ready, start, seconds: float, results) -> None:
+    """Child process: what one of the process design's encoders does to the machine, for ``seconds`` after
+    ``start``, flat out: at ``SCHED_IDLE`` without the right to go real-time, statistics, RGB -> YUV, encode and
+    a fragmented MP4 written to disk per frame (`workers.encode.EpisodeEncoder`, the worker's own code)."""
+    os.environ.setdefault("SVT_LOG", "0")
+    drop_realtime_privilege()
+    demote_all_threads("idle")
+    width, height, fps, vcodec, g, crf, preset, (kind, source) = workload
+    camera = make_cameras(1, height, width, kind, None if source is None else Path(source))[0]
+    settings = EncoderSettings(fps, vcodec, "yuv420p", g, crf, preset, None if is_hardware_encoder(vcodec) else 1)
+    with tempfile.TemporaryDirectory(prefix="lrs-floor-") as directory:
+        encoder = EpisodeEncoder(
+            Path(directory) / "floor.mp4", settings, fragmented=True, on_codec_open=lambda: demote_all_threads("idle")
+        )
+        for index in range(_WARM_UP_FRAMES):
+            encoder.add(index, camera.frame(index))
+        ready.put(True)
+        start.wait()
+        index, deadline = _WARM_UP_FRAMES, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            encoder.add(index, camera.frame(index))
+            index += 1
+        results.put((index - _WARM_UP_FRAMES) / seconds)
+        encoder.abort()
+
+
+def _run_encoders(workload: tuple, count: int, seconds: float, like_workers: bool):
     """Start ``count`` warm encoder processes; returns (start event, results queue, processes)."""
     context = mp.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
-    children = [
-        context.Process(target=_encode_for, args=(workload, ready, start, seconds, results, idle)) for _ in range(count)
-    ]
+    target = _load_like_a_worker if like_workers else _encode_for
+    children = [context.Process(target=target, args=(workload, ready, start, seconds, results)) for _ in range(count)]
     for child in children:
         child.start()
     for _ in children:  # every encoder is open and warm before the clock starts
@@ -136,9 +154,13 @@ def _run_encoders(workload: tuple, count: int, seconds: float, idle: bool):
 
 
 def _loop_floor(workload: tuple, fps: int, cores: int, seconds: float) -> dict[str, float]:
-    """The environment's floor: how late a bare paced loop (no frames, no work) runs while one encoder per core
-    runs at ``SCHED_IDLE`` - what any design's lateness is measured against on this machine."""
-    start, results, children = _run_encoders(workload, cores, seconds, idle=True)
+    """The environment's floor: how late a bare paced loop (no frames, no work) runs while one worker-like encoder
+    per core keeps the machine busy at ``SCHED_IDLE`` - what any design's lateness is measured against here.
+
+    Not a pure encoder: the kernel work of a real worker (page faults, file writes) delays a woken loop on
+    kernels without full preemption (PREEMPT_NONE, common on cloud VMs) by milliseconds, where encode-only
+    children measured 0.1 ms."""
+    start, results, children = _run_encoders(workload, cores, seconds, like_workers=True)
     lateness: list[float] = []
     start.set()
     began = time.perf_counter()

@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         if "rgbd" in args.workloads
         else []
     )
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != getattr(os, "SCHED_OTHER", 0):
+        print("warning: this process runs at a real-time scheduling policy; loop lateness is not comparable")
     results: list[RunResult] = []
     labels = [d if kind == "rgb" else f"{d}-rgbd" for kind in args.workloads for d in args.designs]
     print(HEADER, flush=True)

@@ -294,6 +294,7 @@ def test_close_after_exception_in_with_block_leaves_nothing(tmp_path):
     with pytest.raises(ZeroDivisionError), StreamingVideoEncoder(fps=30, preset=13) as encoder:
         encoder.start_episode(CAMS, tmp_path, frame_shapes=dict.fromkeys(CAMS, (64, 96, 3)))
         encoder.feed_frame(CAMS[0], identity_frame(0))
+        assert len(encoder.worker_pids()) == 2  # waits for the processes, started in the background
         assert len(encoder_children()) == 2 and len(own_segments()) == 2
         1 / 0  # noqa: B018
     assert not encoder_children() and not own_segments()

@@ -43,7 +43,7 @@ from workers.protocol import (
     StartEpisode,
     WorkerReady,
 )
-from workers.spawn import spawn
+from workers.spawn import BackgroundSpawn
 
 logger = logging.getLogger(__name__)
 
@@ -116,15 +116,10 @@ class CameraWorker:
         child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
         env = dict(os.environ)
         env.setdefault("SVT_LOG", "0")
-        try:
-            command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)]
-            self.process = spawn(command, child_fds, env, priority)
-        finally:
-            for fd in (command_read, event_write):
-                os.close(fd)
-            consumer_pipes.ready.close()
-            consumer_pipes.freed.close()
-        self.pid = self.process.pid
+        command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)]
+        # Not awaited: the process starts while the caller goes on (commands wait in the pipe meanwhile).
+        self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=child_fds[:2])
+        self._ring_child_ends = (consumer_pipes.ready, consumer_pipes.freed)
         self._commands = Connection(command_write, readable=False)
         self._events = Connection(event_read, writable=False)
         self.ring = RingProducer(producer_pipes, label=f"camera '{camera}' frame ring")
@@ -138,18 +133,43 @@ class CameraWorker:
 
     # -- liveness -----------------------------------------------------------------------------------------
     @property
+    def process(self) -> subprocess.Popen | None:
+        """The encoder process (waits for a start still in progress); None if it could not be started."""
+        try:
+            process = self._spawn.result()
+        except Exception:  # the cause is in self._spawn.error
+            process = None
+        for end in self._ring_child_ends:  # the child has its copies now
+            end.close()
+        return process
+
+    @property
+    def pid(self) -> int | None:
+        process = self.process
+        return process.pid if process is not None else None
+
+    @property
     def alive(self) -> bool:
-        return not self._lost and self.process.poll() is None
+        if self._lost:
+            return False
+        if not self._spawn.done:
+            return True  # still starting
+        process = self.process
+        return process is not None and process.poll() is None
 
     def _mark_lost(self) -> None:
         if self._lost:
             return
         self._lost = True
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=1.0)
-        cause = (
-            f"Encoder process for camera '{self.camera}' (pid {self.pid}) died: {describe_exit(self.process.poll())}"
-        )
+        process = self.process
+        if process is None:
+            cause = f"Encoder process for camera '{self.camera}' could not be started: {self._spawn.error}"
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=1.0)
+            cause = (
+                f"Encoder process for camera '{self.camera}' (pid {process.pid}) died: {describe_exit(process.poll())}"
+            )
         logger.error("%s", cause)
         if self.failure is None:
             self.failure = cause
@@ -283,18 +303,21 @@ class CameraWorker:
 
     # -- shutdown -----------------------------------------------------------------------------------------
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5.0)
+        process = self.process
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5.0)
         self._mark_lost()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the process and free the ring and pipes. Idempotent."""
-        if self.process.returncode is None:
+        process = self.process
+        if process is not None and process.returncode is None:
             self._send(Shutdown())
             try:
-                self.process.wait(timeout=timeout)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 logger.warning("camera %s: encoder process did not exit; killing it", self.camera)
                 self.kill()
