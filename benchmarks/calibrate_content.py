@@ -27,6 +27,7 @@ from lerobot_stream.cameras import load_footage
 from lerobot_stream.scene import PannedImageCamera, canvas_size
 from lerobot_stream.synthetic import SyntheticCamera
 from workers.codecs import EncoderSettings
+from workers.scheduling import calling_thread_policy_kept
 
 _WARM_UP_FRAMES = 5
 
@@ -38,7 +39,7 @@ def encode_cost(camera, frames: int, width: int, height: int) -> tuple[float, fl
     ]
     buffer = io.BytesIO()
     options = EncoderSettings(30, "libsvtav1", "yuv420p", 2, 30, None, 1).stream_options()
-    with av.open(buffer, "w", format="mp4") as container:
+    with calling_thread_policy_kept(), av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream("libsvtav1", rate=30, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index, frame in enumerate(converted):

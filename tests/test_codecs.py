@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 
 from lerobot_stream.datasets import video_utils
@@ -15,6 +17,7 @@ from lerobot_stream.datasets.video_utils import (
     resolve_vcodec,
 )
 from workers.codecs import EncoderSettings, default_encoder_threads, encoder_options
+from workers.encode import EpisodeEncoder
 from workers.svt import FIDELITY_PRESET, encoded_preset, svt_av1_version
 
 
@@ -122,3 +125,14 @@ def test_resolve_vcodec():
     with pytest.raises(ValueError, match="Invalid vcodec") as info:
         resolve_vcodec("not_a_real_codec")
     assert "libsvtav1" in str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="POSIX scheduling policies")
+def test_encoding_in_process_leaves_the_callers_thread_at_its_policy(tmp_path):
+    # SVT-AV1 opened by root turns the opening thread SCHED_FIFO; LeRobot's in-process paths must undo that.
+    before = os.sched_getscheduler(0)
+    encoder = EpisodeEncoder(tmp_path / "a.mp4", EncoderSettings(30, threads=1))
+    for index in range(3):
+        encoder.add(index, np.zeros((64, 96, 3), dtype=np.uint8))
+    encoder.finish()
+    assert os.sched_getscheduler(0) == before

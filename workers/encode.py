@@ -24,6 +24,7 @@ import numpy as np
 
 from workers.codecs import EncoderSettings, quiet_codec_log
 from workers.depth import code_frame, quantize_depth
+from workers.scheduling import calling_thread_policy_kept
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,11 @@ class EpisodeEncoder:
         frame.time_base = self.settings.time_base
         first = self.frames_written == 0
         try:
-            self._mux(self._stream.encode(frame))
+            if first:  # the codec opens now
+                with calling_thread_policy_kept():
+                    self._mux(self._stream.encode(frame))
+            else:
+                self._mux(self._stream.encode(frame))
         except Exception as exc:
             raise EncodeError(f"{self.settings.vcodec} failed on frame {self.frames_written}: {exc}") from exc
         self.frames_written += 1

@@ -23,6 +23,7 @@ threads made the recorder's first ticks 3-11 ms late.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -74,6 +75,26 @@ def drop_realtime_privilege() -> bool:
         logger.debug("could not drop CAP_SYS_NICE: %s", exc)
         return False
     return True
+
+
+@contextlib.contextmanager
+def calling_thread_policy_kept():
+    """Run the block, then put the calling thread back at the scheduling policy it had.
+
+    SVT-AV1 opened by root makes the thread that opens it ``SCHED_FIFO`` for good. In an encoder process that
+    is demoted anyway; anywhere else - LeRobot's in-process encoding (``encode_video_frames``, the thread
+    design) in the user's recorder - the user's thread would silently stay real-time.
+    """
+    if not hasattr(os, "sched_getscheduler"):
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(0) != policy:
+                os.sched_setscheduler(0, policy, param)
 
 
 def _policy_for(priority: str) -> int | None:

@@ -21,6 +21,7 @@ from lerobot_stream.datasets.utils import atomic_write
 from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
 from workers.codecs import codec_options as _codec_options
 from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.scheduling import calling_thread_policy_kept
 from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,8 @@ def reencode_video(
                     index += 1
                 out.mux(stream.encode(None))
 
-    atomic_write(output_video_path, write)
+    with calling_thread_policy_kept():  # SVT-AV1 opened by root would leave this thread SCHED_FIFO
+        atomic_write(output_video_path, write)
 
 
 # ---- concatenation by stream copy -------------------------------------------------------------------------
