@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lerobot_stream.scene import PannedImageCamera
-from lerobot_stream.synthetic import SyntheticCamera
+from lerobot_stream.synthetic import FramePool, SyntheticCamera
 
 CONTENTS = ("scene", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -30,21 +30,12 @@ class SourceError(ValueError):
     """``--source`` names nothing that can be decoded; the message names the path and why."""
 
 
-class FootageCamera:
+class FootageCamera(FramePool):
     """Loops over decoded frames shared with other cameras, from its own starting point."""
 
     def __init__(self, frames: list[np.ndarray], offset: int = 0):
-        self._frames = frames
-        self._next = offset % len(frames)
+        super().__init__(frames, offset)
         self.height, self.width = frames[0].shape[:2]
-
-    def read(self) -> np.ndarray:
-        frame = self._frames[self._next]
-        self._next = (self._next + 1) % len(self._frames)
-        return frame
-
-    def frame(self, index: int) -> np.ndarray:
-        return self._frames[index % len(self._frames)]
 
 
 def _decode_first_frame(path: Path, width: int, height: int | None = None) -> np.ndarray:

@@ -13,18 +13,12 @@ import numpy as np
 DEFAULT_POOL = 48
 
 
-class _LoopingSource:
-    """A pool of pre-rendered frames served in a loop, so that reading one costs nothing."""
+class FramePool:
+    """Frames served in a loop from ``offset``, so that reading one costs nothing (shared, read-only arrays)."""
 
-    def __init__(self, height: int = 480, width: int = 640, seed: int = 0, pool: int = DEFAULT_POOL):
-        if height < 2 or width < 2:
-            raise ValueError(f"frame size must be at least 2x2, got {height}x{width}")
-        self.height, self.width, self.seed = height, width, seed
-        self._frames = [self._render(i, pool) for i in range(pool)]
-        self._next = 0
-
-    def _render(self, index: int, pool: int) -> np.ndarray:
-        raise NotImplementedError
+    def __init__(self, frames: list[np.ndarray], offset: int = 0):
+        self._frames = frames
+        self._next = offset % len(frames)
 
     def read(self) -> np.ndarray:
         """The next frame (a shared, read-only array: copy it if you modify it)."""
@@ -34,6 +28,19 @@ class _LoopingSource:
 
     def frame(self, index: int) -> np.ndarray:
         return self._frames[index % len(self._frames)]
+
+
+class _LoopingSource(FramePool):
+    """A pool of frames rendered once, at construction, by `_render`."""
+
+    def __init__(self, height: int = 480, width: int = 640, seed: int = 0, pool: int = DEFAULT_POOL):
+        if height < 2 or width < 2:
+            raise ValueError(f"frame size must be at least 2x2, got {height}x{width}")
+        self.height, self.width, self.seed = height, width, seed
+        super().__init__([self._render(i, pool) for i in range(pool)])
+
+    def _render(self, index: int, pool: int) -> np.ndarray:
+        raise NotImplementedError
 
 
 class SyntheticCamera(_LoopingSource):

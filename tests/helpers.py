@@ -154,3 +154,14 @@ def depth_error_bound(depth: np.ndarray, unit: str, depth_min=0.01, depth_max=10
     step = (np.log(depth_max + shift) - np.log(depth_min + shift)) / 4095
     half_step = 0.5 * (metres + shift) * (np.exp(step) - 1)
     return (half_step * 1000.0 + 0.5 + 1e-6) if unit == "mm" else (half_step + 1e-6)
+
+
+def write_h264(path: str | Path, width: int, height: int, levels: list[int]) -> None:
+    """An H.264 file of flat grey frames, one per entry of ``levels`` (for footage-input tests)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for level in levels:
+            image = np.full((height, width, 3), level, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from helpers import write_h264
 
 from benchmarks.record_bench import parse_counts
 
@@ -72,13 +73,7 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
 
 def test_harness_benchmarks_the_users_own_footage(tmp_path):
     footage = tmp_path / "footage.mp4"
-    with av.open(str(footage), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        for index in range(20):
-            image = np.full((96, 128, 3), (index * 10) % 256, dtype=np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
+    write_h264(footage, 128, 96, [(index * 10) % 256 for index in range(20)])
     command = [sys.executable, "-m", "benchmarks.record_bench", "--designs", "process", "--cameras", "1"]
     command += ["--seconds", "0.5", "--resolution", "64x48", "--limit-seconds", "0", "--no-plot"]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
+from helpers import write_h264
 from PIL import Image
 
 from lerobot_stream.cameras import FootageCamera, load_footage, make_cameras
@@ -40,13 +40,7 @@ def test_synthetic_content_is_still_available():
 
 def test_a_video_file_is_decoded_once_and_each_camera_starts_elsewhere(tmp_path):
     path = tmp_path / "clip.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 80, 64, "yuv420p"
-        for index in range(40):
-            image = np.full((64, 80, 3), index * 6, dtype=np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
+    write_h264(path, 80, 64, [index * 6 for index in range(40)])
     first, second = make_cameras(2, 32, 40, source=path, fps=10)
     assert isinstance(first, FootageCamera) and first.frame(0).shape == (32, 40, 3)
     assert first.frame(0) is second.frame(0)  # shared frames, not copies

@@ -14,11 +14,8 @@ camera's first frame with the codec's message.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -28,6 +25,7 @@ import numpy as np
 
 from workers.codecs import is_hardware_encoder, quiet_codec_log
 from workers.depth import plane_rows
+from workers.scheduling import calling_thread_policy_kept
 
 logger = logging.getLogger(__name__)
 
@@ -134,24 +132,6 @@ def _check_described_value(vcodec: str, key: str, value: Any, option: Any) -> No
             )
 
 
-@contextlib.contextmanager
-def _scheduling_kept() -> Iterator[None]:
-    """Restore the calling thread's scheduling policy afterwards.
-
-    SVT-AV1, run as root, switches the thread that opens it to real-time ``SCHED_FIFO``; a check in the
-    caller's process must not change how the caller's own thread is scheduled.
-    """
-    if not hasattr(os, "sched_getscheduler"):  # macOS: no such API, and nothing to restore
-        yield
-        return
-    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-    try:
-        yield
-    finally:
-        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
-            os.sched_setscheduler(0, policy, param)
-
-
 def _open_probe(vcodec: str, pix_fmt: str, options: dict[str, Any]) -> None:
     """Open ``vcodec`` with ``options`` on a tiny frame size; ValueError with FFmpeg's reason if it refuses."""
     as_strings = {key: str(value) for key, value in options.items()}
@@ -162,7 +142,7 @@ def _open_probe(vcodec: str, pix_fmt: str, options: dict[str, Any]) -> None:
     context.framerate = Fraction(30, 1)
     context.options = quiet_codec_log(vcodec, as_strings, "none")
     try:
-        with _scheduling_kept():
+        with calling_thread_policy_kept():  # SVT-AV1 opened by root: FIFO
             context.open()
     except Exception as exc:
         raise ValueError(f"Codec {vcodec!r} rejects the settings {as_strings} with pix_fmt={pix_fmt!r}: {exc}") from exc
