@@ -247,30 +247,33 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
     cameras = make_cameras(config.cameras, config.height, config.width, config.content, config.source, config.fps)
     robot = SyntheticRobot()
     summary = RecordSummary(root)
-    dataset = LeRobotDataset.create(
-        config.repo_id,
-        fps=config.fps,
-        features=dataset_features(config.cameras, config.height, config.width, robot.joints),
-        root=root,
-        robot_type="synthetic",
-        vcodec=config.vcodec,
-        streaming_encoding=config.streaming,
-        encoder_queue_maxsize=config.queue_size,
-        encoder_threads=config.encoder_threads,
-    )
-    mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
-    print(
-        f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
-        f"  codec {dataset.writer._vcodec}, {mode}",
-        file=out,
-        flush=True,
-    )
-    display = StatusDisplay(out)
+    # From here on a stop signal is a request, not an exception: one that arrives while the dataset and its
+    # encoders are being set up stops the recording before its first episode, with a valid, empty dataset.
     with _StopRequest(out) as stop:
+        dataset = LeRobotDataset.create(
+            config.repo_id,
+            fps=config.fps,
+            features=dataset_features(config.cameras, config.height, config.width, robot.joints),
+            root=root,
+            robot_type="synthetic",
+            vcodec=config.vcodec,
+            streaming_encoding=config.streaming,
+            encoder_queue_maxsize=config.queue_size,
+            encoder_threads=config.encoder_threads,
+        )
+        mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
+        print(
+            f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
+            f"  codec {dataset.writer._vcodec}, {mode}",
+            file=out,
+            flush=True,
+        )
+        display = StatusDisplay(out)
         try:
             for episode in range(config.episodes):
                 frames = _record_episode(dataset, config, cameras, robot, episode, stop, display, summary)
-                if frames == 0:
+                if frames == 0:  # stopped before this episode's first frame (during set-up, or at a boundary)
+                    summary.interrupted, summary.stopped_by = stop.requested, stop.signal_name
                     break
                 started = time.perf_counter()
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -123,3 +124,33 @@ def test_a_stop_signal_saves_the_episode_in_progress_and_leaves_a_valid_dataset(
     assert len(report.episodes) == 1 and 0 < report.episodes[0]["length"] < 900
     time.sleep(0.5)
     assert not [p for p in workers if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_ctrl_c_while_the_encoders_start_stops_cleanly_before_the_first_episode(tmp_path):
+    """A stop signal during set-up (the dataset exists, the encoder processes are starting) is a request like any
+    other: no traceback, exit 0, a valid dataset without episodes."""
+    root = tmp_path / "demo"
+    command = [*CLI, "record", "--root", str(root), "--cameras", "2", "--resolution", "160x120"]
+    recorder = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "meta/info.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.killpg(recorder.pid, signal.SIGINT)
+        out, err = recorder.communicate(timeout=60)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+    assert recorder.returncode == 0, err
+    assert "Traceback" not in err
+    assert "episodes / frames" in out and "stopped by Ctrl-C" in out
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["total_episodes"] == 0
+    assert inspect_dataset(root).healthy
