@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if "floor_lateness_ms" in limit:
         floor = limit["floor_lateness_ms"]
         print(
-            f"  environment floor: a bare paced loop beside {limit['cores']} idle-priority encoders is late by "
+            f"  environment floor: a bare paced loop beside {2 * limit['cores']} idle-priority encoders is late by "
             f"p99 {floor['p99']:.2f} ms (max {floor['max']:.1f} ms); no design can do better here",
             flush=True,
         )
