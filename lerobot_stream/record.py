@@ -156,22 +156,22 @@ class StatusDisplay:
             return
         self._last = now
         encoder = dataset.writer._streaming_encoder
+        statuses = encoder.status() if encoder is not None else {}
         lines = [f"episode {episode + 1}  {tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"]
         for key in dataset.meta.video_keys:
             name = key.rsplit(".", 1)[-1]
-            if encoder is None or key not in encoder._video_paths:
+            status = statuses.get(key)
+            if status is None:
                 lines.append(f"  {name:>6}: PNG staging ({tick} frames written)")
                 continue
-            status = encoder.live_status(key)
-            in_flight, capacity = encoder.ring_fill(key)
             previous_t, previous_n = self._encoded.get(key, (now, status.frames_encoded))
             rate = (status.frames_encoded - previous_n) / (now - previous_t) if now > previous_t else 0.0
             self._encoded[key] = (now, status.frames_encoded)
-            lag = tick - status.frames_encoded
-            dropped = encoder._dropped_frames.get(key, 0)
+            health = ", ".join(status.health).upper() or "ok"
             lines.append(
-                f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {in_flight:3d}/{capacity}"
-                f"  dropped/repeated {dropped:4d}  lag {lag:4d} frames"
+                f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {status.buffered:3d}/"
+                f"{status.capacity}  dropped/repeated {status.frames_dropped:4d}"
+                f"  lag {tick - status.frames_encoded:4d} frames  {health}"
             )
         self._draw(lines)
 

@@ -306,7 +306,9 @@ class ThreadBackend:
         encoder = self.cameras[camera].thread.encoder
         if encoder is None:
             return LiveStatus()
-        return LiveStatus(encoder.frames_written, encoder.frames_repeated, None, encoder.stats.frames)
+        return LiveStatus(
+            encoder.frames_written, encoder.frames_repeated, None, encoder.stats.frames, encoder.health.flags()
+        )
 
     def ring_fill(self, camera: str) -> tuple[int, int]:
         entry = self.cameras[camera]

@@ -24,6 +24,7 @@ import numpy as np
 
 from workers.codecs import EncoderSettings, quiet_codec_log
 from workers.depth import code_frame, quantize_depth
+from workers.health import HealthMonitor
 from workers.scheduling import calling_thread_policy_kept
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
@@ -94,6 +95,8 @@ class EpisodeEncoder:
         self.settings = settings
         self.fragmented = fragmented
         self.stats = DepthStatsAccumulator() if settings.is_depth else ImageStatsAccumulator()
+        #: Is the camera broken (frozen, black, saturated, exposure jump)? See `workers.health`.
+        self.health = HealthMonitor(int(settings.fps), depth=settings.is_depth)
         self.frames_written = 0
         self.frames_repeated = 0
         self._on_codec_open = on_codec_open
@@ -150,6 +153,7 @@ class EpisodeEncoder:
                     f"{self.path.name}: frame size changed from {self._size[0]}x{self._size[1]} to {height}x{width}"
                 )
             self.stats.update(pixels)
+            self.health.update(pixels)
             frame = self._convert(pixels)
         finally:
             if release is not None:

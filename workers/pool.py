@@ -58,6 +58,14 @@ _BOOT = (
 )
 
 
+_HEALTH_HINTS = {
+    "frozen": "identical frames for a second or more: is the driver delivering new images?",
+    "black": "mean level below 8 for a second: lens cap, lost exposure, or no light",
+    "saturated": "mean level above 247 for a second: blinding light or exposure stuck high",
+    "exposure jump": "the mean level jumped by more than 48 between two frames",
+}
+
+
 class WorkerDied(RuntimeError):
     """A camera's encoder process is gone; the message names the camera and the cause."""
 
@@ -82,6 +90,8 @@ class LiveStatus:
     frames_repeated: int = 0
     histograms: np.ndarray | None = None
     stats_frames: int = 0
+    #: What looks wrong with the camera right now (`workers.health`); empty when it looks healthy.
+    health: tuple[str, ...] = ()
 
 
 class CameraWorker:
@@ -109,6 +119,7 @@ class CameraWorker:
         self._episode: int | None = None
         self._outcome: object | None = None
         self._ready = False
+        self._health_warned: set[str] = set()
 
         command_read, command_write = os.pipe()
         event_read, event_write = os.pipe()
@@ -197,8 +208,11 @@ class CameraWorker:
         if isinstance(event, Progress):
             if event.episode == self._episode:
                 self.status = LiveStatus(
-                    event.frames_encoded, event.frames_repeated, event.histograms, event.stats_frames
+                    event.frames_encoded, event.frames_repeated, event.histograms, event.stats_frames, event.health
                 )
+                for flag in set(event.health) - self._health_warned:
+                    self._health_warned.add(flag)
+                    logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, _HEALTH_HINTS[flag])
         elif isinstance(event, EpisodeFailed):
             if event.episode == self._episode:
                 self.failure = event.message
@@ -242,6 +256,7 @@ class CameraWorker:
         self._outcome = None
         self.failure = None
         self.status = LiveStatus()
+        self._health_warned = set()  # each health flag is logged once per episode
         self._send(StartEpisode(episode, str(path), settings, fragmented))
 
     def ensure_ring(self, slot: SlotFormat, in_loop: bool = False) -> None:

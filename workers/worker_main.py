@@ -249,7 +249,16 @@ class EncoderWorker:
             return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
         episode.reported_frames = encoder.frames_written
         histograms, frames = encoder.stats.snapshot()
-        self._send(Progress(episode.number, encoder.frames_written, encoder.frames_repeated, histograms, frames))
+        self._send(
+            Progress(
+                episode.number,
+                encoder.frames_written,
+                encoder.frames_repeated,
+                histograms,
+                frames,
+                encoder.health.flags(),
+            )
+        )
 
 
 def _connection(fd: str, readable: bool) -> Connection:

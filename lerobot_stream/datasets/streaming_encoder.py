@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,21 @@ def _close_live_encoders() -> None:
     for encoder in list(_live_encoders):
         with contextlib.suppress(Exception):
             encoder.close()
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """One camera of the current episode, as `StreamingVideoEncoder.status` reports it."""
+
+    frames_fed: int
+    frames_dropped: int
+    frames_encoded: int
+    frames_repeated: int
+    #: Frames waiting for the encoder, and how many the camera's buffer holds.
+    buffered: int
+    capacity: int
+    #: What looks wrong with the camera (`workers.health.FLAGS`); empty when it looks healthy.
+    health: tuple[str, ...] = ()
 
 
 class EncodingFailed(RuntimeError):
@@ -439,6 +455,28 @@ class StreamingVideoEncoder:
         """(frames waiting for the encoder, capacity) for one camera."""
         with self._camera_locks[video_key]:
             return self._backend.ring_fill(video_key)
+
+    def status(self) -> dict[str, CameraStatus]:
+        """What each camera of the current episode is doing right now - for a rig operator's display.
+
+        Includes ``health``: what looks wrong with the camera (``frozen``, ``black``, ``saturated``,
+        ``exposure jump``; see `workers.health`), checked by the encoder on every frame. The process backend
+        also logs each flag once per episode as a warning naming the camera.
+        """
+        report = {}
+        for key in self._video_paths if self._episode_active else ():
+            live = self.live_status(key)
+            in_flight, capacity = self.ring_fill(key)
+            report[key] = CameraStatus(
+                frames_fed=self._frames_fed.get(key, 0),
+                frames_dropped=self._dropped_frames.get(key, 0),
+                frames_encoded=live.frames_encoded,
+                frames_repeated=live.frames_repeated,
+                buffered=in_flight,
+                capacity=capacity,
+                health=live.health,
+            )
+        return report
 
     def worker_pids(self) -> dict[str, int]:
         """PIDs of the encoder processes (process backend; empty for threads)."""

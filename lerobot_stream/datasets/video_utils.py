@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 
-from lerobot_stream.datasets.streaming_encoder import EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import atomic_write
 from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "HW_ENCODERS",
     "VALID_VIDEO_CODECS",
+    "CameraStatus",
     "EncodingFailed",
     "StreamingVideoEncoder",
     "VideoEncodingManager",
