@@ -1,6 +1,6 @@
 """The two ways to host the per-camera encoders behind one interface.
 
-* `ProcessBackend` (default): one long-lived encoder process per camera (`workers.pool.CameraWorker`)
+* `ProcessBackend` (default): one long-lived encoder process per camera (`workers.camera_worker.CameraWorker`)
   fed through a shared-memory ring.
 * `ThreadBackend`: LeRobot's design, one encoder thread per camera per episode fed through a
   ``queue.Queue`` (`workers.thread_host`); the benchmark baseline.
@@ -22,10 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from shm import RingProducer, check_shm_space
+from workers.camera_worker import CameraWorker, LiveStatus, WorkerDied
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.frames import Layout, SlotFormat, copy_frame, slot_format
-from workers.pool import CameraWorker, LiveStatus, WorkerDied
 from workers.thread_host import CameraEncoderThread, EndOfEpisode, IndexedFrame
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
-"""Entry point of one camera's encoder process, ``main([CMD, EVENTS, READY, FREED])`` (see `workers.pool`).
+"""Entry point of one camera's encoder process, ``main([CMD, EVENTS, READY, FREED])`` (see `workers.camera_worker`).
 
-The four arguments are inherited pipe file descriptors (see `workers.pool.CameraWorker`). The process:
+The four arguments are inherited pipe file descriptors (see `workers.camera_worker.CameraWorker`). The process:
 
 * ignores SIGINT - the recorder decides how an episode ends when the user presses Ctrl-C;
 * runs below the recorder's scheduling priority, re-applied after each encoder open

@@ -43,10 +43,10 @@ import numpy as np
 from lerobot_stream.configs.video import RGBEncoderConfig, depth_encoder_defaults, rgb_encoder_defaults
 from shm import check_owner, in_owner
 from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
+from workers.camera_worker import LiveStatus
 from workers.codecs import EncoderSettings, thread_bound
 from workers.encode import EpisodeResult
 from workers.frames import CHANNELS, SlotFormat, check_depth_frame, check_frame, depth_storage_dtype, slot_format
-from workers.pool import LiveStatus
 from workers.scheduling import PRIORITIES
 
 logger = logging.getLogger(__name__)
