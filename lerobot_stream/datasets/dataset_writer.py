@@ -33,24 +33,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lerobot_stream.configs.video import depth_encoder_defaults, infer_depth_unit, rgb_encoder_defaults
 from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
+from lerobot_stream.datasets.data_placement import DataPlacer
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.episode_table import episode_arrays, episode_table, journal_rows, journal_schema
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, EpisodeJournal
+from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import (
-    DEFAULT_DATA_PATH,
     DEFAULT_DEPTH_PATH,
-    DEFAULT_FEATURES,
     DEFAULT_IMAGE_PATH,
     IMAGES_DIR,
     STAGING_DIR,
-    atomic_write,
-    update_chunk_file_indices,
 )
 from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import (
@@ -150,13 +147,11 @@ class DatasetWriter:
         self._recorded_frames = initial_frames
         self._latest_episode: dict[str, Any] | None = None
         self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
-        self._current_file_start_frame: int | None = None
-        self._data_file: tuple[int, int] | None = None
         self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
         self._video_placer = VideoPlacer(meta, resume_after=self._last_video_files())
-        self._data_file_after_resume = self._last_data_file()
+        self._data_placer = DataPlacer(meta, self._schema, resume_after=self._last_data_file())
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self._journal: EpisodeJournal | None = None
         if self._journaling:
@@ -172,6 +167,11 @@ class DatasetWriter:
             except BaseException:
                 self._lock.release()
                 raise
+
+    @property
+    def _current_file_start_frame(self) -> int | None:
+        """Dataset index of the first frame in the current data file (LeRobot's attribute)."""
+        return self._data_placer.current_file_start_frame
 
     # -- resume --------------------------------------------------------------------------------------------
     def _last_video_files(self) -> dict[str, tuple[int, int]]:
@@ -410,43 +410,26 @@ class DatasetWriter:
                 )
         return stats
 
-    def _episode_arrays(self, buffer: dict, episode_index: int, length: int, task_indices: list[int]) -> dict[str, Any]:
-        arrays: dict[str, Any] = {}
-        for key, feature in self._meta.features.items():
-            dtype = feature["dtype"]
-            if dtype == "video":
-                continue
-            if key in DEFAULT_FEATURES:
-                continue
-            if dtype in ("image", "string"):
-                arrays[key] = list(buffer[key])
-            else:
-                arrays[key] = np.stack(buffer[key]).reshape(length, *feature["shape"])
-        arrays["timestamp"] = np.asarray(buffer["timestamp"], dtype=np.float32)
-        arrays["frame_index"] = np.arange(length, dtype=np.int64)
-        arrays["episode_index"] = np.full(length, episode_index, dtype=np.int64)
-        arrays["index"] = np.arange(self._meta.total_frames, self._meta.total_frames + length, dtype=np.int64)
-        arrays["task_index"] = np.asarray(task_indices, dtype=np.int64)
-        return arrays
-
     def _commit_episode(self, buffer: dict, episode_index: int, length: int, videos: dict[str, EpisodeResult]) -> None:
         tasks = list(buffer["task"])
         episode_tasks = list(dict.fromkeys(tasks))
         known = dict(self._meta.task_to_index)
         for task in episode_tasks:
             known.setdefault(task, len(known))
-        arrays = self._episode_arrays(buffer, episode_index, length, [known[t] for t in tasks])
+        arrays = episode_arrays(
+            self._meta.features, buffer, episode_index, self._meta.total_frames, length, [known[t] for t in tasks]
+        )
         for key, result in videos.items():
             if result.frames != length:
                 raise RuntimeError(f"Camera {key}: the video has {result.frames} frames for {length} data rows")
         stats = self._episode_stats(buffer, arrays, videos)
-        table = self._episode_table(arrays, length)
+        table = episode_table(self._schema, self._meta.features, arrays, length)
 
         prepared: list[PreparedVideo] = []
         try:
             for key, result in videos.items():
                 prepared.append(self._video_placer.prepare(key, result.path, result.frames))
-            data_path, data_metadata = self._prepare_data(table, length)
+            data, data_metadata = self._data_placer.prepare(table, length)
         except BaseException:
             for item in prepared:
                 self._video_placer.discard(item)
@@ -457,7 +440,7 @@ class DatasetWriter:
             self._video_placer.commit(item)
             metadata.update(item.metadata)
             metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
-        self._commit_data(data_path)
+        self._data_placer.commit(data)
         for key in videos:
             if "video.codec" not in (self._meta.features[key].get("info") or {}):
                 self._record_video_info(key, metadata)
@@ -479,10 +462,6 @@ class DatasetWriter:
         info["is_depth_map"] = info["video.is_depth_map"] = settings.is_depth
         self._meta.update_video_info(key, info)
 
-    def _episode_table(self, arrays: dict[str, Any], length: int) -> pa.Table:
-        columns = [_arrow_column(self._meta.features[f.name], f.type, arrays[f.name], length) for f in self._schema]
-        return pa.Table.from_arrays(columns, schema=self._schema)
-
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property
     def _journaling(self) -> bool:
@@ -491,79 +470,22 @@ class DatasetWriter:
         features are not: their frames live in staged PNGs."""
         return self._streaming and not self._meta.image_keys
 
-    def _journal_schema(self) -> pa.Schema:
-        fields = [f for f in self._schema if f.name not in DEFAULT_FEATURES]
-        fields += [pa.field("frame_index", pa.int64()), pa.field("timestamp", pa.float32())]
-        return pa.schema([*fields, pa.field(TASK_COLUMN, pa.string())])
-
     def _journal_rows(self, flush: bool = False) -> None:
         """Append the rows added since the last append, about once a second of recording (all of them now
         with ``flush``)."""
         buffer = self.episode_buffer
         if self._journal is None:
             name = JOURNAL_PATTERN.format(episode_index=int(np.asarray(buffer["episode_index"]).reshape(-1)[0]))
-            self._journal = EpisodeJournal(self._root / STAGING_DIR / name, self._journal_schema())
+            self._journal = EpisodeJournal(self._root / STAGING_DIR / name, journal_schema(self._schema))
         start, stop = self._journal.rows, buffer["size"]
         if stop == start or (not flush and start > 0 and stop - start < max(1, self._meta.fps)):
             return  # the first row at once, then once a second
-        schema = self._journal.schema
-        columns = []
-        for field in schema:
-            feature = self._meta.features.get(field.name, {"dtype": "string" if field.name == TASK_COLUMN else ""})
-            columns.append(_arrow_column(feature, field.type, buffer[field.name][start:stop], stop - start))
-        self._journal.append(pa.Table.from_arrays(columns, schema=schema))
+        self._journal.append(journal_rows(self._journal.schema, self._meta.features, buffer, start, stop))
 
     def _discard_journal(self) -> None:
         if self._journal is not None:
             self._journal.discard()
             self._journal = None
-
-    # -- data parquet ---------------------------------------------------------------------------------------
-    def _data_path(self, chunk: int, file: int) -> Path:
-        return self._root / DEFAULT_DATA_PATH.format(chunk_index=chunk, file_index=file)
-
-    def _prepare_data(self, table: pa.Table, length: int) -> tuple[tuple[Path, pa.Table, bool], dict]:
-        """Pick the data file for this episode (rolling over at the size limit); nothing is written yet."""
-        global_start = self._meta.total_frames
-        if self._data_file is None:
-            chunk_file = (
-                update_chunk_file_indices(*self._data_file_after_resume, self._meta.chunks_size)
-                if self._data_file_after_resume
-                else (0, 0)
-            )
-            append = False
-            self._current_file_start_frame = global_start
-        else:
-            chunk_file = self._data_file
-            path = self._data_path(*chunk_file)
-            size = path.stat().st_size
-            frames_in_file = global_start - self._current_file_start_frame
-            average = size / frames_in_file if frames_in_file else 0
-            append = size + average * length < self._meta.data_files_size_in_mb * 1024**2
-            if not append:
-                chunk_file = update_chunk_file_indices(*chunk_file, self._meta.chunks_size)
-                self._current_file_start_frame = global_start
-        self._data_file = chunk_file
-        metadata = {
-            "data/chunk_index": chunk_file[0],
-            "data/file_index": chunk_file[1],
-            "dataset_from_index": global_start,
-            "dataset_to_index": global_start + length,
-        }
-        return (self._data_path(*chunk_file), table, append), metadata
-
-    def _commit_data(self, prepared: tuple[Path, pa.Table, bool]) -> None:
-        path, table, append = prepared
-
-        def write(temp: Path) -> None:
-            with pq.ParquetWriter(temp, self._schema, compression="snappy", use_dictionary=True) as writer:
-                if append:  # one row group per episode, as LeRobot writes them
-                    previous = pq.ParquetFile(path)
-                    for group in range(previous.num_row_groups):
-                        writer.write_table(previous.read_row_group(group).cast(self._schema))
-                writer.write_table(table)
-
-        atomic_write(path, write)
 
     # -- discarding -----------------------------------------------------------------------------------------
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
@@ -647,21 +569,6 @@ class DatasetWriter:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.finalize()
-
-
-def _png_bytes(path: str) -> bytes:
-    return Path(path).read_bytes()
-
-
-def _arrow_column(feature: dict, field_type: pa.DataType, values: list, length: int) -> pa.Array:
-    """One parquet column of ``length`` rows of a feature, as LeRobot's reader expects it."""
-    if feature["dtype"] == "image":
-        return pa.array([{"bytes": _png_bytes(path), "path": Path(path).name} for path in values], type=field_type)
-    if feature["dtype"] == "string":
-        return pa.array(values, type=field_type)
-    if isinstance(field_type, pa.FixedSizeListType) or pa.types.is_list(field_type):
-        return pa.array(list(np.asarray(values).tolist()), type=field_type)
-    return pa.array(np.asarray(values).reshape(length), type=field_type)
 
 
 __all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]
