@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from lerobot_stream.datasets.data_placement import DataPlacer
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.episode_table import episode_arrays, episode_table, journal_rows, journal_schema
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
+from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
@@ -53,7 +53,6 @@ from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import (
     EncodingFailed,
     StreamingVideoEncoder,
-    encode_image_folder,
     encode_video_frames,
     get_video_info,
 )
@@ -143,13 +142,13 @@ class DatasetWriter:
         self._encoder_threads = encoder_threads
         self._batch_encoding_size = batch_encoding_size
         self._streaming_encoder = streaming_encoder
-        self.image_writer: AsyncImageWriter | None = None
         self._recorded_frames = initial_frames
         self._latest_episode: dict[str, Any] | None = None
         self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
         self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
+        self._staging = FrameStaging(self._root, meta.depth_keys, self._settings_for)
         self._video_placer = VideoPlacer(meta, resume_after=self._last_video_files())
         self._data_placer = DataPlacer(meta, self._schema, resume_after=self._last_data_file())
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
@@ -216,28 +215,18 @@ class DatasetWriter:
         """The encoder config of a camera (the depth config for depth maps)."""
         return self._depth_encoder if key in self._meta.depth_keys else self._rgb_encoder
 
-    def _image_path(self, key: str, episode_index: int, frame_index: int) -> Path:
-        template = DEFAULT_DEPTH_PATH if key in self._meta.depth_keys else DEFAULT_IMAGE_PATH
-        return self._root / template.format(image_key=key, episode_index=episode_index, frame_index=frame_index)
-
-    def _episode_image_dir(self, key: str, episode_index: int) -> Path:
-        return self._image_path(key, episode_index, 0).parent
-
     @property
     def _streaming(self) -> bool:
         return self._streaming_encoder is not None and bool(self._meta.video_keys)
 
-    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
-        """Background PNG writers (threads; ``num_processes`` is accepted for LeRobot compatibility)."""
-        if self.image_writer is not None:
-            logger.warning("An image writer is already running")
-            return
-        self.image_writer = AsyncImageWriter(num_threads=max(1, num_threads or 4))
+    @property
+    def image_writer(self) -> AsyncImageWriter | None:
+        """The background image-file writer threads (LeRobot's attribute); None until used or started."""
+        return self._staging.writer
 
-    def _png_writer(self) -> AsyncImageWriter:
-        if self.image_writer is None:
-            self.start_image_writer()
-        return self.image_writer
+    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
+        """Background image writers (threads; ``num_processes`` is accepted for LeRobot compatibility)."""
+        self._staging.start(num_threads)
 
     # -- recording ------------------------------------------------------------------------------------------
     def add_frame(self, frame: dict) -> None:
@@ -272,17 +261,12 @@ class DatasetWriter:
             if dtype == "video" and self._streaming:
                 self._streaming_encoder.feed_frame(key, value)
                 values[key] = None
-            elif dtype in ("video", "image"):
-                path = self._image_path(key, episode_index, frame_index)
-                if frame_index == 0:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                if dtype == "image":
-                    pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
-                    self._image_stats[key].update(pixels)
-                    self._png_writer().save_image(pixels, path, _IMAGE_PNG_COMPRESSION, key)
-                else:
-                    self._png_writer().save_image(value, path, _VIDEO_PNG_COMPRESSION, key)
-                values[key] = str(path)
+            elif dtype == "image":
+                pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
+                self._image_stats[key].update(pixels)
+                values[key] = str(self._staging.stage(key, episode_index, frame_index, pixels, _IMAGE_PNG_COMPRESSION))
+            elif dtype == "video":
+                values[key] = str(self._staging.stage(key, episode_index, frame_index, value, _VIDEO_PNG_COMPRESSION))
             else:
                 values[key] = value if dtype == "string" else np.array(value, copy=True)
         for key, value in values.items():
@@ -323,8 +307,7 @@ class DatasetWriter:
             )
         videos: dict[str, EpisodeResult] = {}
         try:
-            if self.image_writer is not None:
-                self.image_writer.wait_until_done()
+            self._staging.wait()
             if self._journal is not None:  # every row on disk: a recorder killed while saving loses nothing
                 self._journal_rows(flush=True)
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
@@ -342,8 +325,7 @@ class DatasetWriter:
             self._discard_journal()
             for result in videos.values():
                 self._remove_temp_video(result.path)
-            for key in self._meta.image_keys:  # their PNG bytes are in the parquet now
-                shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
+            self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._cleanup_staging()
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
@@ -361,24 +343,9 @@ class DatasetWriter:
                     self._remove_temp_video(path)
                 raise
             return dict(encoder.last_results)
-        writer = self._png_writer()
-        writer.wait_until_done()
-        keys = self._meta.video_keys
-        with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
-            futures = {key: pool.submit(self._encode_pngs, key, episode_index) for key in keys}
-            errors, results = {}, {}
-            for key, future in futures.items():
-                try:
-                    results[key] = future.result()
-                except Exception as exc:
-                    errors[key] = f"{type(exc).__name__}: {exc}"
-        if errors:
-            for result in results.values():
-                self._remove_temp_video(result.path)
-            raise RuntimeError(f"video encoding failed for {errors}")
-        for key in keys:
-            shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
-        return results
+        return self._staging.encode_episode(
+            self._meta.video_keys, episode_index, parallel, remove_video=self._remove_temp_video
+        )
 
     def _settings_for(self, key: str) -> EncoderSettings:
         """How camera ``key`` is encoded on either path (also what ``info.json`` records)."""
@@ -387,12 +354,6 @@ class DatasetWriter:
             return self._streaming_encoder.settings_for(key, cameras)
         threads = thread_bound(self._encoder_threads, cameras)
         return EncoderSettings.from_config(self.config_for(key), self._meta.fps, threads)
-
-    def _encode_pngs(self, key: str, episode_index: int) -> EpisodeResult:
-        suffix = "tiff" if key in self._meta.depth_keys else "png"
-        frames = sorted(self._episode_image_dir(key, episode_index).glob(f"frame-*.{suffix}"))
-        target = self._root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
-        return encode_image_folder(frames, target, self._settings_for(key))
 
     def _episode_stats(
         self, buffer: dict, arrays: dict[str, np.ndarray], videos: dict[str, EpisodeResult]
@@ -495,13 +456,9 @@ class DatasetWriter:
         if self._streaming_encoder is not None:
             self._streaming_encoder.cancel_episode()
         self._discard_journal()
-        if self.image_writer is not None:
-            self.image_writer.discard_errors()
+        self._staging.discard_errors()
         if delete_images:
-            for key in self._meta.camera_keys:
-                shutil.rmtree(
-                    self._episode_image_dir(key, int(np.asarray(episode_index).reshape(-1)[0])), ignore_errors=True
-                )
+            self._staging.remove_episode(self._meta.camera_keys, int(np.asarray(episode_index).reshape(-1)[0]))
         self._cleanup_staging()
         self.episode_buffer = self._create_episode_buffer()
 
@@ -527,8 +484,7 @@ class DatasetWriter:
             self._streaming_encoder.cancel_episode()
 
     def cleanup_interrupted_episode(self, episode_index: int) -> None:
-        for key in self._meta.camera_keys:
-            shutil.rmtree(self._episode_image_dir(key, episode_index), ignore_errors=True)
+        self._staging.remove_episode(self._meta.camera_keys, episode_index)
         self._cleanup_staging()
 
     # -- teardown -------------------------------------------------------------------------------------------
@@ -540,9 +496,7 @@ class DatasetWriter:
             self._streaming_encoder.close()
 
     def stop_image_writer(self) -> None:
-        if self.image_writer is not None:
-            self.image_writer.stop()
-            self.image_writer = None
+        self._staging.stop()
 
     def finalize(self) -> None:
         """Discard an unsaved episode (with a warning), stop encoders and writers. Idempotent. Does nothing

@@ -1,0 +1,110 @@
+"""Camera frames staged as image files during an episode, and encoded from them at save time.
+
+LeRobot's legacy recording path (``streaming_encoding=False``) and ``image`` features both write each
+camera frame as a file under ``root/images`` (PNG; TIFF for depth maps) from background threads
+(`lerobot_stream.datasets.image_writer`). At ``save_episode`` the video cameras' files are encoded -
+cameras in parallel, with the encoder processes' own encode core - into one `EpisodeResult` per camera,
+the same result the streaming path returns, and the files are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from lerobot_stream.datasets.image_writer import AsyncImageWriter
+from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
+from lerobot_stream.datasets.video_utils import encode_image_folder
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeResult
+
+logger = logging.getLogger(__name__)
+
+
+class FrameStaging:
+    """The image files of the episode being recorded, the threads that write them, and their encoding."""
+
+    def __init__(self, root: Path, depth_keys: list[str], settings_for: Callable[[str], EncoderSettings]):
+        self.root = Path(root)
+        self._depth_keys = set(depth_keys)
+        self._settings_for = settings_for
+        #: The background writer threads (LeRobot's ``image_writer``), started on first use.
+        self.writer: AsyncImageWriter | None = None
+
+    # -- writer threads -------------------------------------------------------------------------------------
+    def start(self, num_threads: int = 4) -> None:
+        if self.writer is not None:
+            logger.warning("An image writer is already running")
+            return
+        self.writer = AsyncImageWriter(num_threads=max(1, num_threads or 4))
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
+
+    def wait(self) -> None:
+        """Every staged frame is on disk (or its write error is raised)."""
+        if self.writer is not None:
+            self.writer.wait_until_done()
+
+    def discard_errors(self) -> None:
+        if self.writer is not None:
+            self.writer.discard_errors()
+
+    # -- files ----------------------------------------------------------------------------------------------
+    def path(self, key: str, episode_index: int, frame_index: int) -> Path:
+        template = DEFAULT_DEPTH_PATH if key in self._depth_keys else DEFAULT_IMAGE_PATH
+        return self.root / template.format(image_key=key, episode_index=episode_index, frame_index=frame_index)
+
+    def episode_dir(self, key: str, episode_index: int) -> Path:
+        return self.path(key, episode_index, 0).parent
+
+    def stage(self, key: str, episode_index: int, frame_index: int, image: Any, compression: int) -> Path:
+        """Queue one frame's file; returns its path."""
+        path = self.path(key, episode_index, frame_index)
+        if frame_index == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if self.writer is None:
+            self.start()
+        self.writer.save_image(image, path, compression, key)
+        return path
+
+    def remove_episode(self, keys: list[str], episode_index: int) -> None:
+        for key in keys:
+            shutil.rmtree(self.episode_dir(key, episode_index), ignore_errors=True)
+
+    # -- encoding -------------------------------------------------------------------------------------------
+    def encode_episode(
+        self, keys: list[str], episode_index: int, parallel: bool, remove_video: Callable[[Path], None]
+    ) -> dict[str, EpisodeResult]:
+        """Each camera's staged frames as a temporary MP4 under the staging folder; the frames are deleted.
+
+        If any camera fails, the others' MP4s are removed (``remove_video``) and a ``RuntimeError`` names
+        every failed camera with its cause.
+        """
+        self.wait()
+        with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
+            futures = {key: pool.submit(self._encode, key, episode_index) for key in keys}
+            errors, results = {}, {}
+            for key, future in futures.items():
+                try:
+                    results[key] = future.result()
+                except Exception as exc:
+                    errors[key] = f"{type(exc).__name__}: {exc}"
+        if errors:
+            for result in results.values():
+                remove_video(result.path)
+            raise RuntimeError(f"video encoding failed for {errors}")
+        self.remove_episode(keys, episode_index)
+        return results
+
+    def _encode(self, key: str, episode_index: int) -> EpisodeResult:
+        suffix = "tiff" if key in self._depth_keys else "png"
+        frames = sorted(self.episode_dir(key, episode_index).glob(f"frame-*.{suffix}"))
+        target = self.root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
+        return encode_image_folder(frames, target, self._settings_for(key))
