@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +33,22 @@ import numpy as np
 import pyarrow as pa
 
 from lerobot_stream.configs.video import depth_encoder_defaults, infer_depth_unit, rgb_encoder_defaults
-from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
-from lerobot_stream.datasets.data_placement import DataPlacer
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.episode_table import episode_arrays, episode_table, journal_rows, journal_schema
+from lerobot_stream.datasets.episode_commit import EpisodeCommitter
+from lerobot_stream.datasets.episode_table import journal_rows, journal_schema
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
-from lerobot_stream.datasets.frame_staging import FrameStaging
+from lerobot_stream.datasets.frame_staging import FrameStaging, _encode_video_worker
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import (
-    DEFAULT_DEPTH_PATH,
-    DEFAULT_IMAGE_PATH,
     IMAGES_DIR,
     STAGING_DIR,
 )
-from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import (
     EncodingFailed,
     StreamingVideoEncoder,
     encode_video_frames,
-    get_video_info,
 )
 from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
@@ -67,32 +61,6 @@ logger = logging.getLogger(__name__)
 
 _VIDEO_PNG_COMPRESSION = 1  # staging only: fast
 _IMAGE_PNG_COMPRESSION = 6  # stored in the parquet: smaller
-
-
-def _encode_video_worker(
-    video_key: str,
-    episode_index: int,
-    root: Path,
-    fps: int,
-    video_encoder: Any = None,
-    encoder_threads: int | None = None,
-    *,
-    vcodec: str | None = None,
-) -> Path:
-    """LeRobot's helper: encode one camera's staged frames of an episode (PNG, or TIFF for a depth config)
-    into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
-    process pool; `DatasetWriter` itself encodes with `encode_image_folder`. Settings as in v0.6
-    (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
-    if isinstance(video_encoder, str):
-        video_encoder, vcodec = None, video_encoder
-    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
-    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
-    template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
-    img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
-    temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"
-    encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
-    shutil.rmtree(img_dir)
-    return temp_path
 
 
 def check_batch_encoding_size(batch_encoding_size: int) -> None:
@@ -149,8 +117,7 @@ class DatasetWriter:
         self._finalized = False
         self._schema = data_schema(meta.features)
         self._staging = FrameStaging(self._root, meta.depth_keys, self._settings_for)
-        self._video_placer = VideoPlacer(meta, resume_after=self._last_video_files())
-        self._data_placer = DataPlacer(meta, self._schema, resume_after=self._last_data_file())
+        self._committer = EpisodeCommitter(meta, self._schema, self._settings_for)
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self._journal: EpisodeJournal | None = None
         if self._journaling:
@@ -170,24 +137,7 @@ class DatasetWriter:
     @property
     def _current_file_start_frame(self) -> int | None:
         """Dataset index of the first frame in the current data file (LeRobot's attribute)."""
-        return self._data_placer.current_file_start_frame
-
-    # -- resume --------------------------------------------------------------------------------------------
-    def _last_video_files(self) -> dict[str, tuple[int, int]]:
-        if not self._meta.episodes:
-            return {}
-        last = self._meta.episodes[-1]
-        return {
-            key: (last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"])
-            for key in self._meta.video_keys
-            if f"videos/{key}/chunk_index" in last
-        }
-
-    def _last_data_file(self) -> tuple[int, int] | None:
-        if not self._meta.episodes:
-            return None
-        last = self._meta.episodes[-1]
-        return last["data/chunk_index"], last["data/file_index"]
+        return self._committer.data.current_file_start_frame
 
     # -- buffer ---------------------------------------------------------------------------------------------
     def _create_episode_buffer(self, episode_index: int | None = None) -> dict[str, Any]:
@@ -311,7 +261,7 @@ class DatasetWriter:
             if self._journal is not None:  # every row on disk: a recorder killed while saving loses nothing
                 self._journal_rows(flush=True)
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
-            self._commit_episode(buffer, episode_index, length, videos)
+            self.commit_encoded_episode(buffer, videos)
         except Exception as exc:
             self.clear_episode_buffer()
             raise EpisodeSaveError(
@@ -329,6 +279,13 @@ class DatasetWriter:
             self._cleanup_staging()
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
+
+    def commit_encoded_episode(self, buffer: dict, videos: dict[str, EpisodeResult]) -> None:
+        """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last
+        step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`)."""
+        metadata = self._committer.commit(buffer, buffer["episode_index"], videos, self._image_stats)
+        self._latest_episode = {"episode_index": buffer["episode_index"], **metadata}
+        self._recorded_frames += buffer["size"]
 
     def _finish_videos(self, buffer: dict, episode_index: int, parallel: bool) -> dict[str, EpisodeResult]:
         """Each camera's finished temporary MP4 (and stats), by whichever path recorded it."""
@@ -354,74 +311,6 @@ class DatasetWriter:
             return self._streaming_encoder.settings_for(key, cameras)
         threads = thread_bound(self._encoder_threads, cameras)
         return EncoderSettings.from_config(self.config_for(key), self._meta.fps, threads)
-
-    def _episode_stats(
-        self, buffer: dict, arrays: dict[str, np.ndarray], videos: dict[str, EpisodeResult]
-    ) -> dict[str, dict]:
-        numeric = compute_episode_stats(arrays, self._meta.features)
-        stats: dict[str, dict] = {}
-        for key, feature in self._meta.features.items():
-            if key in numeric:
-                stats[key] = numeric[key]
-            elif feature["dtype"] == "video" and videos[key].stats is not None:
-                stats[key] = camera_stats_from_pixels(videos[key].stats, depth=key in self._meta.depth_keys)
-            elif feature["dtype"] == "image" and self._image_stats[key].frames:
-                stats[key] = camera_stats_from_pixels(
-                    self._image_stats[key].statistics(), depth=key in self._meta.depth_keys
-                )
-        return stats
-
-    def _commit_episode(self, buffer: dict, episode_index: int, length: int, videos: dict[str, EpisodeResult]) -> None:
-        tasks = list(buffer["task"])
-        episode_tasks = list(dict.fromkeys(tasks))
-        known = dict(self._meta.task_to_index)
-        for task in episode_tasks:
-            known.setdefault(task, len(known))
-        arrays = episode_arrays(
-            self._meta.features, buffer, episode_index, self._meta.total_frames, length, [known[t] for t in tasks]
-        )
-        for key, result in videos.items():
-            if result.frames != length:
-                raise RuntimeError(f"Camera {key}: the video has {result.frames} frames for {length} data rows")
-        stats = self._episode_stats(buffer, arrays, videos)
-        table = episode_table(self._schema, self._meta.features, arrays, length)
-
-        prepared: list[PreparedVideo] = []
-        try:
-            for key, result in videos.items():
-                prepared.append(self._video_placer.prepare(key, result.path, result.frames))
-            data, data_metadata = self._data_placer.prepare(table, length)
-        except BaseException:
-            for item in prepared:
-                self._video_placer.discard(item)
-            raise
-        # Commit: videos, then data, then the metadata that makes the episode part of the dataset.
-        metadata: dict[str, Any] = dict(data_metadata)
-        for item in prepared:
-            self._video_placer.commit(item)
-            metadata.update(item.metadata)
-            metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
-        self._data_placer.commit(data)
-        for key in videos:
-            if "video.codec" not in (self._meta.features[key].get("info") or {}):
-                self._record_video_info(key, metadata)
-        self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
-        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
-        self._latest_episode = {"episode_index": episode_index, **metadata}
-        self._recorded_frames += length
-        repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
-        if repeated:
-            logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)
-
-    def _record_video_info(self, key: str, metadata: dict[str, Any]) -> None:
-        """The video ``info`` block of info.json: what the file is, and the encoder settings used."""
-        chunk = metadata[f"videos/{key}/chunk_index"]
-        file = metadata[f"videos/{key}/file_index"]
-        info = get_video_info(self._video_placer.path(key, chunk, file))
-        settings = self._settings_for(key)
-        info.update(settings.describe())
-        info["is_depth_map"] = info["video.is_depth_map"] = settings.is_depth
-        self._meta.update_video_info(key, info)
 
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
-from lerobot_stream.datasets.video_utils import encode_image_folder
+from lerobot_stream.datasets.video_utils import encode_image_folder, encode_video_frames
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 
@@ -108,3 +109,29 @@ class FrameStaging:
         frames = sorted(self.episode_dir(key, episode_index).glob(f"frame-*.{suffix}"))
         target = self.root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
         return encode_image_folder(frames, target, self._settings_for(key))
+
+
+def _encode_video_worker(
+    video_key: str,
+    episode_index: int,
+    root: Path,
+    fps: int,
+    video_encoder: Any = None,
+    encoder_threads: int | None = None,
+    *,
+    vcodec: str | None = None,
+) -> Path:
+    """LeRobot's helper: encode one camera's staged frames of an episode (PNG, or TIFF for a depth config)
+    into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
+    process pool; `DatasetWriter` itself encodes with `encode_image_folder`. Settings as in v0.6
+    (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
+    if isinstance(video_encoder, str):
+        video_encoder, vcodec = None, video_encoder
+    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
+    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
+    template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
+    img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
+    temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"
+    encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
+    shutil.rmtree(img_dir)
+    return temp_path

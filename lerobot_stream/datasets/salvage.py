@@ -96,7 +96,7 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
     meta = LeRobotDatasetMetadata(info.get("repo_id") or root.name, root)
     writer = DatasetWriter(meta, root, initial_frames=meta.total_frames)
     try:
-        writer._commit_episode(buffer, episode_index, frames, videos)
+        writer.commit_encoded_episode(buffer, videos)
     finally:
         writer.finalize()
     for path in staged.values():  # committed: these are the episode's files no more

@@ -1,0 +1,124 @@
+"""Making a recorded episode part of the dataset, in an order that survives a crash at any point.
+
+Input: the episode buffer (``add_frame``'s rows) and one `EpisodeResult` per camera (a finished temporary
+MP4 with its exact statistics, from the streaming encoders or the staged frames). Order: every file is
+first prepared aside (`VideoPlacer.prepare`, `DataPlacer.prepare`); then the videos are renamed into place,
+then the data parquet, then the episodes table, info.json and stats.json (`LeRobotDatasetMetadata.
+save_episode`, the commit point). A failure before the commit point leaves every saved episode intact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
+from lerobot_stream.datasets.data_placement import DataPlacer
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.episode_table import episode_arrays, episode_table
+from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
+from lerobot_stream.datasets.video_utils import get_video_info
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeResult
+from workers.stats import ImageStatsAccumulator
+
+logger = logging.getLogger(__name__)
+
+
+class EpisodeCommitter:
+    """Owns where the dataset's files continue (resumed datasets start new files) and commits episodes."""
+
+    def __init__(self, meta: LeRobotDatasetMetadata, schema: pa.Schema, settings_for: Callable[[str], EncoderSettings]):
+        self._meta = meta
+        self._schema = schema
+        self._settings_for = settings_for
+        last = meta.episodes[-1] if meta.episodes else None
+        videos_after = {
+            key: (last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"])
+            for key in meta.video_keys
+            if last is not None and f"videos/{key}/chunk_index" in last
+        }
+        self.videos = VideoPlacer(meta, resume_after=videos_after)
+        data_after = (last["data/chunk_index"], last["data/file_index"]) if last is not None else None
+        self.data = DataPlacer(meta, schema, resume_after=data_after)
+
+    def commit(
+        self,
+        buffer: dict,
+        episode_index: int,
+        videos: dict[str, EpisodeResult],
+        image_stats: dict[str, ImageStatsAccumulator],
+    ) -> dict[str, Any]:
+        """Write the episode into the dataset; returns its metadata (file positions, repeated frames)."""
+        length = buffer["size"]
+        for key, result in videos.items():
+            if result.frames != length:
+                raise RuntimeError(f"Camera {key}: the video has {result.frames} frames for {length} data rows")
+        tasks = list(buffer["task"])
+        episode_tasks = list(dict.fromkeys(tasks))
+        known = dict(self._meta.task_to_index)
+        for task in episode_tasks:
+            known.setdefault(task, len(known))
+        features = self._meta.features
+        arrays = episode_arrays(
+            features, buffer, episode_index, self._meta.total_frames, length, [known[t] for t in tasks]
+        )
+        stats = self._stats(arrays, videos, image_stats)
+        table = episode_table(self._schema, features, arrays, length)
+
+        prepared: list[PreparedVideo] = []
+        try:
+            for key, result in videos.items():
+                prepared.append(self.videos.prepare(key, result.path, result.frames))
+            data, metadata = self.data.prepare(table, length)
+        except BaseException:
+            for item in prepared:
+                self.videos.discard(item)
+            raise
+        metadata = dict(metadata)
+        for item in prepared:
+            self.videos.commit(item)
+            metadata.update(item.metadata)
+            metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
+        self.data.commit(data)
+        for key in videos:
+            if "video.codec" not in (features[key].get("info") or {}):
+                self._record_video_info(key, metadata)
+        self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
+        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
+        repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
+        if repeated:
+            logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)
+        return metadata
+
+    def _stats(
+        self,
+        arrays: dict[str, np.ndarray],
+        videos: dict[str, EpisodeResult],
+        image_stats: dict[str, ImageStatsAccumulator],
+    ) -> dict[str, dict]:
+        numeric = compute_episode_stats(arrays, self._meta.features)
+        depth_keys = self._meta.depth_keys
+        stats: dict[str, dict] = {}
+        for key, feature in self._meta.features.items():
+            if key in numeric:
+                stats[key] = numeric[key]
+            elif feature["dtype"] == "video" and videos[key].stats is not None:
+                stats[key] = camera_stats_from_pixels(videos[key].stats, depth=key in depth_keys)
+            elif feature["dtype"] == "image" and image_stats[key].frames:
+                stats[key] = camera_stats_from_pixels(image_stats[key].statistics(), depth=key in depth_keys)
+        return stats
+
+    def _record_video_info(self, key: str, metadata: dict[str, Any]) -> None:
+        """The video ``info`` block of info.json: what the file is, and the encoder settings used."""
+        chunk = metadata[f"videos/{key}/chunk_index"]
+        file = metadata[f"videos/{key}/file_index"]
+        info = get_video_info(self.videos.path(key, chunk, file))
+        settings = self._settings_for(key)
+        info.update(settings.describe())
+        info["is_depth_map"] = info["video.is_depth_map"] = settings.is_depth
+        self._meta.update_video_info(key, info)
