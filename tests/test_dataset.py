@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -395,3 +396,16 @@ def test_create_and_open_define_the_same_attributes(tmp_path):
     assert vars(created).keys() == vars(opened).keys() == vars(resumed).keys()
     assert opened.fps == FPS and opened.features is opened.meta.features
     resumed.finalize()
+
+
+def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
+    """A dataset dropped without finalize() releases its writer lock as soon as its last reference goes - no
+    reference cycle may keep it (and the lock) alive until the cyclic garbage collector runs."""
+    gc.disable()
+    try:
+        dataset = LeRobotDataset.create("test/abandoned", fps=FPS, features=features(2), root=tmp_path / "ds")
+        del dataset
+        resumed = LeRobotDataset.resume("test/abandoned", root=tmp_path / "ds")
+        resumed.finalize()
+    finally:
+        gc.enable()

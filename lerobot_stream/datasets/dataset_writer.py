@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,11 @@ from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.episode_commit import EpisodeCommitter
 from lerobot_stream.datasets.episode_table import journal_rows, journal_schema
 from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
-from lerobot_stream.datasets.frame_staging import FrameStaging, _encode_video_worker
+from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
-from lerobot_stream.datasets.utils import (
-    IMAGES_DIR,
-    STAGING_DIR,
-)
+from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from lerobot_stream.datasets.video_utils import (
     EncodingFailed,
     StreamingVideoEncoder,
@@ -61,6 +59,32 @@ logger = logging.getLogger(__name__)
 
 _VIDEO_PNG_COMPRESSION = 1  # staging only: fast
 _IMAGE_PNG_COMPRESSION = 6  # stored in the parquet: smaller
+
+
+def _encode_video_worker(
+    video_key: str,
+    episode_index: int,
+    root: Path,
+    fps: int,
+    video_encoder: Any = None,
+    encoder_threads: int | None = None,
+    *,
+    vcodec: str | None = None,
+) -> Path:
+    """LeRobot's helper: encode one camera's staged frames of an episode (PNG, or TIFF for a depth config)
+    into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
+    process pool; `DatasetWriter` itself encodes with `encode_image_folder`. Settings as in v0.6
+    (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
+    if isinstance(video_encoder, str):
+        video_encoder, vcodec = None, video_encoder
+    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
+    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
+    template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
+    img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
+    temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"
+    encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
+    shutil.rmtree(img_dir)
+    return temp_path
 
 
 def check_batch_encoding_size(batch_encoding_size: int) -> None:
@@ -116,8 +140,10 @@ class DatasetWriter:
         self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
-        self._staging = FrameStaging(self._root, meta.depth_keys, self._settings_for)
-        self._committer = EpisodeCommitter(meta, self._schema, self._settings_for)
+        # No bound methods of this writer stored in its parts: a reference cycle would keep an abandoned writer
+        # (and its writer lock) alive until the cyclic garbage collector happens to run.
+        self._staging = FrameStaging(self._root, meta.depth_keys)
+        self._committer = EpisodeCommitter(meta, self._schema)
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self._journal: EpisodeJournal | None = None
         if self._journaling:
@@ -283,8 +309,9 @@ class DatasetWriter:
     def commit_encoded_episode(self, buffer: dict, videos: dict[str, EpisodeResult]) -> None:
         """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last
         step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`)."""
-        metadata = self._committer.commit(buffer, buffer["episode_index"], videos, self._image_stats)
-        self._latest_episode = {"episode_index": buffer["episode_index"], **metadata}
+        episode_index = buffer["episode_index"]
+        metadata = self._committer.commit(buffer, episode_index, videos, self._image_stats, self._settings_for)
+        self._latest_episode = {"episode_index": episode_index, **metadata}
         self._recorded_frames += buffer["size"]
 
     def _finish_videos(self, buffer: dict, episode_index: int, parallel: bool) -> dict[str, EpisodeResult]:
@@ -301,7 +328,7 @@ class DatasetWriter:
                 raise
             return dict(encoder.last_results)
         return self._staging.encode_episode(
-            self._meta.video_keys, episode_index, parallel, remove_video=self._remove_temp_video
+            self._meta.video_keys, episode_index, parallel, self._settings_for, self._remove_temp_video
         )
 
     def _settings_for(self, key: str) -> EncoderSettings:

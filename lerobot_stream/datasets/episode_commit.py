@@ -32,10 +32,9 @@ logger = logging.getLogger(__name__)
 class EpisodeCommitter:
     """Owns where the dataset's files continue (resumed datasets start new files) and commits episodes."""
 
-    def __init__(self, meta: LeRobotDatasetMetadata, schema: pa.Schema, settings_for: Callable[[str], EncoderSettings]):
+    def __init__(self, meta: LeRobotDatasetMetadata, schema: pa.Schema):
         self._meta = meta
         self._schema = schema
-        self._settings_for = settings_for
         last = meta.episodes[-1] if meta.episodes else None
         videos_after = {
             key: (last[f"videos/{key}/chunk_index"], last[f"videos/{key}/file_index"])
@@ -52,8 +51,10 @@ class EpisodeCommitter:
         episode_index: int,
         videos: dict[str, EpisodeResult],
         image_stats: dict[str, ImageStatsAccumulator],
+        settings_for: Callable[[str], EncoderSettings],
     ) -> dict[str, Any]:
-        """Write the episode into the dataset; returns its metadata (file positions, repeated frames)."""
+        """Write the episode into the dataset; returns its metadata (file positions, repeated frames).
+        ``settings_for(camera)``: how the camera was encoded, recorded in info.json with its first episode."""
         length = buffer["size"]
         for key, result in videos.items():
             if result.frames != length:
@@ -87,7 +88,7 @@ class EpisodeCommitter:
         self.data.commit(data)
         for key in videos:
             if "video.codec" not in (features[key].get("info") or {}):
-                self._record_video_info(key, metadata)
+                self._record_video_info(key, metadata, settings_for(key))
         self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
         self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
         repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
@@ -113,12 +114,11 @@ class EpisodeCommitter:
                 stats[key] = camera_stats_from_pixels(image_stats[key].statistics(), depth=key in depth_keys)
         return stats
 
-    def _record_video_info(self, key: str, metadata: dict[str, Any]) -> None:
+    def _record_video_info(self, key: str, metadata: dict[str, Any], settings: EncoderSettings) -> None:
         """The video ``info`` block of info.json: what the file is, and the encoder settings used."""
         chunk = metadata[f"videos/{key}/chunk_index"]
         file = metadata[f"videos/{key}/file_index"]
         info = get_video_info(self.videos.path(key, chunk, file))
-        settings = self._settings_for(key)
         info.update(settings.describe())
         info["is_depth_map"] = info["video.is_depth_map"] = settings.is_depth
         self._meta.update_video_info(key, info)

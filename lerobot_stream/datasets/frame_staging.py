@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
-from lerobot_stream.datasets.video_utils import encode_image_folder, encode_video_frames
+from lerobot_stream.datasets.video_utils import encode_image_folder
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 
@@ -29,10 +28,9 @@ logger = logging.getLogger(__name__)
 class FrameStaging:
     """The image files of the episode being recorded, the threads that write them, and their encoding."""
 
-    def __init__(self, root: Path, depth_keys: list[str], settings_for: Callable[[str], EncoderSettings]):
+    def __init__(self, root: Path, depth_keys: list[str]):
         self.root = Path(root)
         self._depth_keys = set(depth_keys)
-        self._settings_for = settings_for
         #: The background writer threads (LeRobot's ``image_writer``), started on first use.
         self.writer: AsyncImageWriter | None = None
 
@@ -81,16 +79,22 @@ class FrameStaging:
 
     # -- encoding -------------------------------------------------------------------------------------------
     def encode_episode(
-        self, keys: list[str], episode_index: int, parallel: bool, remove_video: Callable[[Path], None]
+        self,
+        keys: list[str],
+        episode_index: int,
+        parallel: bool,
+        settings_for: Callable[[str], EncoderSettings],
+        remove_video: Callable[[Path], None],
     ) -> dict[str, EpisodeResult]:
-        """Each camera's staged frames as a temporary MP4 under the staging folder; the frames are deleted.
+        """Each camera's staged frames as a temporary MP4 under the staging folder (encoded with
+        ``settings_for(camera)``); the frames are deleted.
 
         If any camera fails, the others' MP4s are removed (``remove_video``) and a ``RuntimeError`` names
         every failed camera with its cause.
         """
         self.wait()
         with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
-            futures = {key: pool.submit(self._encode, key, episode_index) for key in keys}
+            futures = {key: pool.submit(self._encode, key, episode_index, settings_for(key)) for key in keys}
             errors, results = {}, {}
             for key, future in futures.items():
                 try:
@@ -104,34 +108,8 @@ class FrameStaging:
         self.remove_episode(keys, episode_index)
         return results
 
-    def _encode(self, key: str, episode_index: int) -> EpisodeResult:
+    def _encode(self, key: str, episode_index: int, settings: EncoderSettings) -> EpisodeResult:
         suffix = "tiff" if key in self._depth_keys else "png"
         frames = sorted(self.episode_dir(key, episode_index).glob(f"frame-*.{suffix}"))
         target = self.root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
-        return encode_image_folder(frames, target, self._settings_for(key))
-
-
-def _encode_video_worker(
-    video_key: str,
-    episode_index: int,
-    root: Path,
-    fps: int,
-    video_encoder: Any = None,
-    encoder_threads: int | None = None,
-    *,
-    vcodec: str | None = None,
-) -> Path:
-    """LeRobot's helper: encode one camera's staged frames of an episode (PNG, or TIFF for a depth config)
-    into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
-    process pool; `DatasetWriter` itself encodes with `encode_image_folder`. Settings as in v0.6
-    (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
-    if isinstance(video_encoder, str):
-        video_encoder, vcodec = None, video_encoder
-    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
-    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
-    template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
-    img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
-    temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"
-    encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
-    shutil.rmtree(img_dir)
-    return temp_path
+        return encode_image_folder(frames, target, settings)
