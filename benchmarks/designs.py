@@ -291,20 +291,20 @@ def run_streaming(design: str, workload: Workload, cameras: list[Source], workdi
                 begin=lambda: encoder.start_episode(keys, workdir, depth_keys),
             )
             began = time.perf_counter()
-            outputs = encoder.finish_episode()
+            finished = encoder.finish_results()
             result.finish_ms = (time.perf_counter() - began) * 1000
         result.frames_fed = workload.ticks * workload.streams
-        result.dropped_per_camera = [encoder._dropped_frames[k] for k in keys]
+        result.dropped_per_camera = [encoder.dropped_frames[k] for k in keys]
         result.frames_dropped = sum(result.dropped_per_camera)
-        result.frames_encoded_own = sum(r.frames - r.repeated for r in encoder.last_results.values())
+        result.frames_encoded_own = sum(r.frames - r.repeated for r in finished.values())
         trace.record_into(result)
-        result.psnr_db, result.worst_psnr_db = fidelity(outputs[keys[0]][0], trace.first_stream)
+        result.psnr_db, result.worst_psnr_db = fidelity(finished[keys[0]].path, trace.first_stream)
         result.cpu_percent, result.peak_rss_mb = monitor.cpu_percent, monitor.peak_rss / 2**20
         if design == "process":
             bytes_per_pixel = 3 + (2 if workload.depth else 0)  # RGB, and uint16 depth
             pixels = workload.cameras * workload.queue_size * workload.height * workload.width
             result.shm_mb = pixels * bytes_per_pixel / 2**20
-        result.mb_per_camera_minute = _output_mb_per_camera_minute([p for p, _ in outputs.values()], workload)
+        result.mb_per_camera_minute = _output_mb_per_camera_minute([r.path for r in finished.values()], workload)
     finally:
         encoder.close()
     return result

@@ -46,7 +46,7 @@ def test_several_threads_can_feed_the_same_camera(tmp_path):
                 t.join(60)
             assert not errors and not any(t.is_alive() for t in workers)
             results = encoder.finish_episode()
-            dropped = encoder._dropped_frames["cam"]
+            dropped = encoder.dropped_frames["cam"]
             shown = decode_identities(results["cam"][0])
             assert len(shown) == total and encoder.last_results["cam"].repeated == dropped
             assert len(set(shown)) == total - dropped, "each fed frame appears once (repeats only fill drops)"

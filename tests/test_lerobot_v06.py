@@ -378,7 +378,7 @@ def test_depth_frames_the_encoder_could_not_take_are_repeated_and_counted(tmp_pa
                 os.kill(pid, signal.SIGCONT)
             encoder.feed_frame(DEPTH_KEY, depth_frame(i, "mm"))
         path, stats = encoder.finish_episode()[DEPTH_KEY]
-        dropped = encoder._dropped_frames[DEPTH_KEY]
+        dropped = encoder.dropped_frames[DEPTH_KEY]
         assert dropped >= 20 - 3 and encoder.last_results[DEPTH_KEY].repeated == dropped
     codes = decode_depth_codes(path)
     assert len(codes) == ticks and stats["count"].tolist() == [ticks - dropped]

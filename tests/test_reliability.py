@@ -206,7 +206,7 @@ def test_sustained_overload_stays_bounded_exact_and_aligned(tmp_path):
         results = encoder.finish_episode()
     assert rss_during - rss_before < 64 * 2**20, "buffering must be bounded by the rings"
     for key in keys:
-        dropped = encoder._dropped_frames[key]
+        dropped = encoder.dropped_frames[key]
         assert dropped >= 40 - 4, "a stopped encoder's ring holds 4 frames; the rest of its 40 ticks drop"
         assert encoder.last_results[key].repeated == dropped
         assert results[key][1]["count"].tolist() == [ticks - dropped]

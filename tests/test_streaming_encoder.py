@@ -207,7 +207,7 @@ def test_frames_dropped_under_overload_are_filled_so_the_video_stays_aligned(tmp
             time.sleep(0.1)
             encoder.feed_frame(CAM, identity_frame(i))
         results = encoder.finish_episode()
-    dropped = encoder._dropped_frames[CAM]
+    dropped = encoder.dropped_frames[CAM]
     assert dropped == 6  # frames 1 and 2 fit in the ring, 3..8 did not
     assert encoder.last_results[CAM].repeated == dropped
     identities = decode_identities(results[CAM][0])
@@ -367,3 +367,15 @@ def test_camera_encoder_thread_reports_errors(tmp_path):
     status, message = results.get(timeout=1)
     assert status == "error" and "(64, 96, 5)" in message
     assert not (tmp_path / "out" / "test.mp4").exists()
+
+
+def test_finish_results_is_the_typed_form_of_finish_episode(tmp_path):
+    with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        encoder.start_episode([CAM], tmp_path)
+        for index in range(4):
+            encoder.feed_frame(CAM, identity_frame(index))
+        results = encoder.finish_results()
+        assert encoder.dropped_frames == {CAM: 0}
+    result = results[CAM]
+    assert (result.frames, result.repeated) == (4, 0) and decode_identities(result.path) == [0, 1, 2, 3]
+    assert encoder.last_results == results

@@ -319,14 +319,12 @@ class DatasetWriter:
         if not self._meta.video_keys:
             return {}
         if self._streaming:
-            encoder = self._streaming_encoder
             try:
-                encoder.finish_episode()
+                return self._streaming_encoder.finish_results()
             except EncodingFailed as exc:
                 for path, _ in exc.results.values():
                     self._remove_temp_video(path)
                 raise
-            return dict(encoder.last_results)
         return self._staging.encode_episode(
             self._meta.video_keys, episode_index, parallel, self._settings_for, self._remove_temp_video
         )

@@ -217,7 +217,7 @@ class StreamingVideoEncoder:
         self._slots: dict[str, SlotFormat | None] = {}
         self._camera_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._last_drop_warning: dict[str, float] = {}
-        #: Full results (frame and repeat counts) of the last finished episode, by camera.
+        #: The results of the last finished episode, by camera (what `finish_results` returned).
         self.last_results: dict[str, EpisodeResult] = {}
         self._episode_number = 0
         self._episode_active = False
@@ -386,10 +386,9 @@ class StreamingVideoEncoder:
             self._dropped_frames[video_key],
         )
 
-    def finish_episode(self) -> dict[str, tuple[Path, dict | None]]:
-        """Complete every camera's MP4 and return ``{key: (mp4 path, stats)}``.
+    def finish_results(self) -> dict[str, EpisodeResult]:
+        """Complete every camera's MP4 and return its full result: path, frame and repeat counts, statistics.
 
-        Stats hold per-channel ``min, max, mean, std, q01..q99`` in the 0-255 scale and ``count`` (frames).
         Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
         """
         check_owner(self._owner_pid, "StreamingVideoEncoder")
@@ -401,21 +400,35 @@ class StreamingVideoEncoder:
             raise RuntimeError(f"No frames were fed for camera(s) {empty} in this episode; nothing to finish.")
         outcomes = self._backend.finish(self._frames_fed, self._frames_published(), self.finish_timeout_s)
         self._episode_active = False
-        results: dict[str, tuple[Path, dict | None]] = {}
+        results: dict[str, EpisodeResult] = {}
         failures: dict[str, str] = {}
-        self.last_results = {}
         for key, outcome in outcomes.items():
             if isinstance(outcome, EpisodeResult):
-                self.last_results[key] = outcome
-                results[key] = (outcome.path, outcome.stats)
+                results[key] = outcome
             else:
                 failures[key] = str(outcome)
                 shutil.rmtree(self._video_paths[key].parent, ignore_errors=True)
+        self.last_results = results
         self._log_summary(outcomes)
         self._threads = {}
         if failures:
-            raise EncodingFailed(failures, results)
+            raise EncodingFailed(failures, {key: (r.path, r.stats) for key, r in results.items()})
         return results
+
+    def finish_episode(self) -> dict[str, tuple[Path, dict | None]]:
+        """LeRobot's call: complete every camera's MP4 and return ``{key: (mp4 path, stats)}`` (`finish_results`
+        has the frame and repeat counts too).
+
+        Stats hold per-channel ``min, max, mean, std, q01..q99`` in the 0-255 scale and ``count`` (frames).
+        Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
+        """
+        return {key: (result.path, result.stats) for key, result in self.finish_results().items()}
+
+    @property
+    def dropped_frames(self) -> dict[str, int]:
+        """Frames of the current (or last) episode that found the camera's buffer full, by camera; each one is
+        in the video as a repeat of the frame before it (LeRobot's name for it: ``_dropped_frames``)."""
+        return dict(self._dropped_frames)
 
     def _log_summary(self, outcomes: dict[str, EpisodeResult | Exception]) -> None:
         parts = []
