@@ -21,6 +21,7 @@ from test_stats import numpy_stats
 
 from lerobot_stream.datasets.video_utils import EncodingFailed, StreamingVideoEncoder, _CameraEncoderThread
 from lerobot_stream.utils.constants import OBS_IMAGES
+from workers.errors import WorkerDied
 
 BACKENDS = ["process", "thread"]
 CAM = f"{OBS_IMAGES}.laptop"
@@ -247,6 +248,9 @@ def test_killed_worker_is_reported_by_name_and_replaced(tmp_path):
         with pytest.raises(EncodingFailed) as info:
             encoder.finish_episode()
         assert list(info.value.failures) == [CAMS[0]]
+        error = info.value.errors[CAMS[0]]  # the cause, raised once, with who and where
+        assert isinstance(error, WorkerDied) and (error.camera, error.pid) == (CAMS[0], victim)
+        assert "SIGKILL" in error.cause and error.cause in info.value.failures[CAMS[0]]
         survivor_path = info.value.results[CAMS[1]][0]
         assert decode_identities(survivor_path) == [0, 1, 2, 3]
         # The next episode gets a fresh worker for the dead camera and the same one for the other.

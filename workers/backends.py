@@ -22,9 +22,10 @@ from typing import Protocol
 import numpy as np
 
 from shm import RingProducer, check_shm_space
-from workers.camera_worker import CameraWorker, LiveStatus, WorkerDied
+from workers.camera_worker import CameraWorker, LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
+from workers.errors import CameraEncoderError, WorkerDied
 from workers.frames import Layout, SlotFormat, copy_frame, slot_format
 from workers.thread_host import CameraEncoderThread, EndOfEpisode, IndexedFrame
 
@@ -48,7 +49,7 @@ class EncoderBackend(Protocol):
     def feed(self, camera: str, index: int, array: np.ndarray, layout: Layout) -> bool: ...
     def finish(
         self, frames_fed: dict[str, int], frames_published: dict[str, int], timeout: float
-    ) -> dict[str, EpisodeResult | Exception]: ...
+    ) -> dict[str, EpisodeResult | CameraEncoderError]: ...
     def cancel(self, frames_published: dict[str, int]) -> None: ...
     def live_status(self, camera: str) -> LiveStatus: ...
     def ring_fill(self, camera: str) -> tuple[int, int]: ...
@@ -143,14 +144,14 @@ class ProcessBackend:
 
     def finish(
         self, frames_fed: dict[str, int], frames_published: dict[str, int], timeout: float
-    ) -> dict[str, EpisodeResult | Exception]:
+    ) -> dict[str, EpisodeResult | CameraEncoderError]:
         for camera in self._active:
             self.workers[camera].finish(frames_fed[camera], frames_published[camera])
-        outcomes: dict[str, EpisodeResult | Exception] = {}
+        outcomes: dict[str, EpisodeResult | CameraEncoderError] = {}
         for camera in self._active:
             try:
                 outcomes[camera] = self.workers[camera].collect(timeout)
-            except RuntimeError as exc:
+            except CameraEncoderError as exc:
                 outcomes[camera] = exc
         self._active = []
         return outcomes
@@ -234,9 +235,11 @@ class _ThreadCamera:
         self.thread.join(timeout if failure is None else 1.0)
         if self.thread.is_alive():
             self.stop.set()
-            raise RuntimeError(failure or f"Encoder thread for {self.camera} did not finish within {timeout:.0f} s")
+            raise CameraEncoderError(
+                self.camera, failure or f"Encoder thread for {self.camera} did not finish within {timeout:.0f} s"
+            )
         if self.thread.result is None:
-            raise RuntimeError(self.failure or failure or f"Encoder thread for {self.camera} failed")
+            raise CameraEncoderError(self.camera, self.failure or failure or f"Encoder thread for {self.camera} failed")
         return self.thread.result
 
     def cancel(self, timeout: float = 5.0) -> None:
@@ -287,12 +290,12 @@ class ThreadBackend:
 
     def finish(
         self, frames_fed: dict[str, int], frames_published: dict[str, int], timeout: float
-    ) -> dict[str, EpisodeResult | Exception]:
-        outcomes: dict[str, EpisodeResult | Exception] = {}
+    ) -> dict[str, EpisodeResult | CameraEncoderError]:
+        outcomes: dict[str, EpisodeResult | CameraEncoderError] = {}
         for camera, entry in self.cameras.items():
             try:
                 outcomes[camera] = entry.finish(frames_fed[camera], timeout)
-            except RuntimeError as exc:
+            except CameraEncoderError as exc:
                 outcomes[camera] = exc
         self.cameras = {}
         return outcomes

@@ -29,6 +29,7 @@ import numpy as np
 from shm import RingProducer, ring_pipes
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
+from workers.errors import CameraEncoderError, WorkerDied
 from workers.frames import Layout, SlotFormat, copy_frame
 from workers.protocol import (
     AttachRing,
@@ -64,10 +65,6 @@ _HEALTH_HINTS = {
     "saturated": "mean level above 247 for a second: blinding light or exposure stuck high",
     "exposure jump": "the mean level jumped by more than 48 between two frames",
 }
-
-
-class WorkerDied(RuntimeError):
-    """A camera's encoder process is gone; the message names the camera and the cause."""
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -237,7 +234,9 @@ class CameraWorker:
             if not self._lost:
                 self.kill()
             raise WorkerDied(
-                self.failure or f"Encoder process for camera '{self.camera}' did not start within {timeout:.0f} s"
+                self.camera,
+                self.failure or f"Encoder process for camera '{self.camera}' did not start within {timeout:.0f} s",
+                self.pid,
             )
 
     def _await_outcome(self, timeout: float) -> object | None:
@@ -289,19 +288,22 @@ class CameraWorker:
         self._send(FinishEpisode(self._episode, frames_fed, frames_published))
 
     def collect(self, timeout: float) -> EpisodeResult:
-        """The finished episode's result, or raise ``RuntimeError`` naming the camera and the cause."""
+        """The finished episode's result, or raise `CameraEncoderError` naming the camera and the cause."""
         outcome = self._await_outcome(timeout)
         self._episode = None
         if isinstance(outcome, EpisodeFinished):
             return outcome.result
         if isinstance(outcome, EpisodeFailed):
-            raise RuntimeError(outcome.message)
+            raise CameraEncoderError(self.camera, outcome.message, self.pid)
         if outcome is None and not self._lost:
+            pid = self.pid
             self.kill()
-            raise RuntimeError(
-                f"Encoder process for camera '{self.camera}' did not finish within {timeout:.0f} s; it was stopped"
+            raise CameraEncoderError(
+                self.camera,
+                f"Encoder process for camera '{self.camera}' did not finish within {timeout:.0f} s; it was stopped",
+                pid,
             )
-        raise WorkerDied(self.failure or f"Encoder process for camera '{self.camera}' died")
+        raise WorkerDied(self.camera, self.failure or f"Encoder process for camera '{self.camera}' died", self.pid)
 
     def cancel(self, frames_published: int, timeout: float = 10.0) -> None:
         """Abandon the episode; the worker deletes its partial file and returns every ring slot."""

@@ -46,6 +46,7 @@ from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
 from workers.camera_worker import LiveStatus
 from workers.codecs import EncoderSettings, thread_bound
 from workers.encode import EpisodeResult
+from workers.errors import CameraEncoderError
 from workers.frames import CHANNELS, SlotFormat, check_depth_frame, check_frame, depth_storage_dtype, slot_format
 from workers.scheduling import PRIORITIES
 
@@ -84,13 +85,16 @@ class CameraStatus:
 class EncodingFailed(RuntimeError):
     """``finish_episode`` could not complete every camera.
 
-    ``failures`` maps each failed camera to its cause; ``results`` holds the cameras that did finish
-    (their files are still on disk, the caller owns them).
+    ``errors`` maps each failed camera to its `CameraEncoderError` (camera, pid, cause), ``failures`` to the
+    cause as text; ``results`` holds the cameras that did finish (their files are still on disk, the caller
+    owns them).
     """
 
-    def __init__(self, failures: dict[str, str], results: dict[str, tuple[Path, dict | None]]):
-        self.failures = failures
+    def __init__(self, errors: dict[str, CameraEncoderError], results: dict[str, tuple[Path, dict | None]]):
+        self.errors = errors
+        self.failures = {camera: str(error) for camera, error in errors.items()}
         self.results = results
+        failures = self.failures
         detail = "; ".join(f"{camera}: {cause}" for camera, cause in failures.items())
         super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
 
@@ -401,18 +405,18 @@ class StreamingVideoEncoder:
         outcomes = self._backend.finish(self._frames_fed, self._frames_published(), self.finish_timeout_s)
         self._episode_active = False
         results: dict[str, EpisodeResult] = {}
-        failures: dict[str, str] = {}
+        errors: dict[str, CameraEncoderError] = {}
         for key, outcome in outcomes.items():
             if isinstance(outcome, EpisodeResult):
                 results[key] = outcome
             else:
-                failures[key] = str(outcome)
+                errors[key] = outcome
                 shutil.rmtree(self._video_paths[key].parent, ignore_errors=True)
         self.last_results = results
         self._log_summary(outcomes)
         self._threads = {}
-        if failures:
-            raise EncodingFailed(failures, {key: (r.path, r.stats) for key, r in results.items()})
+        if errors:
+            raise EncodingFailed(errors, {key: (r.path, r.stats) for key, r in results.items()})
         return results
 
     def finish_episode(self) -> dict[str, tuple[Path, dict | None]]:
