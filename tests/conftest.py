@@ -9,31 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from shm import SEGMENT_PREFIX, SHM_DIR
+from helpers import encoder_children, own_segments
 
 os.environ.setdefault("SVT_LOG", "0")
-
-
-def encoder_children() -> list[psutil.Process]:
-    """Live encoder processes started by this test process."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "workers.worker_main" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
-
-
-def own_segments() -> list[str]:
-    """Shared-memory segments created by this test process."""
-    return sorted(p.name for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}{os.getpid()}_*"))
 
 
 @pytest.fixture(autouse=True)

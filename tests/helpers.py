@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
 import numpy as np
+import psutil
+
+from shm import SEGMENT_PREFIX, SHM_DIR
+from workers.stats import DEFAULT_QUANTILES, quantile_key, stats_sample
 
 IDENTITY_BITS = 12
 _BAND_ROWS = 2  # bits are drawn as 2 rows x 6 columns of black/white blocks
@@ -165,3 +170,29 @@ def write_h264(path: str | Path, width: int, height: int, levels: list[int]) -> 
             image = np.full((height, width, 3), level, dtype=np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
+
+
+def numpy_stats(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The reference statistics of RGB frames, computed with numpy over the pixels LeRobot samples."""
+    pixels = np.concatenate([stats_sample(f).reshape(-1, 3) for f in frames]).astype(np.float64)
+    result = {"min": pixels.min(0), "max": pixels.max(0), "mean": pixels.mean(0), "std": pixels.std(0)}
+    for q in DEFAULT_QUANTILES:
+        result[quantile_key(q)] = np.quantile(pixels, q, axis=0)
+    return result
+
+
+def encoder_children() -> list[psutil.Process]:
+    """Live encoder processes started by this test process."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "workers.worker_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def own_segments() -> list[str]:
+    """Shared-memory segments created by this test process."""
+    return sorted(p.name for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}{os.getpid()}_*"))

@@ -11,8 +11,7 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from helpers import count_frames, dataset_tables, identities_shown, identity_frame
-from test_stats import numpy_stats
+from helpers import count_frames, dataset_tables, identities_shown, identity_frame, numpy_stats
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 

@@ -11,8 +11,7 @@ import os
 import numpy as np
 import psutil
 import pytest
-from conftest import encoder_children, own_segments
-from helpers import identity_frame
+from helpers import encoder_children, identity_frame, own_segments
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.integrity import inspect_dataset

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import numpy_stats
 
-from workers.stats import DEFAULT_QUANTILES, ImageStatsAccumulator, downsample_factor, quantile_key, stats_sample
-
-
-def numpy_stats(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
-    pixels = np.concatenate([stats_sample(f).reshape(-1, 3) for f in frames]).astype(np.float64)
-    result = {"min": pixels.min(0), "max": pixels.max(0), "mean": pixels.mean(0), "std": pixels.std(0)}
-    for q in DEFAULT_QUANTILES:
-        result[quantile_key(q)] = np.quantile(pixels, q, axis=0)
-    return result
+from workers.stats import ImageStatsAccumulator, downsample_factor, stats_sample
 
 
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (480, 640), (720, 1280), (301, 17)])

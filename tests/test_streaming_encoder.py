@@ -15,9 +15,15 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from conftest import encoder_children, own_segments
-from helpers import count_frames, decode_identities, identity_frame, video_duration
-from test_stats import numpy_stats
+from helpers import (
+    count_frames,
+    decode_identities,
+    encoder_children,
+    identity_frame,
+    numpy_stats,
+    own_segments,
+    video_duration,
+)
 
 from lerobot_stream.datasets.video_utils import EncodingFailed, StreamingVideoEncoder, _CameraEncoderThread
 from lerobot_stream.utils.constants import OBS_IMAGES

@@ -3,8 +3,7 @@ its ring and its pipes, a real process, a real MP4."""
 
 from __future__ import annotations
 
-from conftest import encoder_children, own_segments
-from helpers import decode_identities, identity_frame
+from helpers import decode_identities, encoder_children, identity_frame, own_segments
 
 from workers.camera_worker import CameraWorker
 from workers.codecs import EncoderSettings
