@@ -155,8 +155,7 @@ class StatusDisplay:
         if not force and now - self._last < self.interval_s:
             return
         self._last = now
-        encoder = dataset.writer._streaming_encoder
-        statuses = encoder.status() if encoder is not None else {}
+        statuses = dataset.writer.camera_status()
         lines = [f"episode {episode + 1}  {tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"]
         for key in dataset.meta.video_keys:
             name = key.rsplit(".", 1)[-1]
@@ -264,7 +263,7 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
         mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
         print(
             f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
-            f"  codec {dataset.writer._vcodec}, {mode}",
+            f"  codec {dataset.writer.config_for(dataset.meta.video_keys[0]).vcodec}, {mode}",
             file=out,
             flush=True,
         )

@@ -44,6 +44,7 @@ from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
 from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from lerobot_stream.datasets.video_utils import (
+    CameraStatus,
     EncodingFailed,
     StreamingVideoEncoder,
     encode_video_frames,
@@ -186,6 +187,11 @@ class DatasetWriter:
         }
         dtypes = {key: np.float32 if self._meta.depth_unit(key) == "m" else np.uint16 for key in depth_keys}
         return {"frame_shapes": shapes, "depth_video_keys": depth_keys, "depth_dtypes": dtypes}
+
+    def camera_status(self) -> dict[str, CameraStatus]:
+        """Each streamed camera of the episode being recorded (`StreamingVideoEncoder.status`: counts, buffer,
+        health); empty on the PNG path and between episodes."""
+        return self._streaming_encoder.status() if self._streaming else {}
 
     def config_for(self, key: str) -> Any:
         """The encoder config of a camera (the depth config for depth maps)."""
