@@ -53,15 +53,22 @@ def test_a_frozen_camera_shows_in_status_and_is_logged_once(tmp_path, caplog):
     still = camera.frame(3)
     with caplog.at_level(logging.WARNING), StreamingVideoEncoder(fps=FPS, preset=13) as encoder:
         encoder.start_episode([live, frozen], tmp_path)
+        fed = []
         for _ in range(3 * FPS):
-            encoder.feed_frame(live, camera.read())
+            fed.append(camera.read())
+            encoder.feed_frame(live, fed[-1])
             encoder.feed_frame(frozen, still)
         deadline = time.monotonic() + 20
-        while "frozen" not in encoder.status()[frozen].health and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            "frozen" not in encoder.status()[frozen].health or encoder.status()[live].frames_encoded < 3 * FPS
+        ):
             time.sleep(0.1)
         status = encoder.status()
         encoder.finish_episode()
     assert status[frozen].health == ("frozen",) and status[live].health == ()
     assert status[frozen].frames_fed == 3 * FPS and status[frozen].capacity == 30
+    # The running statistics streamed back: each channel's mean level over the episode so far.
+    expected = np.mean(np.stack(fed), axis=(0, 1, 2))
+    assert np.allclose(status[live].mean_level, expected, atol=0.5), (status[live].mean_level, expected)
     warnings = [r.getMessage() for r in caplog.records if "looks broken" in r.getMessage()]
     assert len(warnings) == 1 and "stuck" in warnings[0] and "frozen" in warnings[0]

@@ -309,8 +309,9 @@ class ThreadBackend:
         encoder = self.cameras[camera].thread.encoder
         if encoder is None:
             return LiveStatus()
+        histograms = None if encoder.settings.is_depth else encoder.stats.histograms.copy()
         return LiveStatus(
-            encoder.frames_written, encoder.frames_repeated, None, encoder.stats.frames, encoder.health.flags()
+            encoder.frames_written, encoder.frames_repeated, histograms, encoder.stats.frames, encoder.health.flags()
         )
 
     def ring_fill(self, camera: str) -> tuple[int, int]:

@@ -71,8 +71,6 @@ class EpisodeResult:
     #: Per-channel statistics (RGB: 0-255 scale; depth: the recorded unit; see `workers.stats`), None if no
     #: frame was encoded.
     stats: dict[str, np.ndarray] | None
-    #: The exact per-channel histograms behind ``stats`` (3 x 256 counts) and their frame count.
-    histograms: np.ndarray | None = None
 
 
 class EpisodeEncoder:
@@ -231,8 +229,7 @@ class EpisodeEncoder:
                 self._close_quietly()
                 raise EncodeError(f"{self.settings.vcodec} failed to finish {self.path.name}: {exc}") from exc
             self._container = self._stream = None
-        histograms = self.stats.histograms.copy() if self.stats.frames and not self.settings.is_depth else None
-        return EpisodeResult(self.path, self.frames_written, self.frames_repeated, self.stats.statistics(), histograms)
+        return EpisodeResult(self.path, self.frames_written, self.frames_repeated, self.stats.statistics())
 
     def _close_quietly(self) -> None:
         if self._container is not None:

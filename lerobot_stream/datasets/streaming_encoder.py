@@ -80,6 +80,9 @@ class CameraStatus:
     capacity: int
     #: What looks wrong with the camera (`workers.health.FLAGS`); empty when it looks healthy.
     health: tuple[str, ...] = ()
+    #: Mean level of each colour channel over the episode so far (0-255), from the running statistics the
+    #: encoder streams back; None for depth maps and before the first report.
+    mean_level: tuple[float, ...] | None = None
 
 
 class EncodingFailed(RuntimeError):
@@ -120,6 +123,13 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+
+
+def _mean_levels(histograms: np.ndarray | None) -> tuple[float, ...] | None:
+    if histograms is None or not histograms.sum():
+        return None
+    levels = np.arange(histograms.shape[1])
+    return tuple(float((row * levels).sum() / row.sum()) for row in histograms)
 
 
 class StreamingVideoEncoder:
@@ -492,6 +502,7 @@ class StreamingVideoEncoder:
                 buffered=in_flight,
                 capacity=capacity,
                 health=live.health,
+                mean_level=_mean_levels(live.histograms),
             )
         return report
 
