@@ -54,3 +54,15 @@ def test_a_cancelled_episode_returns_every_slot_and_leaves_no_file(tmp_path):
         assert not (tmp_path / "cancelled.mp4").exists()
     finally:
         worker.close()
+
+
+def test_the_ring_notices_a_dead_worker(tmp_path):
+    """Only the worker holds the consumer's ends of its ring's pipes: its death is an end-of-file there."""
+    worker = CameraWorker("cam", capacity=2, encoder_threads=1)
+    try:
+        worker.ensure_ring(SLOT)
+        worker.kill()
+        worker.ring.fill_level()  # collects releases; reads end-of-file from a dead consumer
+        assert worker.ring.consumer_lost and not worker.alive
+    finally:
+        worker.close()

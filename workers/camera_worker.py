@@ -126,8 +126,8 @@ class CameraWorker:
         env.setdefault("SVT_LOG", "0")
         command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)]
         # Not awaited: the process starts while the caller goes on (commands wait in the pipe meanwhile).
-        self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=child_fds[:2])
-        self._ring_child_ends = (consumer_pipes.ready, consumer_pipes.freed)
+        close_after = [command_read, event_write, consumer_pipes.ready, consumer_pipes.freed]
+        self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=close_after)
         self._commands = Connection(command_write, readable=False)
         self._events = Connection(event_read, writable=False)
         self.ring = RingProducer(producer_pipes, label=f"camera '{camera}' frame ring")
@@ -144,12 +144,9 @@ class CameraWorker:
     def process(self) -> subprocess.Popen | None:
         """The encoder process (waits for a start still in progress); None if it could not be started."""
         try:
-            process = self._spawn.result()
+            return self._spawn.result()
         except Exception:  # the cause is in self._spawn.error
-            process = None
-        for end in self._ring_child_ends:  # the child has its copies now
-            end.close()
-        return process
+            return None
 
     @property
     def pid(self) -> int | None:

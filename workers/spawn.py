@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import Any
 
 from workers.scheduling import PRIORITIES
 
@@ -42,8 +43,10 @@ class BackgroundSpawn:
     its own, and returns at once: the caller - a recording loop, possibly - never waits for a fork and exec
     running at idle priority behind busy encoders (measured: ~11 ms per process, 3 cameras 33 ms).
 
-    ``close_after`` (some of ``fds``) are closed in this process once the child has them. `done` says whether
-    the attempt is over; `result` waits for it and returns the process or raises what prevented it.
+    ``close_after`` (descriptors, or objects with ``close()`` that own one of ``fds``) are closed in this process
+    as soon as the child has its copies - a pipe's end left open here would hide the child's exit from its peer.
+    `done` says whether the attempt is over; `result` waits for it and returns the process or raises what
+    prevented it.
     """
 
     def __init__(self, command: list[str], fds: list[int], env: dict[str, str], priority: str, close_after: list[int]):
@@ -57,7 +60,7 @@ class BackgroundSpawn:
         self._thread.start()
 
     def _run(
-        self, command: list[str], fds: list[int], env: dict[str, str], priority: str, close_after: list[int]
+        self, command: list[str], fds: list[int], env: dict[str, str], priority: str, close_after: list[Any]
     ) -> None:
         policy = _inheritable_policy(priority)
         try:
@@ -72,9 +75,12 @@ class BackgroundSpawn:
         except BaseException as exc:  # reported through `error` / `result`
             self.error = exc
         finally:
-            for fd in close_after:
+            for item in close_after:
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    if isinstance(item, int):
+                        os.close(item)
+                    else:
+                        item.close()
 
     @property
     def done(self) -> bool:
