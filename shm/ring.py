@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from shm.readiness import ReadinessProbe
 from shm.segment import SharedSegment
 
 _READY = struct.Struct("<IQQ")  # slot, batch, seq
@@ -82,6 +83,7 @@ class RingProducer:
 
     def __init__(self, pipes: RingPipes, label: str = "ring"):
         self._pipes = pipes
+        self._freed_ready = ReadinessProbe(pipes.freed)
         self.label = label
         self.spec: RingSpec | None = None
         self._segment: SharedSegment | None = None
@@ -131,7 +133,7 @@ class RingProducer:
             return
         freed = self._pipes.freed
         try:
-            while freed.poll():
+            while self._freed_ready():
                 (slot,) = _FREED.unpack(freed.recv_bytes())
                 self._free.append(slot)
         except (EOFError, OSError):

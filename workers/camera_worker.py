@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from shm import RingProducer, ring_pipes
+from shm.readiness import ReadinessProbe
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError, WorkerDied
@@ -130,6 +131,7 @@ class CameraWorker:
         self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=close_after)
         self._commands = Connection(command_write, readable=False)
         self._events = Connection(event_read, writable=False)
+        self._events_ready = ReadinessProbe(self._events)
         self.ring = RingProducer(producer_pipes, label=f"camera '{camera}' frame ring")
         level = log_level if log_level is not None else logging.getLogger("workers").getEffectiveLevel()
         self._send(Configure(camera=camera, priority=priority, log_level=level))
@@ -193,7 +195,7 @@ class CameraWorker:
         if self._lost:
             return
         try:
-            while self._events.poll():
+            while self._events_ready():
                 self._on_event(self._events.recv())
         except (EOFError, OSError):
             self._mark_lost()
