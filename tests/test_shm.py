@@ -196,3 +196,20 @@ def test_space_check_says_how_much_is_needed_and_how_to_fix_it():
     with pytest.raises(SharedMemorySpaceError):
         SharedSegment.create(free + 2**30)
     assert not [n for n in list_segments() if n.startswith(f"/lrs_{os.getpid()}_")]
+
+
+def test_readiness_probe_sees_data_and_end_of_file_without_blocking():
+    from multiprocessing import Pipe
+
+    from shm.readiness import ReadinessProbe
+
+    reader, writer = Pipe(duplex=False)
+    ready = ReadinessProbe(reader)
+    assert not ready()
+    writer.send_bytes(b"x")
+    assert ready() and reader.recv_bytes() == b"x" and not ready()
+    writer.close()
+    assert ready()  # end-of-file is readable: the next read says EOFError
+    with pytest.raises(EOFError):
+        reader.recv_bytes()
+    reader.close()
