@@ -305,8 +305,7 @@ class DatasetWriter:
             raise
         finally:
             self._discard_journal()
-            for result in videos.values():
-                self._remove_temp_video(result.path)
+            self._remove_encoded_videos()
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._cleanup_staging()
         if episode_data is None:
@@ -327,13 +326,10 @@ class DatasetWriter:
         if self._streaming:
             try:
                 return self._streaming_encoder.finish_results()
-            except EncodingFailed as exc:
-                for path, _ in exc.results.values():
-                    self._remove_temp_video(path)
+            except EncodingFailed:
+                self._streaming_encoder.remove_episode_files()
                 raise
-        return self._staging.encode_episode(
-            self._meta.video_keys, episode_index, parallel, self._settings_for, self._remove_temp_video
-        )
+        return self._staging.encode_episode(self._meta.video_keys, episode_index, parallel, self._settings_for)
 
     def _settings_for(self, key: str) -> EncoderSettings:
         """How camera ``key`` is encoded on either path (also what ``info.json`` records)."""
@@ -382,14 +378,12 @@ class DatasetWriter:
         self._cleanup_staging()
         self.episode_buffer = self._create_episode_buffer()
 
-    def _remove_temp_video(self, path: Path) -> None:
-        """Delete an episode's temporary MP4 (and the per-episode folder the streaming encoder made)."""
-        staging = self._root / STAGING_DIR
-        if path.parent != staging and path.parent.parent == staging:
-            shutil.rmtree(path.parent, ignore_errors=True)
+    def _remove_encoded_videos(self) -> None:
+        """The episode's temporary MP4s, each deleted by whoever made it, once they are in the dataset."""
+        if self._streaming:
+            self._streaming_encoder.remove_episode_files()
         else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            self._staging.remove_encoded()
 
     def _cleanup_staging(self) -> None:
         staging = self._root / STAGING_DIR

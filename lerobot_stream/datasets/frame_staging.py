@@ -33,6 +33,8 @@ class FrameStaging:
         self._depth_keys = set(depth_keys)
         #: The background writer threads (LeRobot's ``image_writer``), started on first use.
         self.writer: AsyncImageWriter | None = None
+        #: The MP4s of the last `encode_episode`, until `remove_encoded`.
+        self._encoded: list[Path] = []
 
     # -- writer threads -------------------------------------------------------------------------------------
     def start(self, num_threads: int = 4) -> None:
@@ -84,13 +86,12 @@ class FrameStaging:
         episode_index: int,
         parallel: bool,
         settings_for: Callable[[str], EncoderSettings],
-        remove_video: Callable[[Path], None],
     ) -> dict[str, EpisodeResult]:
         """Each camera's staged frames as a temporary MP4 under the staging folder (encoded with
         ``settings_for(camera)``); the frames are deleted.
 
-        If any camera fails, the others' MP4s are removed (``remove_video``) and a ``RuntimeError`` names
-        every failed camera with its cause.
+        If any camera fails, the others' MP4s are removed and a ``RuntimeError`` names every failed camera with
+        its cause. Otherwise they stay until `remove_encoded`, once the caller has copied them into the dataset.
         """
         self.wait()
         with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
@@ -101,12 +102,18 @@ class FrameStaging:
                     results[key] = future.result()
                 except Exception as exc:
                     errors[key] = f"{type(exc).__name__}: {exc}"
+        self._encoded = [result.path for result in results.values()]
         if errors:
-            for result in results.values():
-                remove_video(result.path)
+            self.remove_encoded()
             raise RuntimeError(f"video encoding failed for {errors}")
         self.remove_episode(keys, episode_index)
         return results
+
+    def remove_encoded(self) -> None:
+        """Delete the MP4s of the last `encode_episode`."""
+        for path in self._encoded:
+            path.unlink(missing_ok=True)
+        self._encoded = []
 
     def _encode(self, key: str, episode_index: int, settings: EncoderSettings) -> EpisodeResult:
         suffix = "tiff" if key in self._depth_keys else "png"

@@ -438,6 +438,14 @@ class StreamingVideoEncoder:
         """
         return {key: (result.path, result.stats) for key, result in self.finish_results().items()}
 
+    def remove_episode_files(self) -> None:
+        """Delete the last episode's temporary MP4s (and the folders this encoder made for them), once the
+        caller has copied them where they belong. Not during an episode."""
+        if self._episode_active:
+            raise RuntimeError("remove_episode_files() during an episode; finish or cancel it first")
+        for path in self._video_paths.values():
+            shutil.rmtree(path.parent, ignore_errors=True)
+
     @property
     def dropped_frames(self) -> dict[str, int]:
         """Frames of the current (or last) episode that found the camera's buffer full, by camera; each one is
