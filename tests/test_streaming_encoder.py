@@ -389,3 +389,15 @@ def test_finish_results_is_the_typed_form_of_finish_episode(tmp_path):
     result = results[CAM]
     assert (result.frames, result.repeated) == (4, 0) and decode_identities(result.path) == [0, 1, 2, 3]
     assert encoder.last_results == results
+
+
+def test_the_encoder_removes_its_own_episode_files(tmp_path):
+    with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        encoder.start_episode([CAM], tmp_path)
+        encoder.feed_frame(CAM, identity_frame(0))
+        with pytest.raises(RuntimeError, match="during an episode"):
+            encoder.remove_episode_files()
+        path = encoder.finish_results()[CAM].path
+        assert path.exists()
+        encoder.remove_episode_files()
+    assert not path.exists() and not any(tmp_path.iterdir())
