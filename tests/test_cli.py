@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,28 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     )
+
+
+@contextlib.contextmanager
+def recording(root: Path, *args: str, poll_s: float = 0.1):
+    """``lerobot-stream record --root ROOT ARGS`` in its own session, yielded once the dataset exists; killed
+    with its whole group if the test leaves it running."""
+    recorder = subprocess.Popen(
+        [*CLI, "record", "--root", str(root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "meta/info.json").exists() and time.monotonic() < deadline:
+            time.sleep(poll_s)
+        yield recorder
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
 
 
 def test_record_then_info_reports_a_healthy_dataset(tmp_path):
@@ -84,38 +107,12 @@ def test_a_stop_signal_saves_the_episode_in_progress_and_leaves_a_valid_dataset(
     """Ctrl-C from a terminal, SIGTERM from systemd, SIGHUP from a closed ssh session - each to the whole
     process group, as they are sent: the episode in progress is saved and the dataset finalized."""
     root = tmp_path / "demo"
-    recorder = subprocess.Popen(
-        [
-            *CLI,
-            "record",
-            "--root",
-            str(root),
-            "--cameras",
-            "2",
-            "--resolution",
-            "160x120",
-            "--episodes",
-            "3",
-            "--episode-seconds",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (root / "meta/info.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    args = ["--cameras", "2", "--resolution", "160x120", "--episodes", "3", "--episode-seconds", "30"]
+    with recording(root, *args) as recorder:
         time.sleep(1.5)
         workers = [p.pid for p in psutil.Process(recorder.pid).children(recursive=True)]
         os.killpg(recorder.pid, stop_signal)  # to the whole process group, as a terminal or systemd sends it
         out, err = recorder.communicate(timeout=60)
-    finally:
-        if recorder.poll() is None:
-            os.killpg(recorder.pid, signal.SIGKILL)
     assert recorder.returncode == 0, err
     assert "partial episode saved" in out and f"stopped by {name}" in out
     assert not (root / ".staging").exists()
@@ -130,24 +127,9 @@ def test_ctrl_c_while_the_encoders_start_stops_cleanly_before_the_first_episode(
     """A stop signal during set-up (the dataset exists, the encoder processes are starting) is a request like any
     other: no traceback, exit 0, a valid dataset without episodes."""
     root = tmp_path / "demo"
-    command = [*CLI, "record", "--root", str(root), "--cameras", "2", "--resolution", "160x120"]
-    recorder = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (root / "meta/info.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
+    with recording(root, "--cameras", "2", "--resolution", "160x120", poll_s=0.005) as recorder:
         os.killpg(recorder.pid, signal.SIGINT)
         out, err = recorder.communicate(timeout=60)
-    finally:
-        if recorder.poll() is None:
-            os.killpg(recorder.pid, signal.SIGKILL)
     assert recorder.returncode == 0, err
     assert "Traceback" not in err
     assert "episodes / frames" in out and "stopped by Ctrl-C" in out
