@@ -23,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from benchmarks.limit import open_encoder
 from lerobot_stream.cameras import load_footage
 from lerobot_stream.scene import PannedImageCamera, canvas_size
 from lerobot_stream.synthetic import SyntheticCamera
-from workers.codecs import EncoderSettings
 from workers.scheduling import calling_thread_policy_kept
 
 _WARM_UP_FRAMES = 5
@@ -38,10 +38,8 @@ def encode_cost(camera, frames: int, width: int, height: int) -> tuple[float, fl
         av.VideoFrame.from_ndarray(camera.frame(i), format="rgb24").reformat(format="yuv420p") for i in range(frames)
     ]
     buffer = io.BytesIO()
-    options = EncoderSettings(30, "libsvtav1", "yuv420p", 2, 30, None, 1).stream_options()
     with calling_thread_policy_kept(), av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libsvtav1", rate=30, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream = open_encoder(container, "libsvtav1", width, height, 30, g=2, crf=30, preset=None)
         for index, frame in enumerate(converted):
             if index == _WARM_UP_FRAMES:
                 began = time.perf_counter()

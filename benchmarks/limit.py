@@ -29,7 +29,7 @@ from workers.scheduling import demote_all_threads, drop_realtime_privilege
 _WARM_UP_FRAMES = 5
 
 
-def _encoder(container, vcodec: str, width: int, height: int, fps: int, g: int, crf: int, preset: int | None):
+def open_encoder(container, vcodec: str, width: int, height: int, fps: int, g: int, crf: int, preset: int | None):
     threads = None if is_hardware_encoder(vcodec) else 1
     options = EncoderSettings(fps, vcodec, "yuv420p", g, crf, preset, threads).stream_options()
     stream = container.add_stream(vcodec, rate=fps, options=options)
@@ -55,7 +55,7 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
         tempfile.TemporaryDirectory(prefix="lrs-limit-") as directory,
         av.open(str(Path(directory) / "limit.mp4"), "w") as container,
     ):
-        stream = _encoder(container, vcodec, width, height, fps, g, crf, preset)
+        stream = open_encoder(container, vcodec, width, height, fps, g, crf, preset)
         for index in range(_WARM_UP_FRAMES):
             frames[index].pts = index
             container.mux(stream.encode(frames[index]))

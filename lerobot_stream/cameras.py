@@ -38,14 +38,15 @@ class FootageCamera(FramePool):
         self.height, self.width = frames[0].shape[:2]
 
 
-def _decode_first_frame(path: Path, width: int, height: int | None = None) -> np.ndarray:
+def _decode_first_frame(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The picture in ``path`` as RGB, scaled to ``size`` (width, height) if given."""
     import av
 
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            if height is None:
+            if size is None:
                 return frame.to_ndarray(format="rgb24")
-            return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            return frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
     raise SourceError(f"--source {path}: no picture could be decoded")
 
 
@@ -76,9 +77,9 @@ def load_footage(path: Path, width: int, height: int) -> list[np.ndarray] | np.n
             images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOOTAGE_FRAMES]
             if not images:
                 raise SourceError(f"--source {path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            return [_decode_first_frame(image, width, height) for image in images]
+            return [_decode_first_frame(image, (width, height)) for image in images]
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return _decode_first_frame(path, width)
+            return _decode_first_frame(path)
         frames = _decode_video(path, width, height)
     except av.error.FFmpegError as exc:  # not a video, an unknown codec: one clear message naming the path
         raise SourceError(f"--source {path}: cannot decode it as video or image ({exc})") from exc

@@ -310,9 +310,7 @@ class ThreadBackend:
         if encoder is None:
             return LiveStatus()
         histograms = None if encoder.settings.is_depth else encoder.stats.histograms.copy()
-        return LiveStatus(
-            encoder.frames_written, encoder.frames_repeated, histograms, encoder.stats.frames, encoder.health.flags()
-        )
+        return LiveStatus(encoder.frames_written, encoder.frames_repeated, histograms, encoder.health.flags())
 
     def ring_fill(self, camera: str) -> tuple[int, int]:
         entry = self.cameras[camera]

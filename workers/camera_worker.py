@@ -86,8 +86,8 @@ class LiveStatus:
 
     frames_encoded: int = 0
     frames_repeated: int = 0
+    #: Running per-channel histograms of the episode so far (RGB; None for depth), as last streamed.
     histograms: np.ndarray | None = None
-    stats_frames: int = 0
     #: What looks wrong with the camera right now (`workers.health`); empty when it looks healthy.
     health: tuple[str, ...] = ()
 
@@ -203,9 +203,7 @@ class CameraWorker:
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
             if event.episode == self._episode:
-                self.status = LiveStatus(
-                    event.frames_encoded, event.frames_repeated, event.histograms, event.stats_frames, event.health
-                )
+                self.status = LiveStatus(event.frames_encoded, event.frames_repeated, event.histograms, event.health)
                 for flag in set(event.health) - self._health_warned:
                     self._health_warned.add(flag)
                     logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, _HEALTH_HINTS[flag])

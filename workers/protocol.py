@@ -84,7 +84,6 @@ class Progress:
     frames_encoded: int
     frames_repeated: int
     histograms: np.ndarray
-    stats_frames: int
     #: What looks wrong with the camera right now (`workers.health.FLAGS`); empty when it looks healthy.
     health: tuple[str, ...] = ()
 

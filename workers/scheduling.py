@@ -97,7 +97,8 @@ def calling_thread_policy_kept():
                 os.sched_setscheduler(0, policy, param)
 
 
-def _policy_for(priority: str) -> int | None:
+def policy_for(priority: str) -> int | None:
+    """The Linux scheduling policy of a priority name (None where the platform has no such policy)."""
     if priority == "idle":
         return getattr(os, "SCHED_IDLE", None)
     if priority == "batch":
@@ -119,7 +120,7 @@ def demote_all_threads(priority: str = "idle") -> int:
     """
     if priority not in PRIORITIES:
         raise ValueError(f"worker priority must be one of {PRIORITIES}, got {priority!r}")
-    policy = _policy_for(priority)
+    policy = policy_for(priority)
     if policy is None or not hasattr(os, "sched_setscheduler"):
         _nice_process(priority)
         return 0

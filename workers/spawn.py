@@ -23,19 +23,16 @@ import sys
 import threading
 from typing import Any
 
-from workers.scheduling import PRIORITIES
+from workers.scheduling import PRIORITIES, policy_for
 
 logger = logging.getLogger(__name__)
 
 
 def _inheritable_policy(priority: str) -> int | None:
-    if not sys.platform.startswith("linux") or not hasattr(os, "sched_setscheduler"):
+    """The policy the spawning thread takes for the child to inherit (None: leave it alone)."""
+    if priority == "normal" or not sys.platform.startswith("linux") or not hasattr(os, "sched_setscheduler"):
         return None
-    if priority == "idle":
-        return getattr(os, "SCHED_IDLE", None)
-    if priority == "batch":
-        return getattr(os, "SCHED_BATCH", None)
-    return None
+    return policy_for(priority)
 
 
 class BackgroundSpawn:

@@ -248,17 +248,9 @@ class EncoderWorker:
         if encoder.frames_written == episode.reported_frames:
             return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
         episode.reported_frames = encoder.frames_written
-        histograms, frames = encoder.stats.snapshot()
-        self._send(
-            Progress(
-                episode.number,
-                encoder.frames_written,
-                encoder.frames_repeated,
-                histograms,
-                frames,
-                encoder.health.flags(),
-            )
-        )
+        histograms, _ = encoder.stats.snapshot()
+        health = encoder.health.flags()
+        self._send(Progress(episode.number, encoder.frames_written, encoder.frames_repeated, histograms, health))
 
 
 def _connection(fd: str, readable: bool) -> Connection:
