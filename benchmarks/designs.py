@@ -39,12 +39,11 @@ import av
 import numpy as np
 import psutil
 
-from lerobot_stream.configs.video import DepthEncoderConfig
+from lerobot_stream.configs.video import DepthEncoderConfig, rgb_config_from_keywords
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
 from lerobot_stream.synthetic import SyntheticDepthCamera
-from workers.codecs import thread_bound
+from workers.codecs import resolve_settings
 
 DESIGNS = ("process", "thread", "png", "lerobot")
 #: Run when --designs is not given; ``lerobot`` (LeRobot's own encoder) needs LeRobot installed.
@@ -328,12 +327,12 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
 
     # Bounded like the library's own PNG path: SVT-AV1 encoders with unbounded threads running at the same
     # time in one process were seen to deadlock inside svt_av1_enc_send_picture on a 2-core machine.
-    threads = thread_bound(workload.encoder_threads, len(keys))
     rgb = rgb_config_from_keywords(workload.vcodec, "yuv420p", workload.g, workload.crf, workload.preset)
     depth = workload.depth_config()
 
     def encode(index: int) -> None:
         config = depth if keys[index] in depth_keys else rgb
+        threads = resolve_settings(config, workload.fps, workload.encoder_threads, len(keys)).threads
         encode_video_frames(folders[index], outputs[index], workload.fps, config, threads, overwrite=True)
 
     try:

@@ -287,7 +287,7 @@ def test_every_worker_thread_runs_below_the_recorder(tmp_path):
         for i in range(5):
             encoder.feed_frame(CAM, identity_frame(i, 480, 640))
         deadline = time.monotonic() + 20
-        while encoder.live_status(CAM).frames_encoded < 1 and time.monotonic() < deadline:
+        while encoder.status()[CAM].frames_encoded < 1 and time.monotonic() < deadline:
             time.sleep(0.05)  # until the codec is open and has created its threads
         capabilities = int(re.search(r"CapEff:\s*([0-9a-f]+)", Path(f"/proc/{pid}/status").read_text())[1], 16)
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]

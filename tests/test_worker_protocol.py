@@ -12,7 +12,7 @@ SLOT = ((64, 96, 3), "uint8")
 
 
 def test_a_worker_encodes_its_ring_into_an_episode_and_repeats_a_frame_that_never_came(tmp_path):
-    worker = CameraWorker("cam", capacity=4, encoder_threads=1)
+    worker = CameraWorker("cam", capacity=4)
     try:
         worker.ensure_ring(SLOT, in_loop=True)  # created without pre-faulting: the worker reserves it
         worker.start_episode(1, tmp_path / "cam.mp4", EncoderSettings(10, preset=13, threads=1))
@@ -44,7 +44,7 @@ def test_a_worker_encodes_its_ring_into_an_episode_and_repeats_a_frame_that_neve
 
 
 def test_a_cancelled_episode_returns_every_slot_and_leaves_no_file(tmp_path):
-    worker = CameraWorker("cam", capacity=3, encoder_threads=1)
+    worker = CameraWorker("cam", capacity=3)
     try:
         worker.ensure_ring(SLOT)
         worker.start_episode(1, tmp_path / "cancelled.mp4", EncoderSettings(10, preset=13, threads=1))
@@ -58,7 +58,7 @@ def test_a_cancelled_episode_returns_every_slot_and_leaves_no_file(tmp_path):
 
 def test_the_ring_notices_a_dead_worker(tmp_path):
     """Only the worker holds the consumer's ends of its ring's pipes: its death is an end-of-file there."""
-    worker = CameraWorker("cam", capacity=2, encoder_threads=1)
+    worker = CameraWorker("cam", capacity=2)
     try:
         worker.ensure_ring(SLOT)
         worker.kill()

@@ -100,16 +100,11 @@ class CameraWorker:
         camera: str,
         *,
         capacity: int,
-        encoder_threads: int | None,
         priority: str = "idle",
         log_level: int | None = None,
     ):
         self.camera = camera
         self.capacity = capacity
-        #: What the caller asked for (may be None); the effective bound is in each episode's settings.
-        self.encoder_threads = encoder_threads
-        #: The encoder config of the current episode as the caller gave it (LeRobot v0.6's attribute).
-        self.video_encoder: object | None = None
         self.status = LiveStatus()
         #: Why the current episode cannot complete on this camera (worker error or death), if it cannot.
         self.failure: str | None = None

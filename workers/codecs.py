@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -286,6 +287,19 @@ class EncoderSettings:
         return info
 
 
+def resolve_settings(
+    config: Any, fps: int, encoder_threads: int | None = None, streams: int = 1, bound: bool = True
+) -> EncoderSettings:
+    """How one stream of a ``streams``-stream recording is encoded: the codec policy, in one place.
+
+    ``config`` is an encoder config (ours or LeRobot's); the caller's ``encoder_threads`` wins, else the
+    cores are split between the streams (`thread_bound`). Every path uses this - the streaming encoder, the
+    dataset writer's PNG path and the settings it records in ``info.json``, LeRobot's thread host and the
+    benchmark - so what is recorded is what was used.
+    """
+    return EncoderSettings.from_config(config, fps, thread_bound(encoder_threads, streams, bound))
+
+
 def quiet_codec_log(vcodec: str, options: dict[str, str], level: str) -> dict[str, str]:
     """``options`` with the codec's own console log turned down to ``level`` where FFmpeg's log level does
     not reach it: x265 prints a banner and an encode summary to stderr on every stream otherwise.
@@ -327,3 +341,50 @@ def probe_encoder(name: str, width: int = 256, height: int = 256) -> bool:
         return False
     logger.debug("HW encoder '%s' %s", name, "works" if ok else "produced no packet")
     return ok
+
+
+_hw_encoders_found: list[str] | None = None
+
+
+def detect_hw_encoders() -> list[str]:
+    """Hardware encoders that really encode a frame on this machine, in order of preference.
+
+    Each candidate is opened and fed one small frame (`probe_encoder`); the result is cached for the life of
+    the process. Never raises; prints nothing.
+    """
+    global _hw_encoders_found
+    if _hw_encoders_found is None:
+        found = []
+        for name in HW_ENCODERS:
+            try:
+                if probe_encoder(name):
+                    found.append(name)
+            except Exception as exc:  # a probe must never take the caller down
+                logger.debug("HW encoder '%s' probe failed: %s", name, exc)
+        _hw_encoders_found = found
+    return list(_hw_encoders_found)
+
+
+def resolve_vcodec(vcodec: str, hw_encoders: Callable[[], list[str]] = detect_hw_encoders) -> str:
+    """Validate ``vcodec``; ``"auto"`` becomes the first working hardware encoder (``hw_encoders()``, called
+    only then), else ``"libsvtav1"``."""
+    if vcodec not in VALID_VIDEO_CODECS:
+        raise ValueError(f"Invalid vcodec '{vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
+    if vcodec != "auto":
+        logger.debug("Using video codec: %s", vcodec)
+        return vcodec
+    available = hw_encoders()
+    for name in HW_ENCODERS:
+        if name in available:
+            logger.info("Auto-selected video codec: %s", name)
+            return name
+    logger.info("No hardware encoder available, falling back to software encoder 'libsvtav1'")
+    return "libsvtav1"
+
+
+def compatible_pix_fmt(vcodec: str, pix_fmt: str) -> str:
+    """SVT-AV1 and x265 in PyAV's wheels only take 4:2:0 here; fall back to ``yuv420p`` with a warning."""
+    if vcodec in ("libsvtav1", "hevc") and pix_fmt == "yuv444p":
+        logger.warning("Incompatible pixel format 'yuv444p' for codec %s, using 'yuv420p' instead", vcodec)
+        return "yuv420p"
+    return pix_fmt

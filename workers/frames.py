@@ -199,3 +199,23 @@ def to_depth_map(frame: Any, camera: str = "camera") -> np.ndarray:
     """``frame`` validated as a depth map, as a 2-D uint16 (millimetres) or float32 (metres) array."""
     array = check_depth_frame(camera, frame)
     return array.astype(depth_storage_dtype(array.dtype), copy=False)
+
+
+def slot_from_shape(camera: str, shape: tuple[int, ...], depth: bool, depth_dtype: Any = np.uint16) -> SlotFormat:
+    """The buffer format for frames of a declared ``shape`` (a LeRobot feature's shape, a caller's hint).
+
+    RGB: ``(H, W, 3)`` or ``(3, H, W)``; depth: ``(H, W)``, ``(H, W, 1)`` or ``(1, H, W)`` in ``depth_dtype``
+    (uint16 millimetres or float metres).
+    """
+    shape = tuple(int(d) for d in shape)
+    if depth:
+        if len(shape) == 3 and 1 in (shape[0], shape[-1]):
+            shape = shape[:2] if shape[-1] == 1 else shape[1:]
+        if len(shape) != 2:
+            raise ValueError(f"Depth camera '{camera}': frame_shapes must be (H, W) or (H, W, 1), got {shape}")
+        return shape, depth_storage_dtype(np.dtype(depth_dtype)).name
+    if len(shape) == 3 and shape[-1] == CHANNELS:
+        return (shape[0], shape[1], CHANNELS), "uint8"
+    if len(shape) == 3 and shape[0] == CHANNELS:
+        return (shape[1], shape[2], CHANNELS), "uint8"
+    raise ValueError(f"Camera '{camera}': frame_shapes must be (H, W, 3) or (3, H, W), got {shape}")

@@ -15,9 +15,10 @@ import logging
 import queue
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from workers.codecs import EncoderSettings, thread_bound
+from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
 
@@ -83,11 +84,12 @@ class CameraEncoderThread(threading.Thread):
         #: The caller's value, unchanged (None = let the library choose a bound).
         self.encoder_threads = encoder_threads
         if settings is None:
-            threads = thread_bound(encoder_threads, 1)
-            if video_encoder is not None:
-                settings = EncoderSettings.from_config(video_encoder, fps, threads)
+            if video_encoder is None:  # v0.5's keywords, read by attribute like a config
+                keywords = {"vcodec": vcodec or "libsvtav1", "pix_fmt": pix_fmt, "g": g, "crf": crf, "preset": preset}
+                config: Any = SimpleNamespace(**keywords)
             else:
-                settings = EncoderSettings(fps, vcodec or "libsvtav1", pix_fmt, g, crf, preset, threads=threads)
+                config = video_encoder
+            settings = resolve_settings(config, fps, encoder_threads)
         self.settings = settings
         #: The encoder config this thread was given (LeRobot v0.6), if any.
         self.video_encoder = video_encoder

@@ -26,7 +26,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from workers.codecs import HW_ENCODERS, encoder_options
+from lerobot_stream.datasets.pyav_utils import check_video_encoder_parameters_pyav, detect_available_encoders_pyav
+from workers.codecs import HW_ENCODERS, compatible_pix_fmt, encoder_options, resolve_vcodec
 from workers.codecs import DepthQuantization as _DepthQuantization
 from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
 
@@ -152,8 +153,6 @@ class VideoEncoderConfig:
         """The names in ``encoders`` this config's backend can encode with (compiled into FFmpeg)."""
         if self.video_backend != "pyav":
             return []
-        from lerobot_stream.datasets.pyav_utils import detect_available_encoders_pyav
-
         return detect_available_encoders_pyav(encoders)
 
     def resolve_vcodec(self) -> None:
@@ -162,9 +161,7 @@ class VideoEncoderConfig:
         if self.vcodec not in VALID_VIDEO_CODECS:
             raise ValueError(f"Invalid vcodec '{self.vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
         if self.vcodec == "auto":
-            from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
-
-            self.vcodec = video_utils.resolve_vcodec("auto")
+            self.vcodec = resolve_vcodec("auto")
         if not self.detect_available_encoders(self.vcodec):
             raise ValueError(f"Unsupported video codec: {self.vcodec} with video backend {self.video_backend}")
 
@@ -172,8 +169,6 @@ class VideoEncoderConfig:
         """Check codec, pixel format (against the source channels) and options against FFmpeg."""
         if self.video_backend != "pyav":
             return
-        from lerobot_stream.datasets.pyav_utils import check_video_encoder_parameters_pyav
-
         # Every option is checked against what PyAV describes; FFmpeg itself only opens the structured ones:
         # string extra_options pass through unchecked, as in LeRobot v0.6 (a codec may learn new values) - a
         # bad one fails the camera's first frame with the codec's message.
@@ -212,6 +207,24 @@ class RGBEncoderConfig(VideoEncoderConfig):
     """Encoder settings for colour cameras (3-channel frames)."""
 
     _DEFAULT_CHANNELS: ClassVar[int] = 3
+
+
+#: "Not given", for LeRobot v0.5 keywords whose None is meaningful (``preset=None``: the codec's default).
+UNSET: Any = object()
+
+
+def rgb_config_from_keywords(
+    vcodec: str | None, pix_fmt: str | None = None, g: Any = UNSET, crf: Any = UNSET, preset: Any = UNSET
+) -> RGBEncoderConfig:
+    """LeRobot v0.5's keyword settings as a config, validated as v0.5 validated them (codec name only)."""
+    resolved = resolve_vcodec(vcodec or "libsvtav1")
+    return RGBEncoderConfig.unchecked(
+        vcodec=resolved,
+        pix_fmt=compatible_pix_fmt(resolved, pix_fmt or "yuv420p"),
+        g=2 if g is UNSET else g,
+        crf=30 if crf is UNSET else crf,
+        preset=None if preset is UNSET else preset,
+    )
 
 
 def rgb_encoder_defaults() -> RGBEncoderConfig:

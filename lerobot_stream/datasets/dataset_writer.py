@@ -33,7 +33,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lerobot_stream.configs.video import depth_encoder_defaults, infer_depth_unit, rgb_encoder_defaults
+from lerobot_stream.configs.video import (
+    depth_encoder_defaults,
+    infer_depth_unit,
+    rgb_config_from_keywords,
+    rgb_encoder_defaults,
+)
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.episode_commit import EpisodeCommitter
 from lerobot_stream.datasets.episode_table import journal_rows, journal_schema
@@ -41,7 +46,6 @@ from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, valida
 from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
-from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
 from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
@@ -51,7 +55,7 @@ from lerobot_stream.datasets.video_utils import (
 )
 from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
-from workers.codecs import EncoderSettings, thread_bound
+from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
@@ -336,8 +340,7 @@ class DatasetWriter:
         cameras = len(self._meta.video_keys)
         if self._streaming:
             return self._streaming_encoder.settings_for(key, cameras)
-        threads = thread_bound(self._encoder_threads, cameras)
-        return EncoderSettings.from_config(self.config_for(key), self._meta.fps, threads)
+        return resolve_settings(self.config_for(key), self._meta.fps, self._encoder_threads, cameras)
 
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property

@@ -25,39 +25,32 @@ behaviour otherwise.
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
+import functools
 import logging
 import os
-import shutil
-import tempfile
-import threading
-import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lerobot_stream.configs.video import RGBEncoderConfig, depth_encoder_defaults, rgb_encoder_defaults
+from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_config_from_keywords, rgb_encoder_defaults
 from shm import check_owner, in_owner
-from workers.backends import EncoderBackend, ProcessBackend, ThreadBackend
-from workers.camera_worker import LiveStatus
-from workers.codecs import EncoderSettings, thread_bound
+from workers.channel import CameraChannel, CameraStatus, prepare_channels
+from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError
-from workers.frames import CHANNELS, SlotFormat, check_depth_frame, check_frame, depth_storage_dtype, slot_format
+from workers.frames import SlotFormat, slot_from_shape
+from workers.process_channel import ProcessChannel
 from workers.scheduling import PRIORITIES
+from workers.thread_channel import ThreadChannel
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("process", "thread")
-#: At most one "queue full" warning per camera per this many seconds.
-_DROP_WARNING_INTERVAL_S = 1.0
 
 _live_encoders: weakref.WeakSet[StreamingVideoEncoder] = weakref.WeakSet()
-_UNSET: Any = object()  # "not given", for v0.5 keywords whose None is meaningful
 
 
 @atexit.register
@@ -65,24 +58,6 @@ def _close_live_encoders() -> None:
     for encoder in list(_live_encoders):
         with contextlib.suppress(Exception):
             encoder.close()
-
-
-@dataclass(frozen=True)
-class CameraStatus:
-    """One camera of the current episode, as `StreamingVideoEncoder.status` reports it."""
-
-    frames_fed: int
-    frames_dropped: int
-    frames_encoded: int
-    frames_repeated: int
-    #: Frames waiting for the encoder, and how many the camera's buffer holds.
-    buffered: int
-    capacity: int
-    #: What looks wrong with the camera (`workers.health.FLAGS`); empty when it looks healthy.
-    health: tuple[str, ...] = ()
-    #: Mean level of each colour channel over the episode so far (0-255), from the running statistics the
-    #: encoder streams back; None for depth maps and before the first report.
-    mean_level: tuple[float, ...] | None = None
 
 
 class EncodingFailed(RuntimeError):
@@ -102,22 +77,6 @@ class EncodingFailed(RuntimeError):
         super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
 
 
-def rgb_config_from_keywords(
-    vcodec: str | None, pix_fmt: str | None = None, g: Any = _UNSET, crf: Any = _UNSET, preset: Any = _UNSET
-) -> RGBEncoderConfig:
-    """LeRobot v0.5's keyword settings as a config, validated as v0.5 validated them (codec name only)."""
-    from lerobot_stream.datasets import video_utils  # the module attribute, so tests can patch it
-
-    resolved = video_utils.resolve_vcodec(vcodec or "libsvtav1")
-    return RGBEncoderConfig.unchecked(
-        vcodec=resolved,
-        pix_fmt=video_utils.compatible_pix_fmt(resolved, pix_fmt or "yuv420p"),
-        g=2 if g is _UNSET else g,
-        crf=30 if crf is _UNSET else crf,
-        preset=None if preset is _UNSET else preset,
-    )
-
-
 def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -125,11 +84,13 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None
         raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
-def _mean_levels(histograms: np.ndarray | None) -> tuple[float, ...] | None:
-    if histograms is None or not histograms.sum():
+def _slot_hint(
+    key: str, depth: bool, frame_shapes: dict[str, tuple[int, ...]] | None, depth_dtypes: dict[str, Any] | None
+) -> SlotFormat | None:
+    shape = (frame_shapes or {}).get(key)
+    if shape is None:
         return None
-    levels = np.arange(histograms.shape[1])
-    return tuple(float((row * levels).sum() / row.sum()) for row in histograms)
+    return slot_from_shape(key, shape, depth, (depth_dtypes or {}).get(key, np.uint16))
 
 
 class StreamingVideoEncoder:
@@ -167,9 +128,9 @@ class StreamingVideoEncoder:
         *legacy_positional: Any,
         vcodec: str | None = None,
         pix_fmt: str | None = None,
-        g: Any = _UNSET,
-        crf: Any = _UNSET,
-        preset: Any = _UNSET,
+        g: Any = UNSET,
+        crf: Any = UNSET,
+        preset: Any = UNSET,
         backend: str = "process",
         worker_priority: str = "idle",
         fragmented: bool = True,
@@ -197,7 +158,7 @@ class StreamingVideoEncoder:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if worker_priority not in PRIORITIES:
             raise ValueError(f"worker_priority must be one of {PRIORITIES}, got {worker_priority!r}")
-        keyword_style = vcodec is not None or pix_fmt is not None or _UNSET not in (g, crf, preset)
+        keyword_style = vcodec is not None or pix_fmt is not None or UNSET not in (g, crf, preset)
         if keyword_style and rgb_encoder is not None:
             raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec/pix_fmt/g/crf/preset (v0.5), not both")
         if keyword_style:
@@ -216,21 +177,14 @@ class StreamingVideoEncoder:
         self.finish_timeout_s = finish_timeout_s
         self.bound_threads = bound_threads
 
-        self._backend: EncoderBackend = (
-            ProcessBackend(self.queue_maxsize, encoder_threads, priority=worker_priority, fragmented=fragmented)
-            if backend == "process"
-            else ThreadBackend(self.queue_maxsize, encoder_threads, fragmented=fragmented)
-        )
-        #: Per-camera encoder handles of the current episode (``.encoder_threads`` is the caller's value,
-        #: ``.video_encoder`` the camera's config).
-        self._threads: dict[str, Any] = {}
-        self._video_paths: dict[str, Path] = {}
-        self._depth_keys: set[str] = set()
-        self._dropped_frames: dict[str, int] = {}
-        self._frames_fed: dict[str, int] = {}
-        self._slots: dict[str, SlotFormat | None] = {}
-        self._camera_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
-        self._last_drop_warning: dict[str, float] = {}
+        # One channel per camera ever recorded: a process channel keeps its encoder across episodes.
+        if backend == "process":
+            self._new_channel = functools.partial(ProcessChannel, priority=worker_priority, fragmented=fragmented)
+        else:
+            self._new_channel = functools.partial(ThreadChannel, fragmented=fragmented)
+        self._channels: dict[str, CameraChannel] = {}
+        #: The cameras of the current (or last) episode.
+        self._episode_keys: list[str] = []
         #: The results of the last finished episode, by camera (what `finish_results` returned).
         self.last_results: dict[str, EpisodeResult] = {}
         self._episode_number = 0
@@ -246,19 +200,23 @@ class StreamingVideoEncoder:
     # -- settings -------------------------------------------------------------------------------------------
     def config_for(self, video_key: str) -> Any:
         """The encoder config of a camera of the current episode (the depth config for depth cameras)."""
-        return self._depth_encoder if video_key in self._depth_keys else self._rgb_encoder
+        channel = self._channels.get(video_key)
+        depth = channel is not None and channel.depth and video_key in self._episode_keys
+        return self._depth_encoder if depth else self._rgb_encoder
 
     def settings_for(self, video_key: str, num_streams: int | None = None) -> EncoderSettings:
         """How ``video_key`` is encoded, with the thread bound resolved for ``num_streams`` streams
         (default: the current episode's)."""
-        streams = num_streams or max(1, len(self._video_paths))
-        threads = thread_bound(self.encoder_threads, streams, self.bound_threads)
-        return EncoderSettings.from_config(self.config_for(video_key), self.fps, threads)
+        streams = num_streams or max(1, len(self._episode_keys))
+        return self._settings(self.config_for(video_key), streams)
+
+    def _settings(self, config: Any, streams: int) -> EncoderSettings:
+        return resolve_settings(config, self.fps, self.encoder_threads, streams, self.bound_threads)
 
     @property
     def encoder_settings(self) -> EncoderSettings:
         """The RGB cameras' settings for the current (or next single-camera) episode."""
-        return EncoderSettings.from_config(self._rgb_encoder, self.fps, self.settings_for("").threads)
+        return self._settings(self._rgb_encoder, max(1, len(self._episode_keys)))
 
     def warm_up(
         self,
@@ -271,8 +229,13 @@ class StreamingVideoEncoder:
         that the first ``start_episode`` costs what every other one does. Optional."""
         self._check_usable()
         depth = set(depth_video_keys or ()) & set(video_keys)
-        slots = {key: self._slot_hint(key, key in depth, frame_shapes, depth_dtypes) for key in video_keys}
-        self._backend.warm_up(list(video_keys), slots)
+        slots = [_slot_hint(key, key in depth, frame_shapes, depth_dtypes) for key in video_keys]
+        prepare_channels([self._channel(key) for key in video_keys], slots, wait=True)
+
+    def _channel(self, key: str) -> CameraChannel:
+        if key not in self._channels:
+            self._channels[key] = self._new_channel(key, self.queue_maxsize, self.encoder_threads)
+        return self._channels[key]
 
     # -- episode lifecycle ----------------------------------------------------------------------------------
     def start_episode(
@@ -297,108 +260,58 @@ class StreamingVideoEncoder:
             raise ValueError(f"video_keys must be a non-empty list of distinct camera names, got {video_keys!r}")
         if self._episode_active:
             self.cancel_episode()
-        self._depth_keys = set(depth_video_keys or ()) & set(keys)
-        slots = {key: self._slot_hint(key, key in self._depth_keys, frame_shapes, depth_dtypes) for key in keys}
+        depth = set(depth_video_keys or ()) & set(keys)
+        slots = [_slot_hint(key, key in depth, frame_shapes, depth_dtypes) for key in keys]
+        channels = [self._channel(key) for key in keys]
         temp_dir = Path(temp_dir)
         temp_dir.mkdir(parents=True, exist_ok=True)
-        paths = {}
+        # No waiting: a new encoder process imports PyAV while the first frames already queue in its ring.
+        prepare_channels(channels, slots, wait=False)
+        self._episode_number += 1
+        self._episode_keys = []
+        started: list[CameraChannel] = []
         try:
-            for key in keys:
-                directory = Path(tempfile.mkdtemp(dir=temp_dir))
-                paths[key] = directory / f"{key.replace('/', '_')}_streaming.mp4"
-            settings = {key: self.settings_for(key, len(keys)) for key in keys}
-            self._episode_number += 1
-            self._backend.start(self._episode_number, paths, settings, slots)
+            for channel, slot in zip(channels, slots, strict=True):
+                config = self._depth_encoder if channel.camera in depth else self._rgb_encoder
+                channel.start(self._episode_number, temp_dir, self._settings(config, len(keys)), config, slot)
+                started.append(channel)
         except BaseException:
-            for path in paths.values():
-                shutil.rmtree(path.parent, ignore_errors=True)
+            for channel in started:
+                channel.cancel()
             raise
-        self._video_paths = paths
-        self._threads = {key: self._backend.handle(key) for key in keys}
-        for key, handle in self._threads.items():
-            handle.video_encoder = self.config_for(key)
-        self._dropped_frames = dict.fromkeys(keys, 0)
-        self._frames_fed = dict.fromkeys(keys, 0)
-        self._slots = slots
-        self._last_drop_warning = {}
+        self._episode_keys = keys
         self._episode_active = True
-
-    @staticmethod
-    def _slot_hint(
-        key: str,
-        depth: bool,
-        frame_shapes: dict[str, tuple[int, ...]] | None,
-        depth_dtypes: dict[str, Any] | None,
-    ) -> SlotFormat | None:
-        shape = (frame_shapes or {}).get(key)
-        if shape is None:
-            return None
-        shape = tuple(int(d) for d in shape)
-        if depth:
-            if len(shape) == 3 and 1 in (shape[0], shape[-1]):
-                shape = shape[:2] if shape[-1] == 1 else shape[1:]
-            if len(shape) != 2:
-                raise ValueError(f"Depth camera '{key}': frame_shapes must be (H, W) or (H, W, 1), got {shape}")
-            dtype = np.dtype((depth_dtypes or {}).get(key, np.uint16))
-            return shape, depth_storage_dtype(dtype).name
-        if len(shape) == 3 and shape[-1] == CHANNELS:
-            return (shape[0], shape[1], CHANNELS), "uint8"
-        if len(shape) == 3 and shape[0] == CHANNELS:
-            return (shape[1], shape[2], CHANNELS), "uint8"
-        raise ValueError(f"Camera '{key}': frame_shapes must be (H, W, 3) or (3, H, W), got {shape}")
 
     def feed_frame(self, video_key: str, image: Any) -> None:
         """Hand one frame to ``video_key``'s encoder: validate, copy once, never wait for the encoder.
 
         Safe to call from several threads at once, for different cameras or the same one (as LeRobot's
         ``queue.Queue`` design is); ``start_episode``/``finish_episode``/``cancel_episode`` must not overlap it.
+        A frame that finds the camera's buffer full is dropped and counted (`dropped_frames`).
         """
         check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode. Call start_episode() first.")
-        if video_key not in self._video_paths:
-            raise KeyError(f"Unknown camera key {video_key!r}: this episode records {sorted(self._video_paths)}")
-        # One lock per camera: the frame's index, its copy into the ring and its publication happen together,
-        # so frames reach the encoder in index order whichever thread feeds them (the ring's pipes and the
-        # counters are not safe for concurrent use on their own). Cameras do not wait for each other.
-        with self._camera_locks[video_key]:
-            failure = self._backend.failure(video_key)
-            if failure is not None:
-                raise RuntimeError(failure)
-            slot = self._slots[video_key]
-            index = self._frames_fed[video_key]
-            if video_key in self._depth_keys:
-                expected_hw = slot[0] if slot is not None else None
-                # The dtype hint may be a guess (uint16) until the first frame shows the unit.
-                expected_dtype = np.dtype(slot[1]) if slot is not None and index > 0 else None
-                array, layout = check_depth_frame(video_key, image, expected_hw, expected_dtype), "hw"
-            else:
-                array, layout = check_frame(video_key, image, slot[0][:2] if slot is not None else None)
-            if slot is None or (index == 0 and slot != slot_format(array, layout)):
-                slot = slot_format(array, layout)
-                self._backend.prepare(video_key, slot)
-                self._slots[video_key] = slot
-            self._frames_fed[video_key] = index + 1
-            if not self._backend.feed(video_key, index, array, layout):
-                self._dropped_frames[video_key] += 1
-                self._warn_dropped(video_key)
+        if video_key not in self._episode_keys:
+            raise KeyError(f"Unknown camera key {video_key!r}: this episode records {sorted(self._episode_keys)}")
+        self._channels[video_key].offer(image)
 
-    def _frames_published(self) -> dict[str, int]:
-        """Frames that went through each camera's buffer (the others were dropped) in this episode."""
-        return {key: fed - self._dropped_frames[key] for key, fed in self._frames_fed.items()}
+    def _episode_channels(self) -> dict[str, CameraChannel]:
+        return {key: self._channels[key] for key in self._episode_keys}
 
-    def _warn_dropped(self, video_key: str) -> None:
-        now = time.monotonic()
-        if now - self._last_drop_warning.get(video_key, -np.inf) < _DROP_WARNING_INTERVAL_S:
-            return
-        self._last_drop_warning[video_key] = now
-        logger.warning(
-            "Encoder queue full for %s, dropped %d frame(s) so far this episode (each is filled by repeating "
-            "the previous frame). The encoder cannot keep up: use fewer cameras, a faster preset or "
-            "vcodec='auto' for hardware encoding, or increase encoder_queue_maxsize.",
-            video_key,
-            self._dropped_frames[video_key],
-        )
+    # LeRobot's private names, read by its tests and tools: the episode's per-camera encoders (``_threads``,
+    # each with ``video_encoder`` and ``encoder_threads``), their files and their dropped-frame counts.
+    @property
+    def _threads(self) -> dict[str, CameraChannel]:
+        return self._episode_channels() if self._episode_active else {}
+
+    @property
+    def _video_paths(self) -> dict[str, Path]:
+        return {key: channel.path for key, channel in self._episode_channels().items() if channel.path is not None}
+
+    @property
+    def _dropped_frames(self) -> dict[str, int]:
+        return {key: channel.frames_dropped for key, channel in self._episode_channels().items()}
 
     def finish_results(self) -> dict[str, EpisodeResult]:
         """Complete every camera's MP4 and return its full result: path, frame and repeat counts, statistics.
@@ -408,23 +321,23 @@ class StreamingVideoEncoder:
         check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode to finish.")
-        empty = [key for key, fed in self._frames_fed.items() if fed == 0]
+        channels = self._episode_channels()
+        empty = [key for key, channel in channels.items() if channel.frames_fed == 0]
         if empty:
             self.cancel_episode()
             raise RuntimeError(f"No frames were fed for camera(s) {empty} in this episode; nothing to finish.")
-        outcomes = self._backend.finish(self._frames_fed, self._frames_published(), self.finish_timeout_s)
         self._episode_active = False
+        for channel in channels.values():  # every camera finishes at once; then each is collected
+            channel.request_finish()
         results: dict[str, EpisodeResult] = {}
         errors: dict[str, CameraEncoderError] = {}
-        for key, outcome in outcomes.items():
-            if isinstance(outcome, EpisodeResult):
-                results[key] = outcome
-            else:
-                errors[key] = outcome
-                shutil.rmtree(self._video_paths[key].parent, ignore_errors=True)
+        for key, channel in channels.items():
+            try:
+                results[key] = channel.result(self.finish_timeout_s)
+            except CameraEncoderError as exc:
+                errors[key] = exc
         self.last_results = results
-        self._log_summary(outcomes)
-        self._threads = {}
+        self._log_summary(results, errors)
         if errors:
             raise EncodingFailed(errors, {key: (r.path, r.stats) for key, r in results.items()})
         return results
@@ -443,28 +356,19 @@ class StreamingVideoEncoder:
         caller has copied them where they belong. Not during an episode."""
         if self._episode_active:
             raise RuntimeError("remove_episode_files() during an episode; finish or cancel it first")
-        for path in self._video_paths.values():
-            shutil.rmtree(path.parent, ignore_errors=True)
+        for channel in self._episode_channels().values():
+            channel.remove_files()
 
     @property
     def dropped_frames(self) -> dict[str, int]:
         """Frames of the current (or last) episode that found the camera's buffer full, by camera; each one is
         in the video as a repeat of the frame before it (LeRobot's name for it: ``_dropped_frames``)."""
-        return dict(self._dropped_frames)
+        return self._dropped_frames
 
-    def _log_summary(self, outcomes: dict[str, EpisodeResult | Exception]) -> None:
-        parts = []
-        for key, outcome in outcomes.items():
-            if isinstance(outcome, EpisodeResult):
-                parts.append(f"{key}: {outcome.frames} frames, {outcome.repeated} repeated")
-            else:
-                parts.append(f"{key}: FAILED")
-        dropped = sum(self._dropped_frames.values())
-        level = (
-            logging.WARNING
-            if dropped or any(not isinstance(o, EpisodeResult) for o in outcomes.values())
-            else logging.INFO
-        )
+    def _log_summary(self, results: dict[str, EpisodeResult], errors: dict[str, CameraEncoderError]) -> None:
+        parts = [f"{key}: {r.frames} frames, {r.repeated} repeated" for key, r in results.items()]
+        parts += [f"{key}: FAILED" for key in errors]
+        level = logging.WARNING if errors or any(self._dropped_frames.values()) else logging.INFO
         logger.log(level, "Episode %d finished (%s): %s", self._episode_number, self.backend, "; ".join(parts))
 
     def cancel_episode(self) -> None:
@@ -473,24 +377,16 @@ class StreamingVideoEncoder:
         if not self._episode_active:
             return
         self._episode_active = False
-        try:
-            self._backend.cancel(self._frames_published())
-        finally:
-            for path in self._video_paths.values():
-                shutil.rmtree(path.parent, ignore_errors=True)
-            self._threads = {}
+        errors = []
+        for channel in self._episode_channels().values():
+            try:
+                channel.cancel()
+            except Exception as exc:  # the other cameras are cancelled all the same
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # -- monitoring -----------------------------------------------------------------------------------------
-    def live_status(self, video_key: str) -> LiveStatus:
-        """Frames encoded/repeated so far (and, for processes, running histograms) for one camera."""
-        with self._camera_locks[video_key]:
-            return self._backend.live_status(video_key)
-
-    def ring_fill(self, video_key: str) -> tuple[int, int]:
-        """(frames waiting for the encoder, capacity) for one camera."""
-        with self._camera_locks[video_key]:
-            return self._backend.ring_fill(video_key)
-
     def status(self) -> dict[str, CameraStatus]:
         """What each camera of the current episode is doing right now - for a rig operator's display.
 
@@ -498,26 +394,12 @@ class StreamingVideoEncoder:
         ``exposure jump``; see `workers.health`), checked by the encoder on every frame. The process backend
         also logs each flag once per episode as a warning naming the camera.
         """
-        report = {}
-        for key in self._video_paths if self._episode_active else ():
-            live = self.live_status(key)
-            in_flight, capacity = self.ring_fill(key)
-            report[key] = CameraStatus(
-                frames_fed=self._frames_fed.get(key, 0),
-                frames_dropped=self._dropped_frames.get(key, 0),
-                frames_encoded=live.frames_encoded,
-                frames_repeated=live.frames_repeated,
-                buffered=in_flight,
-                capacity=capacity,
-                health=live.health,
-                mean_level=_mean_levels(live.histograms),
-            )
-        return report
+        return {key: channel.status() for key, channel in self._threads.items()}
 
     def worker_pids(self) -> dict[str, int]:
         """PIDs of the encoder processes (process backend; empty for threads)."""
-        workers = getattr(self._backend, "workers", {})
-        return {key: worker.pid for key, worker in workers.items()}
+        pids = {key: channel.pid for key, channel in self._channels.items()}
+        return {key: pid for key, pid in pids.items() if pid is not None}
 
     # -- teardown -------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -532,7 +414,9 @@ class StreamingVideoEncoder:
         try:
             self.cancel_episode()
         finally:
-            self._backend.close()
+            for channel in self._channels.values():
+                with contextlib.suppress(Exception):  # one camera's failure must not leak the others
+                    channel.close()  # kept: its counters still describe the last episode
             _live_encoders.discard(self)
 
     def __enter__(self) -> StreamingVideoEncoder:

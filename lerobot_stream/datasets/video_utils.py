@@ -15,11 +15,20 @@ from typing import Any
 
 import av
 
+from lerobot_stream.configs.video import rgb_config_from_keywords, rgb_encoder_defaults
 from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import atomic_write
-from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, EncoderSettings, probe_encoder
+from workers.codecs import (
+    HW_ENCODERS,
+    VALID_VIDEO_CODECS,
+    EncoderSettings,
+    compatible_pix_fmt,
+    detect_hw_encoders,
+    resolve_settings,
+)
 from workers.codecs import codec_options as _codec_options
+from workers.codecs import resolve_vcodec as _resolve_vcodec
 from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.scheduling import calling_thread_policy_kept
 from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
@@ -56,50 +65,15 @@ def _get_codec_options(
     return _codec_options(vcodec, g, crf, preset)
 
 
-_hw_encoders_cache: list[str] | None = None
-
-
 def detect_available_hw_encoders() -> list[str]:
-    """Hardware encoders that really encode a frame on this machine, in order of preference.
-
-    Each candidate is opened and fed one small frame (see `workers.codecs.probe_encoder`); the result is
-    cached for the life of the process. Never raises; prints nothing.
-    """
-    global _hw_encoders_cache
-    if _hw_encoders_cache is None:
-        found = []
-        for name in HW_ENCODERS:
-            try:
-                if probe_encoder(name):
-                    found.append(name)
-            except Exception as exc:  # a probe must never take the caller down
-                logger.debug("HW encoder '%s' probe failed: %s", name, exc)
-        _hw_encoders_cache = found
-    return list(_hw_encoders_cache)
+    """Hardware encoders that really encode a frame on this machine, in order of preference (cached)."""
+    return detect_hw_encoders()
 
 
 def resolve_vcodec(vcodec: str) -> str:
     """Validate ``vcodec``; ``"auto"`` becomes the first working hardware encoder, else ``"libsvtav1"``."""
-    if vcodec not in VALID_VIDEO_CODECS:
-        raise ValueError(f"Invalid vcodec '{vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
-    if vcodec != "auto":
-        logger.debug("Using video codec: %s", vcodec)
-        return vcodec
-    available = detect_available_hw_encoders()  # module global on purpose: tests patch it
-    for name in HW_ENCODERS:
-        if name in available:
-            logger.info("Auto-selected video codec: %s", name)
-            return name
-    logger.info("No hardware encoder available, falling back to software encoder 'libsvtav1'")
-    return "libsvtav1"
-
-
-def compatible_pix_fmt(vcodec: str, pix_fmt: str) -> str:
-    """SVT-AV1 and x265 in PyAV's wheels only take 4:2:0 here; fall back to ``yuv420p`` with a warning."""
-    if vcodec in ("libsvtav1", "hevc") and pix_fmt == "yuv444p":
-        logger.warning("Incompatible pixel format 'yuv444p' for codec %s, using 'yuv420p' instead", vcodec)
-        return "yuv420p"
-    return pix_fmt
+    # The detector is looked up in this module at call time: LeRobot's tests patch it here.
+    return _resolve_vcodec(vcodec, lambda: detect_available_hw_encoders())
 
 
 # ---- batch encoding of a folder of frames -----------------------------------------------------------------
@@ -152,15 +126,13 @@ def encode_video_frames(
         overwrite, preset = given.get("overwrite", overwrite), given.get("preset", preset)
         encoder_threads, video_encoder = given.get("encoder_threads"), None
     if video_encoder is None:
-        from lerobot_stream.datasets.streaming_encoder import rgb_config_from_keywords
-
         video_encoder = rgb_config_from_keywords(vcodec or "libsvtav1", pix_fmt, g, crf, preset)
         video_encoder.fast_decode = fast_decode
     video_path = Path(video_path)
     if video_path.exists() and not overwrite:
         logger.warning("Video file already exists: %s. Skipping encoding.", video_path)
         return
-    settings = EncoderSettings.from_config(video_encoder, fps, encoder_threads)
+    settings = resolve_settings(video_encoder, fps, encoder_threads)
     frames = _sorted_frame_files(Path(imgs_dir), "tiff" if settings.is_depth else "png")
     if not frames:
         raise FileNotFoundError(f"No images found in {imgs_dir}.")
@@ -205,10 +177,8 @@ def reencode_video(
         logger.warning("Video file already exists: %s. Skipping re-encode.", output_video_path)
         return
     if video_encoder is None:
-        from lerobot_stream.configs.video import rgb_encoder_defaults
-
         video_encoder = rgb_encoder_defaults()
-    settings = EncoderSettings.from_config(video_encoder, 1, encoder_threads)
+    settings = resolve_settings(video_encoder, 1, encoder_threads)
     output_video_path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(temp: Path) -> None:
