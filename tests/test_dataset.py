@@ -403,8 +403,19 @@ def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
     gc.disable()
     try:
         dataset = LeRobotDataset.create("test/abandoned", fps=FPS, features=features(2), root=tmp_path / "ds")
+        record(dataset, [4], cameras=2)
+        for index in range(3):  # an episode that is never saved, its frames staged as PNG files
+            dataset.add_frame(frame(4 + index, 2, "left behind"))
+        dataset.writer.image_writer.wait_until_done()
+        staged = sorted((tmp_path / "ds" / "images").rglob("*.png"))
         del dataset
+        # Garbage collection released the lock but touched no file: the unsaved episode is still there ...
+        assert staged and all(path.exists() for path in staged)
         resumed = LeRobotDataset.resume("test/abandoned", root=tmp_path / "ds")
+        # ... until the next open, which discards it like a crashed recorder's.
+        assert not (tmp_path / "ds" / "images").exists()
+        assert resumed.meta.total_episodes == 1 and resumed.meta.total_frames == 4
         resumed.finalize()
     finally:
         gc.enable()
+    check_dataset(tmp_path / "ds", [4], cameras=2)

@@ -438,8 +438,25 @@ class DatasetWriter:
             self._lock.release()
 
     def __del__(self) -> None:
+        """A writer nobody finalized: release what this process holds - the image-writer threads and the
+        writer lock (the encoder processes are released by the encoder's own ``close``) - and touch no file.
+
+        Unlike LeRobot's writer this does not finalize during garbage collection: file I/O at an unpredictable
+        moment (interpreter shutdown, another thread's allocation) can fail half-way. An unsaved episode stays
+        on disk as a crash would leave it, and the next open of the dataset salvages or discards it
+        (`lerobot_stream.datasets.recovery`)."""
+        if self._finalized or not in_owner(self._owner_pid):
+            return
         with contextlib.suppress(Exception):
-            self.finalize()
+            if self.has_pending_frames():
+                logger.warning(
+                    "Dataset writer dropped without finalize(); its unsaved episode (%d frames) is left for "
+                    "recovery at the next open",
+                    self.episode_buffer["size"],
+                )
+            self._staging.stop()
+        with contextlib.suppress(Exception):
+            self._lock.release()
 
 
 __all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]
