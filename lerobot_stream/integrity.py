@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.dataset_metadata import load_episode_rows
+from lerobot_stream.datasets.metadata_files import load_episode_rows
 from lerobot_stream.datasets.utils import INFO_PATH, load_json
 from lerobot_stream.datasets.video_utils import count_video_frames
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DEFAULT_DATA_PATH, atomic_write, update_chunk_file_indices
+from lerobot_stream.datasets.utils import DEFAULT_DATA_PATH, atomic_write, file_is_full, update_chunk_file_indices
 
 
 @dataclass
@@ -58,7 +58,7 @@ class DataPlacer:
             size = self.path(*chunk_file).stat().st_size
             frames_in_file = global_start - (self.current_file_start_frame or 0)
             average = size / frames_in_file if frames_in_file else 0
-            append = size + average * length < self.meta.data_files_size_in_mb * 1024**2
+            append = not file_is_full(size, average * length, self.meta.data_files_size_in_mb)
             if not append:
                 chunk_file = update_chunk_file_indices(*chunk_file, self.meta.chunks_size)
                 self.current_file_start_frame = global_start

@@ -14,36 +14,35 @@ library does not depend on, it is a ``{task: task_index}`` dict. ``task_to_index
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.metadata_files import (
+    create_empty_dataset_info,
+    features_for_json,
+    load_episode_rows,
+    load_stats,
+    load_tasks,
+    tuple_shapes,
+    write_episode_rows,
+    write_stats,
+    write_tasks,
+)
 from lerobot_stream.datasets.utils import (
     CODEBASE_VERSION,
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_DATA_FILE_SIZE_IN_MB,
-    DEFAULT_DATA_PATH,
     DEFAULT_EPISODES_PATH,
     DEFAULT_FEATURES,
-    DEFAULT_TASKS_PATH,
-    DEFAULT_VIDEO_FILE_SIZE_IN_MB,
-    DEFAULT_VIDEO_PATH,
-    EPISODES_DIR,
     INFO_PATH,
-    STATS_PATH,
-    atomic_write,
+    file_is_full,
     flatten_dict,
     hf_lerobot_home,
     load_json,
-    serialize_dict,
     unflatten_dict,
     update_chunk_file_indices,
     write_json,
@@ -51,125 +50,6 @@ from lerobot_stream.datasets.utils import (
 from workers.depth import unit_factor
 
 logger = logging.getLogger(__name__)
-
-
-def create_empty_dataset_info(
-    codebase_version: str,
-    fps: int,
-    features: dict,
-    use_videos: bool,
-    robot_type: str | None = None,
-    chunks_size: int | None = None,
-    data_files_size_in_mb: int | None = None,
-    video_files_size_in_mb: int | None = None,
-) -> dict:
-    return {
-        "codebase_version": codebase_version,
-        "robot_type": robot_type,
-        "total_episodes": 0,
-        "total_frames": 0,
-        "total_tasks": 0,
-        "chunks_size": chunks_size or DEFAULT_CHUNK_SIZE,
-        "data_files_size_in_mb": data_files_size_in_mb or DEFAULT_DATA_FILE_SIZE_IN_MB,
-        "video_files_size_in_mb": video_files_size_in_mb or DEFAULT_VIDEO_FILE_SIZE_IN_MB,
-        "fps": fps,
-        "splits": {},
-        "data_path": DEFAULT_DATA_PATH,
-        "video_path": DEFAULT_VIDEO_PATH if use_videos else None,
-        "features": features,
-    }
-
-
-def _features_for_json(features: dict) -> dict:
-    out = {}
-    for name, feature in features.items():
-        entry = dict(feature)
-        entry["shape"] = list(entry.get("shape") or ())
-        out[name] = entry
-    return out
-
-
-def _tuple_shapes(features: dict) -> dict:
-    for feature in features.values():
-        feature["shape"] = tuple(feature["shape"])
-    return features
-
-
-def _pandas_metadata_for_tasks() -> bytes:
-    """The ``pandas`` schema metadata that makes ``pd.read_parquet`` restore ``task`` as the index,
-    as LeRobot's reader expects (written by hand: this library does not need pandas)."""
-    return json.dumps(
-        {
-            "index_columns": ["task"],
-            "column_indexes": [
-                {
-                    "name": None,
-                    "field_name": None,
-                    "pandas_type": "unicode",
-                    "numpy_type": "str",
-                    "metadata": {"encoding": "UTF-8"},
-                }
-            ],
-            "columns": [
-                {
-                    "name": "task_index",
-                    "field_name": "task_index",
-                    "pandas_type": "int64",
-                    "numpy_type": "int64",
-                    "metadata": None,
-                },
-                {"name": "task", "field_name": "task", "pandas_type": "object", "numpy_type": "str", "metadata": None},
-            ],
-            "attributes": {},
-            "creator": {"library": "pyarrow", "version": pa.__version__},
-            "pandas_version": "3.1.1",
-        }
-    ).encode()
-
-
-def write_tasks(tasks: dict[str, int], root: Path) -> None:
-    ordered = sorted(tasks.items(), key=lambda item: item[1])
-    table = pa.table(
-        {
-            "task_index": pa.array([i for _, i in ordered], pa.int64()),
-            "task": pa.array([t for t, _ in ordered], pa.large_string()),
-        }
-    ).replace_schema_metadata({b"pandas": _pandas_metadata_for_tasks()})
-    atomic_write(root / DEFAULT_TASKS_PATH, lambda temp: pq.write_table(table, temp))
-
-
-def load_tasks(root: Path) -> dict[str, int]:
-    path = root / DEFAULT_TASKS_PATH
-    if not path.exists():
-        return {}
-    table = pq.read_table(path)
-    return dict(zip(table.column("task").to_pylist(), table.column("task_index").to_pylist(), strict=True))
-
-
-def write_stats(stats: dict, root: Path) -> None:
-    write_json(serialize_dict(stats), root / STATS_PATH)
-
-
-def load_stats(root: Path) -> dict | None:
-    path = root / STATS_PATH
-    if not path.exists():
-        return None
-    return {feature: {k: np.array(v) for k, v in values.items()} for feature, values in load_json(path).items()}
-
-
-def episode_files(root: Path) -> list[Path]:
-    return sorted((root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
-
-
-def load_episode_rows(root: Path, with_stats: bool = False) -> list[dict[str, Any]]:
-    """Every episode's metadata row, in episode order."""
-    rows: list[dict[str, Any]] = []
-    for path in episode_files(root):
-        table = pq.read_table(path)
-        if not with_stats:
-            table = table.select([c for c in table.column_names if not c.startswith("stats/")])
-        rows.extend(table.to_pylist())
-    return sorted(rows, key=lambda r: r["episode_index"])
 
 
 class LeRobotDatasetMetadata:
@@ -193,7 +73,7 @@ class LeRobotDatasetMetadata:
             )
         self.metadata_buffer_size = metadata_buffer_size
         self.info = load_json(info_path)
-        _tuple_shapes(self.info["features"])
+        tuple_shapes(self.info["features"])
         validate_feature_names(self.info["features"])
         self.task_to_index: dict[str, int] = load_tasks(self.root)
         self.stats = load_stats(self.root)
@@ -256,7 +136,7 @@ class LeRobotDatasetMetadata:
             data_files_size_in_mb,
             video_files_size_in_mb,
         )
-        _tuple_shapes(obj.info["features"])
+        tuple_shapes(obj.info["features"])
         obj.task_to_index = {}
         obj.stats = None
         obj.episodes = None
@@ -433,7 +313,7 @@ class LeRobotDatasetMetadata:
     # -- writing ------------------------------------------------------------------------------------------
     def write_info(self) -> None:
         info = dict(self.info)
-        info["features"] = _features_for_json(self.info["features"])
+        info["features"] = features_for_json(self.info["features"])
         write_json(info, self.root / INFO_PATH)
 
     def update_video_info(self, video_key: str, info: dict) -> None:
@@ -453,7 +333,7 @@ class LeRobotDatasetMetadata:
             return self._episodes_file
         chunk, file = self._episodes_file
         size = (self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)).stat().st_size
-        if size + size / len(self._open_rows) >= self.data_files_size_in_mb * 1024**2:
+        if file_is_full(size, size / len(self._open_rows), self.data_files_size_in_mb):
             self._open_rows = []
             return update_chunk_file_indices(chunk, file, self.chunks_size)
         return self._episodes_file
@@ -480,7 +360,7 @@ class LeRobotDatasetMetadata:
         chunk, file = self._episodes_file_for_next_row()
         row["meta/episodes/chunk_index"] = chunk
         row["meta/episodes/file_index"] = file
-        self._write_episode_rows([*self._open_rows, row], chunk, file)
+        write_episode_rows([*self._open_rows, row], self.root, chunk, file)
         self._open_rows.append(row)
         self._episodes_file = (chunk, file)
         self.latest_episode = row
@@ -497,14 +377,6 @@ class LeRobotDatasetMetadata:
         visible = {k: v for k, v in row.items() if not k.startswith("stats/")}
         self.episodes = [*(self.episodes or []), visible]
 
-    def _write_episode_rows(self, rows: list[dict[str, Any]], chunk: int, file: int) -> None:
-        columns: dict[str, list] = {}
-        for key in rows[-1]:
-            columns[key] = [_to_python(r.get(key)) for r in rows]
-        table = pa.table(columns)
-        path = self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-        atomic_write(path, lambda temp: pq.write_table(table, temp, compression="snappy"))
-
     def finalize(self) -> None:
         """Nothing is buffered (see the module docstring); kept for LeRobot compatibility."""
 
@@ -513,14 +385,6 @@ class LeRobotDatasetMetadata:
             f"LeRobotDatasetMetadata(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
             f"total_episodes={self.total_episodes}, total_frames={self.total_frames}, fps={self.fps})"
         )
-
-
-def _to_python(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 __all__ = ["LeRobotDatasetMetadata", "create_empty_dataset_info", "load_episode_rows", "unflatten_dict"]

@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata, load_episode_rows
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.metadata_files import load_episode_rows
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR
 from workers.codecs import DepthQuantization

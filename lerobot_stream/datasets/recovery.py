@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
-from lerobot_stream.datasets.dataset_metadata import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.salvage import salvage_episode
 from lerobot_stream.datasets.utils import (
     DATA_DIR,

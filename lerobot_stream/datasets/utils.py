@@ -54,6 +54,13 @@ def update_chunk_file_indices(chunk_index: int, file_index: int, chunks_size: in
     return chunk_index, file_index + 1
 
 
+def file_is_full(current_bytes: float, adding_bytes: float, limit_mb: float) -> bool:
+    """Whether a file of ``current_bytes`` must roll over to the next file rather than take ``adding_bytes``
+    more: LeRobot's rule, a file stays below ``limit_mb`` (``data_files_size_in_mb``/``video_files_size_in_mb``).
+    The one place the data, video and episodes-metadata files decide it."""
+    return current_bytes + adding_bytes >= limit_mb * 1024**2
+
+
 def flatten_dict(d: dict, parent_key: str = "", sep: str = "/") -> dict:
     items: dict = {}
     for key, value in d.items():

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, replace_durably, update_chunk_file_indices
+from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, file_is_full, replace_durably, update_chunk_file_indices
 from lerobot_stream.datasets.video_utils import concatenate_video_files
 
 
@@ -72,7 +72,8 @@ class VideoPlacer:
             cursor, sources = self._new_file_cursor(camera, None), [episode_video]
         else:
             current_path = self.path(camera, current.chunk_index, current.file_index)
-            if current_path.stat().st_size + episode_video.stat().st_size >= self.meta.video_files_size_in_mb * 1024**2:
+            adding = episode_video.stat().st_size
+            if file_is_full(current_path.stat().st_size, adding, self.meta.video_files_size_in_mb):
                 cursor, sources = self._new_file_cursor(camera, current), [episode_video]
             else:
                 cursor, sources = current, [current_path, episode_video]

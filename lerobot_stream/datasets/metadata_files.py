@@ -1,0 +1,164 @@
+"""The files of a LeRobot v3.0 dataset's ``meta/`` folder, read and written: info.json's initial content,
+the tasks table, stats.json and the episodes tables. `lerobot_stream.datasets.dataset_metadata` keeps them
+current while recording; recovery and the integrity check read them on their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lerobot_stream.datasets.utils import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_DATA_FILE_SIZE_IN_MB,
+    DEFAULT_DATA_PATH,
+    DEFAULT_EPISODES_PATH,
+    DEFAULT_TASKS_PATH,
+    DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+    DEFAULT_VIDEO_PATH,
+    EPISODES_DIR,
+    STATS_PATH,
+    atomic_write,
+    load_json,
+    serialize_dict,
+    write_json,
+)
+
+
+def create_empty_dataset_info(
+    codebase_version: str,
+    fps: int,
+    features: dict,
+    use_videos: bool,
+    robot_type: str | None = None,
+    chunks_size: int | None = None,
+    data_files_size_in_mb: int | None = None,
+    video_files_size_in_mb: int | None = None,
+) -> dict:
+    return {
+        "codebase_version": codebase_version,
+        "robot_type": robot_type,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": chunks_size or DEFAULT_CHUNK_SIZE,
+        "data_files_size_in_mb": data_files_size_in_mb or DEFAULT_DATA_FILE_SIZE_IN_MB,
+        "video_files_size_in_mb": video_files_size_in_mb or DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+        "fps": fps,
+        "splits": {},
+        "data_path": DEFAULT_DATA_PATH,
+        "video_path": DEFAULT_VIDEO_PATH if use_videos else None,
+        "features": features,
+    }
+
+
+def features_for_json(features: dict) -> dict:
+    out = {}
+    for name, feature in features.items():
+        entry = dict(feature)
+        entry["shape"] = list(entry.get("shape") or ())
+        out[name] = entry
+    return out
+
+
+def tuple_shapes(features: dict) -> dict:
+    for feature in features.values():
+        feature["shape"] = tuple(feature["shape"])
+    return features
+
+
+def _pandas_metadata_for_tasks() -> bytes:
+    """The ``pandas`` schema metadata that makes ``pd.read_parquet`` restore ``task`` as the index,
+    as LeRobot's reader expects (written by hand: this library does not need pandas)."""
+    return json.dumps(
+        {
+            "index_columns": ["task"],
+            "column_indexes": [
+                {
+                    "name": None,
+                    "field_name": None,
+                    "pandas_type": "unicode",
+                    "numpy_type": "str",
+                    "metadata": {"encoding": "UTF-8"},
+                }
+            ],
+            "columns": [
+                {
+                    "name": "task_index",
+                    "field_name": "task_index",
+                    "pandas_type": "int64",
+                    "numpy_type": "int64",
+                    "metadata": None,
+                },
+                {"name": "task", "field_name": "task", "pandas_type": "object", "numpy_type": "str", "metadata": None},
+            ],
+            "attributes": {},
+            "creator": {"library": "pyarrow", "version": pa.__version__},
+            "pandas_version": "3.1.1",
+        }
+    ).encode()
+
+
+def write_tasks(tasks: dict[str, int], root: Path) -> None:
+    ordered = sorted(tasks.items(), key=lambda item: item[1])
+    table = pa.table(
+        {
+            "task_index": pa.array([i for _, i in ordered], pa.int64()),
+            "task": pa.array([t for t, _ in ordered], pa.large_string()),
+        }
+    ).replace_schema_metadata({b"pandas": _pandas_metadata_for_tasks()})
+    atomic_write(root / DEFAULT_TASKS_PATH, lambda temp: pq.write_table(table, temp))
+
+
+def load_tasks(root: Path) -> dict[str, int]:
+    path = root / DEFAULT_TASKS_PATH
+    if not path.exists():
+        return {}
+    table = pq.read_table(path)
+    return dict(zip(table.column("task").to_pylist(), table.column("task_index").to_pylist(), strict=True))
+
+
+def write_stats(stats: dict, root: Path) -> None:
+    write_json(serialize_dict(stats), root / STATS_PATH)
+
+
+def load_stats(root: Path) -> dict | None:
+    path = root / STATS_PATH
+    if not path.exists():
+        return None
+    return {feature: {k: np.array(v) for k, v in values.items()} for feature, values in load_json(path).items()}
+
+
+def episode_files(root: Path) -> list[Path]:
+    return sorted((root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
+
+
+def load_episode_rows(root: Path, with_stats: bool = False) -> list[dict[str, Any]]:
+    """Every episode's metadata row, in episode order."""
+    rows: list[dict[str, Any]] = []
+    for path in episode_files(root):
+        table = pq.read_table(path)
+        if not with_stats:
+            table = table.select([c for c in table.column_names if not c.startswith("stats/")])
+        rows.extend(table.to_pylist())
+    return sorted(rows, key=lambda r: r["episode_index"])
+
+
+def write_episode_rows(rows: list[dict[str, Any]], root: Path, chunk: int, file: int) -> None:
+    """(Re)write one episodes table with ``rows``; the last row's columns are the table's."""
+    columns = {key: [_to_python(row.get(key)) for row in rows] for key in rows[-1]}
+    table = pa.table(columns)
+    path = root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
+    atomic_write(path, lambda temp: pq.write_table(table, temp, compression="snappy"))
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
