@@ -41,15 +41,14 @@ from lerobot_stream.configs.video import (
 )
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.episode_commit import EpisodeCommitter
-from lerobot_stream.datasets.episode_table import journal_rows, journal_schema
-from lerobot_stream.datasets.feature_utils import camera_hw, data_schema, validate_frame
+from lerobot_stream.datasets.feature_utils import data_schema, validate_frame
 from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.journal import JOURNAL_PATTERN, EpisodeJournal
-from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
+from lerobot_stream.datasets.journal import RowJournal
+from lerobot_stream.datasets.streamed_videos import StreamedVideos
+from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR, check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
-    EncodingFailed,
     StreamingVideoEncoder,
     encode_video_frames,
 )
@@ -92,19 +91,6 @@ def _encode_video_worker(
     return temp_path
 
 
-def check_batch_encoding_size(batch_encoding_size: int) -> None:
-    """``batch_encoding_size`` must be a positive integer. Values above 1 are accepted and change nothing:
-    LeRobot batches the encoding of several episodes' PNGs, while here each episode's videos are encoded
-    while it is recorded (streaming) or when it is saved, so there is nothing left to batch."""
-    if isinstance(batch_encoding_size, bool) or not isinstance(batch_encoding_size, int) or batch_encoding_size < 1:
-        raise ValueError(f"batch_encoding_size must be a positive integer, got {batch_encoding_size!r}")
-    if batch_encoding_size > 1:
-        logger.info(
-            "batch_encoding_size=%d: episodes are still encoded one at a time (while recorded or at save_episode)",
-            batch_encoding_size,
-        )
-
-
 class EpisodeSaveError(RuntimeError):
     """``save_episode`` failed (encoder error, disk full, ...): the episode is discarded, the dataset keeps
     every episode saved before it, and the writer is ready for the next episode."""
@@ -138,7 +124,12 @@ class DatasetWriter:
         self._vcodec = self._rgb_encoder.vcodec
         self._encoder_threads = encoder_threads
         self._batch_encoding_size = batch_encoding_size
-        self._streaming_encoder = streaming_encoder
+        self._streaming_encoder = streaming_encoder  # LeRobot's attribute
+        self._streamed = (
+            StreamedVideos(streaming_encoder, meta, self._root / STAGING_DIR)
+            if streaming_encoder is not None and meta.video_keys
+            else None
+        )
         self._recorded_frames = initial_frames
         self._latest_episode: dict[str, Any] | None = None
         self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
@@ -150,17 +141,16 @@ class DatasetWriter:
         self._staging = FrameStaging(self._root, meta.depth_keys)
         self._committer = EpisodeCommitter(meta, self._schema)
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
-        self._journal: EpisodeJournal | None = None
+        self._journal = RowJournal(self._root / STAGING_DIR, self._schema, meta.features, meta.fps)
         if self._journaling:
             # pyarrow imports pandas (when installed) on its first conversion of Python values: ~150 ms, which
             # belongs here and not in the first recorded frame's journal append.
             pa.array([[0.0]], type=pa.list_(pa.float32(), 1))
         self.episode_buffer = self._create_episode_buffer()
         self._lock.acquire("writing to it from this process")  # held until finalize; see writer_lock
-        if streaming_encoder is not None and meta.video_keys:
-            # Start the encoder processes and allocate the frame rings now, not on the first frame.
+        if self._streamed is not None:
             try:
-                streaming_encoder.warm_up(meta.video_keys, **self._stream_hints())
+                self._streamed.warm_up()
             except BaseException:
                 self._lock.release()
                 raise
@@ -183,27 +173,14 @@ class DatasetWriter:
         }
         return buffer
 
-    def _stream_hints(self) -> dict[str, Any]:
-        """What the streaming encoder needs to allocate each camera's ring before its first frame."""
-        depth_keys = self._meta.depth_keys
-        shapes = {
-            key: (*camera_hw(self._meta.features[key]), 1 if key in depth_keys else 3) for key in self._meta.video_keys
-        }
-        dtypes = {key: np.float32 if self._meta.depth_unit(key) == "m" else np.uint16 for key in depth_keys}
-        return {"frame_shapes": shapes, "depth_video_keys": depth_keys, "depth_dtypes": dtypes}
-
     def camera_status(self) -> dict[str, CameraStatus]:
         """Each streamed camera of the episode being recorded (`StreamingVideoEncoder.status`: counts, buffer,
         health); empty on the PNG path and between episodes."""
-        return self._streaming_encoder.status() if self._streaming else {}
+        return self._streamed.status() if self._streamed is not None else {}
 
     def config_for(self, key: str) -> Any:
         """The encoder config of a camera (the depth config for depth maps)."""
         return self._depth_encoder if key in self._meta.depth_keys else self._rgb_encoder
-
-    @property
-    def _streaming(self) -> bool:
-        return self._streaming_encoder is not None and bool(self._meta.video_keys)
 
     @property
     def image_writer(self) -> AsyncImageWriter | None:
@@ -231,21 +208,15 @@ class DatasetWriter:
         features = self._meta.features
         if frame_index == 0:
             self._record_depth_units(frame)
-        if frame_index == 0 and self._streaming:
-            hints = self._stream_hints()
-            self._streaming_encoder.start_episode(
-                self._meta.video_keys,
-                self._root / STAGING_DIR,
-                hints.pop("depth_video_keys"),
-                **hints,
-            )
+        if frame_index == 0 and self._streamed is not None:
+            self._streamed.start_episode()
         values: dict[str, Any] = {}
         for key, value in frame.items():
             if key == "task":
                 continue
             dtype = features[key]["dtype"]
-            if dtype == "video" and self._streaming:
-                self._streaming_encoder.feed_frame(key, value)
+            if dtype == "video" and self._streamed is not None:
+                self._streamed.feed(key, value)
                 values[key] = None
             elif dtype == "image":
                 pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
@@ -262,7 +233,7 @@ class DatasetWriter:
         buffer["task"].append(frame["task"])
         buffer["size"] += 1
         if self._journaling:
-            self._journal_rows()
+            self._journal.update(self.episode_buffer)
 
     def _record_depth_units(self, frame: dict) -> None:
         """Each depth feature's unit, from its first frame's dtype (float: metres, integer: millimetres);
@@ -294,8 +265,8 @@ class DatasetWriter:
         videos: dict[str, EpisodeResult] = {}
         try:
             self._staging.wait()
-            if self._journal is not None:  # every row on disk: a recorder killed while saving loses nothing
-                self._journal_rows(flush=True)
+            if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
+                self._journal.update(buffer, flush=True)
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
             self.commit_encoded_episode(buffer, videos)
         except Exception as exc:
@@ -308,10 +279,10 @@ class DatasetWriter:
             self.clear_episode_buffer()
             raise
         finally:
-            self._discard_journal()
+            self._journal.discard()
             self._remove_encoded_videos()
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
-            self._cleanup_staging()
+            self._staging.cleanup()
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
 
@@ -327,20 +298,15 @@ class DatasetWriter:
         """Each camera's finished temporary MP4 (and stats), by whichever path recorded it."""
         if not self._meta.video_keys:
             return {}
-        if self._streaming:
-            try:
-                return self._streaming_encoder.finish_results()
-            except EncodingFailed:
-                self._streaming_encoder.remove_episode_files()
-                raise
+        if self._streamed is not None:
+            return self._streamed.finish()
         return self._staging.encode_episode(self._meta.video_keys, episode_index, parallel, self._settings_for)
 
     def _settings_for(self, key: str) -> EncoderSettings:
         """How camera ``key`` is encoded on either path (also what ``info.json`` records)."""
-        cameras = len(self._meta.video_keys)
-        if self._streaming:
-            return self._streaming_encoder.settings_for(key, cameras)
-        return resolve_settings(self.config_for(key), self._meta.fps, self._encoder_threads, cameras)
+        if self._streamed is not None:
+            return self._streamed.settings_for(key)
+        return resolve_settings(self.config_for(key), self._meta.fps, self._encoder_threads, len(self._meta.video_keys))
 
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property
@@ -348,24 +314,7 @@ class DatasetWriter:
         """Streaming episodes are journaled (see `lerobot_stream.datasets.journal`); a killed recorder's
         episode is then salvaged from the journal and the cameras' fragmented MP4s. Datasets with image
         features are not: their frames live in staged PNGs."""
-        return self._streaming and not self._meta.image_keys
-
-    def _journal_rows(self, flush: bool = False) -> None:
-        """Append the rows added since the last append, about once a second of recording (all of them now
-        with ``flush``)."""
-        buffer = self.episode_buffer
-        if self._journal is None:
-            name = JOURNAL_PATTERN.format(episode_index=int(np.asarray(buffer["episode_index"]).reshape(-1)[0]))
-            self._journal = EpisodeJournal(self._root / STAGING_DIR / name, journal_schema(self._schema))
-        start, stop = self._journal.rows, buffer["size"]
-        if stop == start or (not flush and start > 0 and stop - start < max(1, self._meta.fps)):
-            return  # the first row at once, then once a second
-        self._journal.append(journal_rows(self._journal.schema, self._meta.features, buffer, start, stop))
-
-    def _discard_journal(self) -> None:
-        if self._journal is not None:
-            self._journal.discard()
-            self._journal = None
+        return self._streamed is not None and not self._meta.image_keys
 
     # -- discarding -----------------------------------------------------------------------------------------
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
@@ -374,27 +323,19 @@ class DatasetWriter:
         episode_index = self.episode_buffer["episode_index"] if self.episode_buffer else self._meta.total_episodes
         if self._streaming_encoder is not None:
             self._streaming_encoder.cancel_episode()
-        self._discard_journal()
+        self._journal.discard()
         self._staging.discard_errors()
         if delete_images:
             self._staging.remove_episode(self._meta.camera_keys, int(np.asarray(episode_index).reshape(-1)[0]))
-        self._cleanup_staging()
+        self._staging.cleanup()
         self.episode_buffer = self._create_episode_buffer()
 
     def _remove_encoded_videos(self) -> None:
         """The episode's temporary MP4s, each deleted by whoever made it, once they are in the dataset."""
-        if self._streaming:
-            self._streaming_encoder.remove_episode_files()
+        if self._streamed is not None:
+            self._streamed.remove_encoded()
         else:
             self._staging.remove_encoded()
-
-    def _cleanup_staging(self) -> None:
-        staging = self._root / STAGING_DIR
-        if staging.exists() and not any(staging.iterdir()):
-            staging.rmdir()
-        images = self._root / IMAGES_DIR
-        if images.exists() and not any(images.rglob("*.png")) and not any(images.rglob("*.tiff")):
-            shutil.rmtree(images, ignore_errors=True)
 
     def cancel_pending_videos(self) -> None:
         if self._streaming_encoder is not None:
@@ -402,7 +343,7 @@ class DatasetWriter:
 
     def cleanup_interrupted_episode(self, episode_index: int) -> None:
         self._staging.remove_episode(self._meta.camera_keys, episode_index)
-        self._cleanup_staging()
+        self._staging.cleanup()
 
     # -- teardown -------------------------------------------------------------------------------------------
     def close_writer(self) -> None:
@@ -433,7 +374,7 @@ class DatasetWriter:
             self.flush_pending_videos()
         finally:
             self.stop_image_writer()
-            self._cleanup_staging()
+            self._staging.cleanup()
             self._meta.finalize()
             self._lock.release()
 

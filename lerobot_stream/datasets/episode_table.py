@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lerobot_stream.datasets.journal import TASK_COLUMN
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 
 
@@ -52,20 +51,4 @@ def episode_arrays(
 
 def episode_table(schema: pa.Schema, features: dict[str, dict], arrays: dict[str, Any], length: int) -> pa.Table:
     columns = [arrow_column(features[field.name], field.type, arrays[field.name], length) for field in schema]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def journal_schema(schema: pa.Schema) -> pa.Schema:
-    """The journal's columns: the recorded features, ``frame_index``, ``timestamp`` and the task text."""
-    fields = [field for field in schema if field.name not in DEFAULT_FEATURES]
-    fields += [pa.field("frame_index", pa.int64()), pa.field("timestamp", pa.float32())]
-    return pa.schema([*fields, pa.field(TASK_COLUMN, pa.string())])
-
-
-def journal_rows(schema: pa.Schema, features: dict[str, dict], buffer: dict, start: int, stop: int) -> pa.Table:
-    """Rows ``start:stop`` of the buffer in the journal's ``schema``."""
-    columns = []
-    for field in schema:
-        feature = features.get(field.name, {"dtype": "string" if field.name == TASK_COLUMN else ""})
-        columns.append(arrow_column(feature, field.type, buffer[field.name][start:stop], stop - start))
     return pa.Table.from_arrays(columns, schema=schema)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
+from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from lerobot_stream.datasets.video_utils import encode_image_folder
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
@@ -74,6 +74,15 @@ class FrameStaging:
             self.start()
         self.writer.save_image(image, path, compression, key)
         return path
+
+    def cleanup(self) -> None:
+        """Remove the staging folders once nothing is left in them."""
+        staging = self.root / STAGING_DIR
+        if staging.exists() and not any(staging.iterdir()):
+            staging.rmdir()
+        images = self.root / IMAGES_DIR
+        if images.exists() and not any(images.rglob("*.png")) and not any(images.rglob("*.tiff")):
+            shutil.rmtree(images, ignore_errors=True)
 
     def remove_episode(self, keys: list[str], episode_index: int) -> None:
         for key in keys:

@@ -16,8 +16,12 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
+
+from lerobot_stream.datasets.episode_table import arrow_column
+from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
 TASK_COLUMN = "task"
@@ -49,6 +53,55 @@ class EpisodeJournal:
             self._sink.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def journal_schema(schema: pa.Schema) -> pa.Schema:
+    """The journal's columns: the recorded features, ``frame_index``, ``timestamp`` and the task text."""
+    fields = [field for field in schema if field.name not in DEFAULT_FEATURES]
+    fields += [pa.field("frame_index", pa.int64()), pa.field("timestamp", pa.float32())]
+    return pa.schema([*fields, pa.field(TASK_COLUMN, pa.string())])
+
+
+def journal_rows(schema: pa.Schema, features: dict[str, dict], buffer: dict, start: int, stop: int) -> pa.Table:
+    """Rows ``start:stop`` of the buffer in the journal's ``schema``."""
+    columns = []
+    for field in schema:
+        feature = features.get(field.name, {"dtype": "string" if field.name == TASK_COLUMN else ""})
+        columns.append(arrow_column(feature, field.type, buffer[field.name][start:stop], stop - start))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class RowJournal:
+    """The journal of whichever episode is being recorded: opened on its first row, appended to about once a
+    second of recording (the first row at once), flushed whole before the episode is saved, then discarded."""
+
+    def __init__(self, staging_dir: Path, data_schema: pa.Schema, features: dict[str, dict], fps: int):
+        self._staging_dir = staging_dir
+        self._schema = journal_schema(data_schema)
+        self._features = features
+        self._fps = fps
+        self._journal: EpisodeJournal | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._journal is not None
+
+    def update(self, buffer: dict, flush: bool = False) -> None:
+        """Append the buffer's rows added since the last append, if a second's worth has gathered (all of them
+        now with ``flush``)."""
+        if self._journal is None:
+            episode_index = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
+            path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=episode_index)
+            self._journal = EpisodeJournal(path, self._schema)
+        start, stop = self._journal.rows, buffer["size"]
+        if stop == start or (not flush and start > 0 and stop - start < max(1, self._fps)):
+            return
+        self._journal.append(journal_rows(self._schema, self._features, buffer, start, stop))
+
+    def discard(self) -> None:
+        if self._journal is not None:
+            self._journal.discard()
+            self._journal = None
 
 
 def read_journal(path: Path) -> pa.Table | None:

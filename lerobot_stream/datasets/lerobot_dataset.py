@@ -25,7 +25,8 @@ from typing import Any
 from lerobot_stream.configs.video import depth_encoder_defaults, rgb_config_from_keywords, rgb_encoder_defaults
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
-from lerobot_stream.datasets.dataset_writer import DatasetWriter, check_batch_encoding_size
+from lerobot_stream.datasets.dataset_writer import DatasetWriter
+from lerobot_stream.datasets.utils import check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from lerobot_stream.utils.constants import DEFAULT_FEATURES  # noqa: F401  (LeRobot v0.5 imports it from here)
+
+logger = logging.getLogger(__name__)
+
 
 CODEBASE_VERSION = "v3.0"
 
@@ -153,3 +157,16 @@ def write_json(data: dict, path: Path) -> None:
 def load_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def check_batch_encoding_size(batch_encoding_size: int) -> None:
+    """``batch_encoding_size`` must be a positive integer. Values above 1 are accepted and change nothing:
+    LeRobot batches the encoding of several episodes' PNGs, while here each episode's videos are encoded
+    while it is recorded (streaming) or when it is saved, so there is nothing left to batch."""
+    if isinstance(batch_encoding_size, bool) or not isinstance(batch_encoding_size, int) or batch_encoding_size < 1:
+        raise ValueError(f"batch_encoding_size must be a positive integer, got {batch_encoding_size!r}")
+    if batch_encoding_size > 1:
+        logger.info(
+            "batch_encoding_size=%d: episodes are still encoded one at a time (while recorded or at save_episode)",
+            batch_encoding_size,
+        )

@@ -1,0 +1,67 @@
+"""The dataset writer's streaming path: its video cameras recorded through a `StreamingVideoEncoder`.
+
+What the dataset knows about each camera - its shape, whether it is a depth map and in which unit - becomes
+the encoder's hints, so every camera's ring is allocated (and ``/dev/shm`` checked) when the writer is created
+rather than on the first frame; the episode starts inside the first ``add_frame``, as in LeRobot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.feature_utils import camera_hw
+from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeResult
+
+
+class StreamedVideos:
+    """A dataset's video cameras on a `StreamingVideoEncoder`, one episode at a time."""
+
+    def __init__(self, encoder: StreamingVideoEncoder, meta: LeRobotDatasetMetadata, staging_dir: Path):
+        self.encoder = encoder
+        self._meta = meta
+        self._staging_dir = staging_dir
+
+    def hints(self) -> dict[str, Any]:
+        """``frame_shapes``, ``depth_video_keys`` and ``depth_dtypes`` of the dataset's video cameras."""
+        depth_keys = self._meta.depth_keys
+        shapes = {
+            key: (*camera_hw(self._meta.features[key]), 1 if key in depth_keys else 3) for key in self._meta.video_keys
+        }
+        dtypes = {key: np.float32 if self._meta.depth_unit(key) == "m" else np.uint16 for key in depth_keys}
+        return {"frame_shapes": shapes, "depth_video_keys": depth_keys, "depth_dtypes": dtypes}
+
+    def warm_up(self) -> None:
+        """Start the encoder processes and allocate the frame rings now, not on the first frame."""
+        self.encoder.warm_up(self._meta.video_keys, **self.hints())
+
+    def start_episode(self) -> None:
+        hints = self.hints()
+        depth_keys = hints.pop("depth_video_keys")
+        self.encoder.start_episode(self._meta.video_keys, self._staging_dir, depth_keys, **hints)
+
+    def feed(self, key: str, frame: Any) -> None:
+        self.encoder.feed_frame(key, frame)
+
+    def finish(self) -> dict[str, EpisodeResult]:
+        """Every camera's finished temporary MP4; if one failed, the others' files are deleted too."""
+        try:
+            return self.encoder.finish_results()
+        except EncodingFailed:
+            self.encoder.remove_episode_files()
+            raise
+
+    def settings_for(self, key: str) -> EncoderSettings:
+        return self.encoder.settings_for(key, len(self._meta.video_keys))
+
+    def status(self) -> dict[str, CameraStatus]:
+        return self.encoder.status()
+
+    def remove_encoded(self) -> None:
+        """Delete the episode's temporary MP4s once they are in the dataset."""
+        self.encoder.remove_episode_files()
