@@ -11,10 +11,7 @@ Designs (the README's "Results" section shows what they measure on a real machin
 * ``lerobot`` - LeRobot's own ``StreamingVideoEncoder`` (threads, PIL, its own statistics), when LeRobot is
   installed: what a LeRobot user runs today.
 
-The loop is paced by the wall clock: tick ``i`` is scheduled at ``start + i / fps``; a late tick runs at
-once (the loop catches up) and its lateness is recorded. Every tick feeds one frame per camera and then
-optionally burns ``loop_work_ms`` of Python work standing in for the robot's control code. Every run is a
-first episode: encoders are created for it and nothing is warmed up (LeRobot's writer never calls
+How the loop is paced and measured: `benchmarks.measure`. Every run is a first episode: encoders are created for it and nothing is warmed up (LeRobot's writer never calls
 ``warm_up``), and its first 30 ticks are reported on their own.
 
 Fidelity: after each run the first camera's video is decoded and compared with the frames that were fed
@@ -28,17 +25,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
-import psutil
 
+from benchmarks.measure import TreeMonitor, fidelity, paced_loop
 from lerobot_stream.configs.video import DepthEncoderConfig, rgb_config_from_keywords
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
@@ -52,8 +47,6 @@ DEFAULT_DESIGNS = ("process", "thread", "png")
 WORKLOADS = ("rgb", "rgbd")
 #: Anything with ``read() -> frame`` (`lerobot_stream.cameras`, `SyntheticDepthCamera`).
 Source = Any
-#: The first ticks of an episode, reported separately: where start-up costs would show.
-FIRST_TICKS = 30
 
 
 @dataclass
@@ -126,125 +119,6 @@ class RunResult:
         return {**asdict(self), "zero_drops": self.zero_drops, "realtime": self.realtime}
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
-    p50, p99 = np.percentile(values, [50, 99])
-    return {"p50": float(p50), "p99": float(p99), "max": float(max(values))}
-
-
-class TreeMonitor:
-    """Samples CPU time and RSS of this process and its children in a background thread (2 Hz)."""
-
-    def __init__(self, interval_s: float = 0.5):
-        self.interval_s = interval_s
-        self.peak_rss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-monitor")
-        self._me = psutil.Process()
-        self._cpu_seen: dict[int, float] = {}
-
-    def _tree(self) -> list[psutil.Process]:
-        return [self._me, *self._me.children(recursive=True)]
-
-    def _sample(self) -> None:
-        rss = 0
-        for process in self._tree():
-            try:
-                times = process.cpu_times()
-                self._cpu_seen[process.pid] = times.user + times.system
-                rss += process.memory_info().rss
-            except psutil.Error:
-                continue
-        self.peak_rss = max(self.peak_rss, rss)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def __enter__(self) -> TreeMonitor:
-        self._sample()
-        self._cpu_start = dict(self._cpu_seen)
-        self._wall_start = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        self.wall_s = time.perf_counter() - self._wall_start
-        used = sum(t - self._cpu_start.get(pid, 0.0) for pid, t in self._cpu_seen.items())
-        self.cpu_percent = 100.0 * used / self.wall_s if self.wall_s else 0.0
-
-
-def _burn(milliseconds: float) -> None:
-    end = time.perf_counter() + milliseconds / 1000
-    x = 0
-    while time.perf_counter() < end:
-        x += 1
-
-
-@dataclass
-class LoopTrace:
-    feed_us: list[float] = field(default_factory=list)
-    lateness_ms: list[float] = field(default_factory=list)
-    #: The frames fed to stream 0, in order (references into its pool, not copies).
-    first_stream: list[np.ndarray] = field(default_factory=list)
-    start_ms: float = 0.0
-
-    def record_into(self, result: RunResult) -> None:
-        result.feed_us, result.lateness_ms = _summary(self.feed_us), _summary(self.lateness_ms)
-        result.start_ms = self.start_ms
-        result.first_ticks_late_ms = max(self.lateness_ms[:FIRST_TICKS], default=0.0)
-
-
-def _paced_loop(workload: Workload, cameras: list[Source], feed, begin=None) -> LoopTrace:
-    """Run the ticks; ``feed(stream_index, frame)`` is timed. ``begin()`` runs inside the first tick, before
-    its frames, as LeRobot starts an episode inside its first ``add_frame`` (timed as ``start_ms``)."""
-    trace = LoopTrace()
-    feed_us, lateness_ms = trace.feed_us, trace.lateness_ms
-    start = time.perf_counter()
-    for tick in range(workload.ticks):
-        scheduled = start + tick / workload.fps
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        lateness_ms.append((time.perf_counter() - scheduled) * 1000)
-        if tick == 0 and begin is not None:
-            began = time.perf_counter()
-            begin()
-            trace.start_ms = (time.perf_counter() - began) * 1000
-        for index, camera in enumerate(cameras):
-            frame = camera.read()
-            began = time.perf_counter()
-            feed(index, frame)
-            feed_us.append((time.perf_counter() - began) * 1e6)
-            if index == 0:
-                trace.first_stream.append(frame)
-        if workload.loop_work_ms:
-            _burn(workload.loop_work_ms)
-    return trace
-
-
-def fidelity(video: Path, fed: list[np.ndarray]) -> tuple[float, float]:
-    """(mean PSNR, worst-frame PSNR) in dB of the decoded ``video`` against the frames ``fed`` (RGB)."""
-    errors = []
-    with av.open(str(video)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index >= len(fed):
-                break
-            decoded = frame.to_ndarray(format="rgb24").astype(np.float32)
-            errors.append(float(np.mean((decoded - fed[index]) ** 2)))
-    if len(errors) < len(fed):
-        return 0.0, 0.0  # frames are missing: no honest PSNR
-
-    def psnr(mse: float) -> float:
-        return 99.0 if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-    return psnr(float(np.mean(errors))), psnr(max(errors))
-
-
 def _keys(workload: Workload) -> list[str]:
     """One key per stream, in the order of `sources`: RGB cameras, then their depth streams."""
     rgb = [f"observation.images.cam{i}" for i in range(workload.cameras)]
@@ -283,8 +157,10 @@ def run_streaming(design: str, workload: Workload, cameras: list[Source], workdi
     try:
         with TreeMonitor() as monitor:
             # LeRobot's call sequence: no warm_up, no frame shapes, start_episode inside the first tick.
-            trace = _paced_loop(
-                workload,
+            trace = paced_loop(
+                workload.ticks,
+                workload.fps,
+                workload.loop_work_ms,
                 cameras,
                 lambda i, f: encoder.feed_frame(keys[i], f),
                 begin=lambda: encoder.start_episode(keys, workdir, depth_keys),
@@ -337,7 +213,7 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
 
     try:
         with TreeMonitor() as monitor:
-            trace = _paced_loop(workload, cameras, feed)
+            trace = paced_loop(workload.ticks, workload.fps, workload.loop_work_ms, cameras, feed)
             began = time.perf_counter()
             writer.wait_until_done()
             outputs = [workdir / f"{key}.mp4" for key in keys]
@@ -395,7 +271,7 @@ def run_lerobot(workload: Workload, cameras: list[Source], workdir: Path) -> Run
             def feed(i: int, frame: np.ndarray) -> None:
                 encoder.feed_frame(keys[i], frame[..., None] if i >= first_depth else frame)
 
-            trace = _paced_loop(workload, cameras, feed, begin)
+            trace = paced_loop(workload.ticks, workload.fps, workload.loop_work_ms, cameras, feed, begin)
             began = time.perf_counter()
             outputs = encoder.finish_episode()
             result.finish_ms = (time.perf_counter() - began) * 1000
