@@ -11,8 +11,9 @@ Designs (the README's "Results" section shows what they measure on a real machin
 * ``lerobot`` - LeRobot's own ``StreamingVideoEncoder`` (threads, PIL, its own statistics), when LeRobot is
   installed: what a LeRobot user runs today.
 
-How the loop is paced and measured: `benchmarks.measure`. Every run is a first episode: encoders are created for it and nothing is warmed up (LeRobot's writer never calls
-``warm_up``), and its first 30 ticks are reported on their own.
+How the loop is paced and measured: `benchmarks.measure`. Every run is a first episode: encoders are
+created for it and nothing is warmed up (LeRobot's writer never calls ``warm_up``), and its first 30 ticks
+are reported on their own.
 
 Fidelity: after each run the first camera's video is decoded and compared with the frames that were fed
 (PSNR in RGB, mean over frames and the worst frame); a dropped frame shows there as the repeat it became.

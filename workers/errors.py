@@ -1,12 +1,14 @@
 """The errors of a camera's encoder, raised once where they are known and carried up unchanged.
 
 `CameraEncoderError` names the camera, the encoder process (``pid``; None for an in-process thread) and the
-cause; it is a ``RuntimeError``, which is what LeRobot's callers catch. The facade collects them per camera
-in `lerobot_stream.datasets.streaming_encoder.EncodingFailed` (``errors``), and a dataset writer chains
-that into ``EpisodeSaveError`` (``raise ... from``), so the first cause is always one ``__cause__`` away.
+cause; it is a ``RuntimeError``, which is what LeRobot's callers catch. The facade collects them per camera in
+`EncodingFailed` (``errors``), and a dataset writer chains that into ``EpisodeSaveError`` (``raise ... from``),
+so the first cause is always one ``__cause__`` away.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class CameraEncoderError(RuntimeError):
@@ -21,3 +23,20 @@ class CameraEncoderError(RuntimeError):
 
 class WorkerDied(CameraEncoderError):
     """The camera's encoder process is gone (killed, crashed, or never started)."""
+
+
+class EncodingFailed(RuntimeError):
+    """An episode could not be completed on every camera (``StreamingVideoEncoder.finish_episode``).
+
+    ``errors`` maps each failed camera to its `CameraEncoderError` (camera, pid, cause), ``failures`` to the
+    cause as text; ``results`` holds the cameras that did finish (their files are still on disk, the caller
+    owns them).
+    """
+
+    def __init__(self, errors: dict[str, CameraEncoderError], results: dict[str, tuple[Path, dict | None]]):
+        self.errors = errors
+        self.failures = {camera: str(error) for camera, error in errors.items()}
+        self.results = results
+        failures = self.failures
+        detail = "; ".join(f"{camera}: {cause}" for camera, cause in failures.items())
+        super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")

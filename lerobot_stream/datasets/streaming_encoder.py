@@ -35,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_config_from_keywords, rgb_encoder_defaults
+from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_encoder_defaults
+from lerobot_stream.datasets.encoder_arguments import normalise_arguments
 from shm import check_owner, in_owner
 from workers.channel import CameraChannel, CameraStatus, prepare_channels
 from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
-from workers.errors import CameraEncoderError
+from workers.errors import CameraEncoderError, EncodingFailed
 from workers.frames import SlotFormat, slot_from_shape
 from workers.process_channel import ProcessChannel
 from workers.scheduling import PRIORITIES
@@ -58,30 +59,6 @@ def _close_live_encoders() -> None:
     for encoder in list(_live_encoders):
         with contextlib.suppress(Exception):
             encoder.close()
-
-
-class EncodingFailed(RuntimeError):
-    """``finish_episode`` could not complete every camera.
-
-    ``errors`` maps each failed camera to its `CameraEncoderError` (camera, pid, cause), ``failures`` to the
-    cause as text; ``results`` holds the cameras that did finish (their files are still on disk, the caller
-    owns them).
-    """
-
-    def __init__(self, errors: dict[str, CameraEncoderError], results: dict[str, tuple[Path, dict | None]]):
-        self.errors = errors
-        self.failures = {camera: str(error) for camera, error in errors.items()}
-        self.results = results
-        failures = self.failures
-        detail = "; ".join(f"{camera}: {cause}" for camera, cause in failures.items())
-        super().__init__(f"Video encoding failed for {len(failures)} camera(s): {detail}")
-
-
-def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
 def _slot_hint(
@@ -139,30 +116,25 @@ class StreamingVideoEncoder:
     ):
         self._closed = True  # until fully constructed, so __del__ has nothing to do
         self._owner_pid = os.getpid()  # a forked child must not use or tear down these encoder processes
-        if isinstance(rgb_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, preset, queue_maxsize, threads
-            legacy = (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
-            if len(legacy) > 7:
-                raise TypeError(f"StreamingVideoEncoder takes at most 8 positional arguments, got {len(legacy) + 1}")
-            names = ("vcodec", "pix_fmt", "g", "crf", "preset", "queue_maxsize", "encoder_threads")
-            defaults = {"pix_fmt": "yuv420p", "g": 2, "crf": 30, "preset": None, "queue_maxsize": 30}
-            values = {**defaults, **dict(zip(names, legacy, strict=False))}
-            vcodec, pix_fmt, g, crf, preset = (values[n] for n in names[:5])
-            queue_maxsize, encoder_threads = values["queue_maxsize"], values.get("encoder_threads")
-            rgb_encoder = depth_encoder = None
-        elif legacy_positional:
-            raise TypeError("StreamingVideoEncoder takes at most 5 positional arguments with encoder configs")
-        _check_positive_int("fps", fps)
-        _check_positive_int("queue_maxsize", queue_maxsize)
-        _check_positive_int("encoder_threads", encoder_threads, allow_none=True)
+        arguments = normalise_arguments(
+            fps,
+            rgb_encoder,
+            depth_encoder,
+            queue_maxsize,
+            encoder_threads,
+            legacy_positional,
+            vcodec,
+            pix_fmt,
+            g,
+            crf,
+            preset,
+        )
+        rgb_encoder, depth_encoder = arguments.rgb_encoder, arguments.depth_encoder
+        queue_maxsize, encoder_threads = arguments.queue_maxsize, arguments.encoder_threads
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if worker_priority not in PRIORITIES:
             raise ValueError(f"worker_priority must be one of {PRIORITIES}, got {worker_priority!r}")
-        keyword_style = vcodec is not None or pix_fmt is not None or UNSET not in (g, crf, preset)
-        if keyword_style and rgb_encoder is not None:
-            raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec/pix_fmt/g/crf/preset (v0.5), not both")
-        if keyword_style:
-            rgb_encoder = rgb_config_from_keywords(vcodec, pix_fmt, g, crf, preset)
         self.fps = int(fps)
         self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
         self._depth_encoder = depth_encoder if depth_encoder is not None else depth_encoder_defaults()
