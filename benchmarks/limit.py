@@ -3,7 +3,7 @@
 Two figures, both on pre-converted (yuv420p) frames of the run's content (encode cost depends on it by
 2x and more) so that neither colour conversion nor the recorder is counted:
 
-* ``limit_cameras`` (the benchmark protocol's definition): one encoder with one
+* ``limit_cameras`` (docs/benchmark-protocol.md): one encoder with one
   thread, encoding back to back, times the number of cores, divided by fps;
 * ``parallel_limit_cameras``: one such encoder per core, all running at once. On machines whose cores
   share caches or are SMT siblings (a 2-vCPU cloud VM typically is one physical core) this is what the
