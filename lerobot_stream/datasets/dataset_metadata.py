@@ -23,14 +23,15 @@ import numpy as np
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.language import DEFAULT_TOOLS
 from lerobot_stream.datasets.metadata_files import (
     create_empty_dataset_info,
-    features_for_json,
     load_episode_rows,
+    load_info,
     load_stats,
     load_tasks,
-    tuple_shapes,
     write_episode_rows,
+    write_info,
     write_stats,
     write_tasks,
 )
@@ -42,10 +43,8 @@ from lerobot_stream.datasets.utils import (
     file_is_full,
     flatten_dict,
     hf_lerobot_home,
-    load_json,
     unflatten_dict,
     update_chunk_file_indices,
-    write_json,
 )
 from workers.depth import unit_factor
 
@@ -72,9 +71,8 @@ class LeRobotDatasetMetadata:
                 f"No LeRobot dataset at {self.root} ({INFO_PATH} is missing). Only local datasets are supported."
             )
         self.metadata_buffer_size = metadata_buffer_size
-        self.info = load_json(info_path)
-        tuple_shapes(self.info["features"])
-        validate_feature_names(self.info["features"])
+        self.info = load_info(self.root)
+        validate_feature_names(self.info.features)
         self.task_to_index: dict[str, int] = load_tasks(self.root)
         self.stats = load_stats(self.root)
         rows = load_episode_rows(self.root)
@@ -136,7 +134,6 @@ class LeRobotDatasetMetadata:
             data_files_size_in_mb,
             video_files_size_in_mb,
         )
-        tuple_shapes(obj.info["features"])
         obj.task_to_index = {}
         obj.stats = None
         obj.episodes = None
@@ -279,6 +276,18 @@ class LeRobotDatasetMetadata:
             self.info[name] = value
         self.write_info()
 
+    @property
+    def tools(self) -> list[dict]:
+        """The tool schemas the dataset declares (LeRobot v0.6; ``info.json["tools"]``), else `DEFAULT_TOOLS`.
+        A copy: changing it changes nothing until it is assigned back."""
+        return copy.deepcopy(self.info.tools or DEFAULT_TOOLS)
+
+    @tools.setter
+    def tools(self, value: list[dict] | None) -> None:
+        """Declare the dataset's tools and write ``info.json`` now; None or empty removes the declaration."""
+        self.info.tools = copy.deepcopy(list(value)) if value else None
+        self.write_info()
+
     # -- tasks --------------------------------------------------------------------------------------------
     @property
     def tasks(self) -> Any:
@@ -312,9 +321,7 @@ class LeRobotDatasetMetadata:
 
     # -- writing ------------------------------------------------------------------------------------------
     def write_info(self) -> None:
-        info = dict(self.info)
-        info["features"] = features_for_json(self.info["features"])
-        write_json(info, self.root / INFO_PATH)
+        write_info(self.info, self.root)
 
     def update_video_info(self, video_key: str, info: dict) -> None:
         """Record a video feature's ``info`` block (file properties + encoder settings) once; what the

@@ -5,6 +5,7 @@ current while recording; recovery and the integrity check read them on their own
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,14 @@ import pyarrow.parquet as pq
 from lerobot_stream.datasets.utils import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DATA_FILE_SIZE_IN_MB,
-    DEFAULT_DATA_PATH,
     DEFAULT_EPISODES_PATH,
     DEFAULT_TASKS_PATH,
     DEFAULT_VIDEO_FILE_SIZE_IN_MB,
     DEFAULT_VIDEO_PATH,
     EPISODES_DIR,
+    INFO_PATH,
     STATS_PATH,
+    DatasetInfo,
     atomic_write,
     load_json,
     serialize_dict,
@@ -38,22 +40,18 @@ def create_empty_dataset_info(
     chunks_size: int | None = None,
     data_files_size_in_mb: int | None = None,
     video_files_size_in_mb: int | None = None,
-) -> dict:
-    return {
-        "codebase_version": codebase_version,
-        "robot_type": robot_type,
-        "total_episodes": 0,
-        "total_frames": 0,
-        "total_tasks": 0,
-        "chunks_size": chunks_size or DEFAULT_CHUNK_SIZE,
-        "data_files_size_in_mb": data_files_size_in_mb or DEFAULT_DATA_FILE_SIZE_IN_MB,
-        "video_files_size_in_mb": video_files_size_in_mb or DEFAULT_VIDEO_FILE_SIZE_IN_MB,
-        "fps": fps,
-        "splits": {},
-        "data_path": DEFAULT_DATA_PATH,
-        "video_path": DEFAULT_VIDEO_PATH if use_videos else None,
-        "features": features,
-    }
+) -> DatasetInfo:
+    """A new dataset's ``info.json`` content (dict-style and attribute access both work: `DatasetInfo`)."""
+    return DatasetInfo(
+        codebase_version=codebase_version,
+        fps=fps,
+        features=features,
+        robot_type=robot_type,
+        chunks_size=chunks_size or DEFAULT_CHUNK_SIZE,
+        data_files_size_in_mb=data_files_size_in_mb or DEFAULT_DATA_FILE_SIZE_IN_MB,
+        video_files_size_in_mb=video_files_size_in_mb or DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+        video_path=DEFAULT_VIDEO_PATH if use_videos else None,
+    )
 
 
 def features_for_json(features: dict) -> dict:
@@ -63,12 +61,6 @@ def features_for_json(features: dict) -> dict:
         entry["shape"] = list(entry.get("shape") or ())
         out[name] = entry
     return out
-
-
-def tuple_shapes(features: dict) -> dict:
-    for feature in features.values():
-        feature["shape"] = tuple(feature["shape"])
-    return features
 
 
 def _pandas_metadata_for_tasks() -> bytes:
@@ -162,3 +154,15 @@ def _to_python(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def load_info(root: Path) -> DatasetInfo:
+    """``meta/info.json`` of the dataset at ``root``."""
+    return DatasetInfo.from_dict(load_json(root / INFO_PATH))
+
+
+def write_info(info: DatasetInfo | Mapping[str, Any], root: Path) -> None:
+    """Write ``meta/info.json`` (aside, then renamed into place)."""
+    data = info.to_dict() if isinstance(info, DatasetInfo) else DatasetInfo.from_dict(info).to_dict()
+    data["features"] = features_for_json(data["features"])
+    write_json(data, root / INFO_PATH)

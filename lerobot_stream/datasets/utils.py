@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +172,138 @@ def check_batch_encoding_size(batch_encoding_size: int) -> None:
             "batch_encoding_size=%d: episodes are still encoded one at a time (while recorded or at save_episode)",
             batch_encoding_size,
         )
+
+
+# ---- meta/info.json -------------------------------------------------------------------------------------------
+# LeRobot v0.5 handed out ``meta.info`` as a plain dict (``info["fps"]``); v0.6 made it a typed dataclass
+# (``info.fps``) that still answers dict-style access. `DatasetInfo` does both, without deprecation warnings -
+# dict-style is how every v0.5 user's code reads it. Keys of ``info.json`` it has no field for (a newer or older
+# LeRobot's) are kept in ``extra`` and written back, rather than dropped.
+
+#: The order ``info.json`` is written in (the order LeRobot's writers use).
+_JSON_ORDER = (
+    "codebase_version",
+    "robot_type",
+    "total_episodes",
+    "total_frames",
+    "total_tasks",
+    "chunks_size",
+    "data_files_size_in_mb",
+    "video_files_size_in_mb",
+    "fps",
+    "splits",
+    "data_path",
+    "video_path",
+    "features",
+    "tools",
+)
+
+
+@dataclass(eq=False)
+class DatasetInfo:
+    """``meta/info.json`` as an object; ``info.fps`` and ``info["fps"]`` are the same value."""
+
+    codebase_version: str
+    fps: int
+    features: dict[str, dict]
+    total_episodes: int = 0
+    total_frames: int = 0
+    total_tasks: int = 0
+    chunks_size: int = DEFAULT_CHUNK_SIZE
+    data_files_size_in_mb: int = DEFAULT_DATA_FILE_SIZE_IN_MB
+    video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB
+    data_path: str = DEFAULT_DATA_PATH
+    video_path: str | None = DEFAULT_VIDEO_PATH
+    robot_type: str | None = None
+    splits: dict[str, str] = field(default_factory=dict)
+    #: Tool schemas the dataset declares (LeRobot v0.6); None: none declared (and no ``tools`` key on disk).
+    tools: list[dict] | None = None
+    #: Keys of info.json this class has no field for, kept as they were.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for feature in self.features.values():
+            if isinstance(feature.get("shape"), list):
+                feature["shape"] = tuple(feature["shape"])
+        for name in ("fps", "chunks_size", "data_files_size_in_mb", "video_files_size_in_mb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"info.json: {name} must be a positive number, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetInfo:
+        """From a parsed ``info.json`` (a missing ``codebase_version``, ``fps`` or ``features`` is a ``KeyError``)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {key: value for key, value in data.items() if key in known}
+        extra = {key: value for key, value in data.items() if key not in known}
+        return cls(**values, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy: shapes as lists, no ``tools`` key when none are declared, ``extra`` keys last."""
+        out = {name: copy.deepcopy(getattr(self, name)) for name in _JSON_ORDER}
+        if out["tools"] is None:
+            del out["tools"]
+        for feature in out["features"].values():
+            if isinstance(feature.get("shape"), tuple):
+                feature["shape"] = list(feature["shape"])
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    # -- dict-style access (LeRobot v0.5's ``meta.info`` was a dict) -----------------------------------------
+    def _is_field(self, key: str) -> bool:
+        return key != "extra" and key in self.__dataclass_fields__
+
+    def __getitem__(self, key: str) -> Any:
+        if self._is_field(key):
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._is_field(key):
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key == "tools":
+            self.tools = None
+        elif self._is_field(key):
+            raise KeyError(f"{key!r} is required in info.json and cannot be removed")
+        else:
+            del self.extra[key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self.keys()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            return default
+        return self[key]
+
+    def keys(self) -> list[str]:
+        names = [name for name in _JSON_ORDER if name != "tools" or self.tools is not None]
+        return names + list(self.extra)
+
+    def values(self) -> list[Any]:
+        return [self[key] for key in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(key, self[key]) for key in self.keys()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DatasetInfo):
+            return self.to_dict() == other.to_dict()
+        if isinstance(other, Mapping):
+            try:
+                return self.to_dict() == DatasetInfo.from_dict(other).to_dict()
+            except (KeyError, TypeError, ValueError):
+                return False
+        return NotImplemented
+
+    __hash__ = None  # mutable, like the dict it stands for
