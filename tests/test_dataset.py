@@ -419,3 +419,15 @@ def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
     finally:
         gc.enable()
     check_dataset(tmp_path / "ds", [4], cameras=2)
+
+
+def test_reading_applies_image_transforms_and_refuses_delta_timestamps(tmp_path):
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create("test/read", fps=FPS, features=features(1), root=root, streaming_encoding=True)
+    record(dataset, [3], cameras=1)
+    dataset.finalize()
+    plain = LeRobotDataset("test/read", root=root)[1]["observation.images.cam0"]
+    inverted = LeRobotDataset("test/read", root=root, image_transforms=lambda image: 1 - image)
+    assert np.allclose(np.asarray(inverted[1]["observation.images.cam0"]), 1 - np.asarray(plain))
+    with pytest.raises(NotImplementedError, match="delta_timestamps"):
+        LeRobotDataset("test/read", root=root, delta_timestamps={"action": [-0.1, 0.0]})[0]

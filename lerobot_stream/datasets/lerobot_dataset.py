@@ -351,7 +351,20 @@ class LeRobotDataset:
         return self.reader
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return self._ensure_reader()[index]
+        """Frame ``index`` as recorded (cameras decoded at their timestamps), with ``image_transforms`` applied to
+        the camera values. ``delta_timestamps`` (several timestamps per item, for training) is not read here - a
+        clear error rather than items without them: open the dataset with LeRobot's own ``LeRobotDataset``."""
+        if self.delta_timestamps:
+            raise NotImplementedError(
+                "delta_timestamps is not supported by lerobot_stream's reader, which reads back what was recorded; "
+                "open the dataset with LeRobot's own LeRobotDataset to query neighbouring frames for training"
+            )
+        item = self._ensure_reader()[index]
+        if self.image_transforms is not None:
+            for key in self.meta.camera_keys:
+                if key in item:
+                    item[key] = self.image_transforms(item[key])
+        return item
 
     def __repr__(self) -> str:
         return (
