@@ -94,6 +94,8 @@ class RunResult:
     lateness_ms: dict[str, float] = field(default_factory=dict)
     #: The latest of the first `FIRST_TICKS` ticks (ms): start-up costs of a first episode.
     first_ticks_late_ms: float = 0.0
+    #: The floor of this camera count (`benchmarks.limit.camera_floor`): p50/p99/max ms; None if not measured.
+    floor_late_ms: dict[str, float] | None = None
     #: Decoded first camera against what was fed: mean and worst-frame PSNR (dB, RGB).
     psnr_db: float = 0.0
     worst_psnr_db: float = 0.0

@@ -114,10 +114,11 @@ def _encoders_fps(workload: tuple, count: int, seconds: float) -> float:
     return total
 
 
-def _load_like_a_worker(workload: tuple, ready, start, seconds: float, results) -> None:
+def _load_like_a_worker(workload: tuple, ready, start, seconds: float, results, paced: bool = False) -> None:
     """Child process: what one of the process design's encoders does to the machine, for ``seconds`` after
-    ``start``, flat out: at ``SCHED_IDLE`` without the right to go real-time, statistics, RGB -> YUV, encode and
-    a fragmented MP4 written to disk per frame (`workers.encode.EpisodeEncoder`, the worker's own code)."""
+    ``start``: at ``SCHED_IDLE`` without the right to go real-time, statistics, RGB -> YUV, encode and a fragmented
+    MP4 written to disk per frame (`workers.encode.EpisodeEncoder`, the worker's own code). Flat out, or ``paced``:
+    one frame per period as a camera delivers them (catching up when behind, as a worker drains its ring)."""
     os.environ.setdefault("SVT_LOG", "0")
     drop_realtime_privilege()
     demote_all_threads("idle")
@@ -132,20 +133,26 @@ def _load_like_a_worker(workload: tuple, ready, start, seconds: float, results) 
             encoder.add(index, camera.frame(index))
         ready.put(True)
         start.wait()
-        index, deadline = _WARM_UP_FRAMES, time.perf_counter() + seconds
+        index, began = _WARM_UP_FRAMES, time.perf_counter()
+        deadline = began + seconds
         while time.perf_counter() < deadline:
+            if paced and (wait := began + (index - _WARM_UP_FRAMES) / fps - time.perf_counter()) > 0:
+                time.sleep(wait)
             encoder.add(index, camera.frame(index))
             index += 1
         results.put((index - _WARM_UP_FRAMES) / seconds)
         encoder.abort()
 
 
-def _run_encoders(workload: tuple, count: int, seconds: float, like_workers: bool):
+def _run_encoders(workload: tuple, count: int, seconds: float, like_workers: bool, paced: bool = False):
     """Start ``count`` warm encoder processes; returns (start event, results queue, processes)."""
     context = mp.get_context("spawn")
     ready, start, results = context.Queue(), context.Event(), context.Queue()
-    target = _load_like_a_worker if like_workers else _encode_for
-    children = [context.Process(target=target, args=(workload, ready, start, seconds, results)) for _ in range(count)]
+    if like_workers:
+        target, args = _load_like_a_worker, (workload, ready, start, seconds, results, paced)
+    else:
+        target, args = _encode_for, (workload, ready, start, seconds, results)
+    children = [context.Process(target=target, args=args) for _ in range(count)]
     for child in children:
         child.start()
     for _ in children:  # every encoder is open and warm before the clock starts
@@ -162,7 +169,31 @@ def _loop_floor(workload: tuple, fps: int, encoders: int, seconds: float) -> dic
     Not a pure encoder: the kernel work of a real worker (page faults, file writes) delays a woken loop on
     kernels without full preemption (PREEMPT_NONE, common on cloud VMs) by milliseconds, where encode-only
     children measured 0.1 ms."""
-    start, results, children = _run_encoders(workload, encoders, seconds, like_workers=True)
+    return _bare_loop_beside(workload, fps, encoders, seconds, paced=False)
+
+
+def camera_floor(
+    width: int,
+    height: int,
+    fps: int,
+    cameras: int,
+    vcodec: str = "libsvtav1",
+    g: int = 2,
+    crf: int = 30,
+    preset: int | None = None,
+    content: str = "scene",
+    source: Path | None = None,
+    seconds: float = 3.0,
+) -> dict[str, float]:
+    """The floor of one row of the table: how late a bare paced loop runs beside ``cameras`` encoders doing
+    exactly what the process design's encoders do for that many cameras - paced at ``fps``, at ``SCHED_IDLE`` -
+    but with no recorder feeding them. What a design's loop lateness adds to it is the design's own."""
+    workload = (width, height, fps, vcodec, g, crf, preset, (content, None if source is None else str(source)))
+    return _bare_loop_beside(workload, fps, cameras, seconds, paced=True)
+
+
+def _bare_loop_beside(workload: tuple, fps: int, encoders: int, seconds: float, paced: bool) -> dict[str, float]:
+    start, results, children = _run_encoders(workload, encoders, seconds, like_workers=True, paced=paced)
     lateness: list[float] = []
     start.set()
     began = time.perf_counter()

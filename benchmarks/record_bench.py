@@ -21,10 +21,10 @@ from pathlib import Path
 import av
 
 from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
-from benchmarks.limit import measure_limit
+from benchmarks.limit import camera_floor, measure_limit
 from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
 from lerobot_stream.synthetic import SyntheticDepthCamera
-from workers.codecs import available_cores
+from workers.codecs import available_cores, is_hardware_encoder
 
 
 def parse_counts(text: str) -> list[int]:
@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-seconds",
         type=float,
         default=3.0,
-        help="how long the parallel encode limit is measured; 0 skips it (default: %(default)s)",
+        help="how long the parallel encode limit and each camera count's floor are measured; 0 skips them "
+        "(default: %(default)s)",
     )
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for JSON and plot")
     p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
@@ -156,7 +157,7 @@ def machine_description() -> dict[str, object]:
 
 HEADER = (
     f"{'design':<13}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"
-    f"{'late ms p50/p99/max':>22}{'first30':>8}{'start ms':>9}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}"
+    f"{'late ms p50/p99/max':>22}{'floor':>6}{'first30':>8}{'start ms':>9}{'finish ms':>10}{'CPU %':>7}{'RSS MB':>8}"
     f"{'shm MB':>8}{'MB/cam-min':>11}{'PSNR dB':>9}{'worst':>7}"
 )
 
@@ -165,11 +166,12 @@ def format_row(r: RunResult) -> str:
     if r.error:
         return f"{r.design:<13}{r.cameras:>5}  ERROR {r.error}"
     f, late = r.feed_us, r.lateness_ms
+    floor = r.floor_late_ms["max"] if r.floor_late_ms else float("nan")
     return (
         f"{r.design:<13}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
         f"{f['p50']:>8.0f}/{f['p99']:>6.0f}/{f['max']:>6.0f}"
         f"{late['p50']:>8.2f}/{late['p99']:>6.1f}/{late['max']:>6.0f}"
-        f"{r.first_ticks_late_ms:>8.1f}{r.start_ms:>9.0f}"
+        f"{floor:>6.1f}{r.first_ticks_late_ms:>8.1f}{r.start_ms:>9.0f}"
         f"{r.finish_ms:>10.0f}{r.cpu_percent:>7.0f}{r.peak_rss_mb:>8.0f}{r.shm_mb:>8.0f}"
         f"{r.mb_per_camera_minute:>11.2f}{r.psnr_db:>9.1f}{r.worst_psnr_db:>7.1f}"
     )
@@ -210,6 +212,7 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
                 f"RGB-D capacity {design}: {rgbd['zero_drops']} camera(s) recording RGB + depth, against "
                 f"{caps[design]['zero_drops']} RGB-only (real-time: {rgbd['realtime']} / {caps[design]['realtime']})"
             )
+    lines += floor_verdicts(results, caps)
     by_key = {(r.design, r.cameras): r for r in results if not r.error}
     for other in ("thread", "png", "lerobot"):
         common = sorted(n for d, n in by_key if d == other and ("process", n) in by_key)
@@ -221,6 +224,28 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
                 f" feed p99 {o.feed_us['p99']:.0f} vs {p.feed_us['p99']:.0f} µs"
             )
     return lines
+
+
+def floor_verdicts(results: list[RunResult], caps: dict, margin_ms: float = 5.0) -> list[str]:
+    """Per design, the camera counts (with zero drops) whose latest tick stayed within the floor + ``margin_ms``:
+    over the first 30 ticks (start-up) and over the whole episode (every run is a first episode)."""
+    lines = []
+    for design in caps:
+        runs = [r for r in results if r.design == design and r.zero_drops and r.floor_late_ms]
+        if not runs:
+            continue
+        start = [r.cameras for r in runs if r.first_ticks_late_ms <= r.floor_late_ms["max"] + margin_ms]
+        whole = [r.cameras for r in runs if r.lateness_ms["max"] <= r.floor_late_ms["max"] + margin_ms]
+        counts = ", ".join(str(r.cameras) for r in runs)
+        lines.append(
+            f"{design}: latest tick within floor + {margin_ms:g} ms - first 30 ticks at {_listed(start)}, whole "
+            f"episode at {_listed(whole)} camera(s) (of {counts} without drops)"
+        )
+    return lines
+
+
+def _listed(counts: list[int]) -> str:
+    return ", ".join(map(str, counts)) if counts else "none"
 
 
 def plot(results: list[RunResult], caps: dict, limit: dict, path: Path) -> str:
@@ -323,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != getattr(os, "SCHED_OTHER", 0):
         print("warning: this process runs at a real-time scheduling policy; loop lateness is not comparable")
     results: list[RunResult] = []
+    floors: dict[int, dict[str, float]] = {}  # by camera count, shared by the designs
     labels = [d if kind == "rgb" else f"{d}-rgbd" for kind in args.workloads for d in args.designs]
     print(HEADER, flush=True)
     for kind, design in ((kind, design) for kind in args.workloads for design in args.designs):
@@ -347,7 +373,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             if sys.stdout.isatty():
                 print(f"  ... {design} {kind}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
+            measure_floor = kind == "rgb" and args.limit_seconds > 0 and not is_hardware_encoder(args.vcodec)
+            if measure_floor and count not in floors:
+                floors[count] = camera_floor(
+                    width, height, args.fps, count, args.vcodec, args.g, args.crf, args.preset,
+                    args.content, args.source, args.limit_seconds,
+                )  # fmt: skip
             result = run_design(design, workload, sources(workload, rgb_cameras, depth_cameras))
+            result.floor_late_ms = floors.get(count) if kind == "rgb" else None
             results.append(result)
             print(format_row(result), flush=True)
             failures_in_a_row = 0 if result.realtime else failures_in_a_row + 1
@@ -355,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.5)  # let the previous run's processes go before the next one starts
     caps = capacities(results, labels)
+    print(
+        "\nfloor: the latest tick (ms) of a bare paced loop beside as many idle-priority encoders doing the process"
+        " design's work for that many cameras, without a recorder; first30: the latest of the first 30 ticks."
+    )
     print(
         "\nCapacity (largest camera count with zero dropped frames; real-time also needs loop lateness p99 < "
         "one frame period; an -rgbd camera records RGB and depth):"

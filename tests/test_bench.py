@@ -63,11 +63,16 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
         assert run["lateness_ms"]["max"] >= run["first_ticks_late_ms"] >= 0
         # The first camera's video decoded against what was fed (a wrong frame order would score ~10 dB).
         assert 25 < run["worst_psnr_db"] <= run["psnr_db"] < 99
+        # Each RGB camera count has its own floor (a bare loop beside that many paced worker-like encoders).
+        row_floor = run["floor_late_ms"]
+        assert (row_floor is None) == run["design"].endswith("-rgbd")
+        assert row_floor is None or 0 <= row_floor["p50"] <= row_floor["p99"] <= row_floor["max"]
     assert report["limit"]["limit_cameras"] > 0 and report["limit"]["parallel_limit_cameras"] > 0
     floor = report["limit"]["floor_lateness_ms"]  # a bare paced loop beside idle-priority encoders
     assert 0 <= floor["p50"] <= floor["p99"] <= floor["max"] and "environment floor" in result.stdout
     assert set(report["capacity"]) == set(labels)
     assert "RGB-D capacity process" in result.stdout
+    assert "process: latest tick within floor + 5 ms" in result.stdout
     assert report["machine"]["cores"] >= 1
 
 
