@@ -290,6 +290,12 @@ def test_every_worker_thread_runs_below_the_recorder(tmp_path):
         while encoder.status()[CAM].frames_encoded < 1 and time.monotonic() < deadline:
             time.sleep(0.05)  # until the codec is open and has created its threads
         capabilities = int(re.search(r"CapEff:\s*([0-9a-f]+)", Path(f"/proc/{pid}/status").read_text())[1], 16)
+        # Linux's autogroup schedules each session as one group: in a session of its own the encoder would get as
+        # much CPU as the whole recorder, SCHED_IDLE or not. Its own process group keeps a terminal's Ctrl-C off it.
+        same_session = os.getsid(pid) == os.getsid(0)
+        own_group = os.getpgid(pid) == pid != os.getpgid(0)
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        same_autogroup = not autogroup.exists() or autogroup.read_text() == Path("/proc/self/autogroup").read_text()
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         assert len(tids) > 1
         policies = {os.sched_getscheduler(tid) for tid in tids}
@@ -298,6 +304,7 @@ def test_every_worker_thread_runs_below_the_recorder(tmp_path):
     assert policies == {os.SCHED_IDLE}
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     assert not capabilities & (1 << 23), "an encoder process keeps CAP_SYS_NICE (codecs could go real-time)"
+    assert same_session and same_autogroup and own_group
 
 
 def test_close_after_exception_in_with_block_leaves_nothing(tmp_path):

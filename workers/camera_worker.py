@@ -2,11 +2,11 @@
 
 Workers are started as fresh, isolated interpreters running `workers.worker_main` with inherited pipe
 descriptors (`workers.spawn`: at their low priority from the first instruction), not with
-``multiprocessing.Process``: like the ``spawn`` method they share
-nothing with the recorder but what is passed to them, and unlike it they never re-import the user's
-``__main__`` (a recording script without an ``if __name__ == "__main__"`` guard would otherwise start
-recording again inside every worker). They run in their own session, so a terminal's Ctrl-C reaches
-only the recorder, which then finishes or cancels the episode itself.
+``multiprocessing.Process``: like the ``spawn`` method they share nothing with the recorder but what is passed to
+them, and unlike it they never re-import the user's ``__main__`` (a recording script without an ``if __name__ ==
+"__main__"`` guard would otherwise start recording again inside every worker). They lead process groups of their
+own, in the recorder's session (`workers.spawn` says why), so a terminal's Ctrl-C reaches only the recorder, which
+then finishes or cancels the episode itself.
 
 A worker lives across episodes: starting an episode is one small message, not a process spawn.
 """

@@ -28,6 +28,15 @@ from workers.scheduling import PRIORITIES, policy_for
 logger = logging.getLogger(__name__)
 
 
+#: The child leads a process group of its own, so a terminal's Ctrl-C (sent to the foreground group) reaches only
+#: the recorder, which then finishes or cancels the episode itself. It stays in the recorder's *session*: Linux's
+#: autogroup (``kernel.sched_autogroup_enabled``, on by default on desktop distributions and many VMs) schedules
+#: each session as one group against the others, so an encoder in a session of its own got as much CPU as the
+#: whole recorder whatever its ``SCHED_IDLE`` - measured on the 2-vCPU VM: loop lateness p99 8-10 ms at 4 cameras,
+#: the ticks delayed by encoder threads running in the recorder's place.
+_OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+
+
 def _inheritable_policy(priority: str) -> int | None:
     """The policy the spawning thread takes for the child to inherit (None: leave it alone)."""
     if priority == "normal" or not sys.platform.startswith("linux") or not hasattr(os, "sched_setscheduler"):
@@ -36,8 +45,8 @@ def _inheritable_policy(priority: str) -> int | None:
 
 
 class BackgroundSpawn:
-    """Starts ``command`` in a new session (stdin on /dev/null, ``fds`` passed, at ``priority``) from a thread of
-    its own, and returns at once: the caller - a recording loop, possibly - never waits for a fork and exec
+    """Starts ``command`` in a process group of its own (stdin on /dev/null, ``fds`` passed, at ``priority``) from a
+    thread of its own, and returns at once: the caller - a recording loop, possibly - never waits for a fork and exec
     running at idle priority behind busy encoders (measured: ~11 ms per process, 3 cameras 33 ms).
 
     ``close_after`` (descriptors, or objects with ``close()`` that own one of ``fds``) are closed in this process
@@ -67,7 +76,7 @@ class BackgroundSpawn:
                 except OSError as exc:  # the child then demotes itself once it runs
                     logger.debug("could not lower the spawning thread's priority: %s", exc)
             self.process = subprocess.Popen(
-                command, pass_fds=fds, start_new_session=True, env=env, stdin=subprocess.DEVNULL
+                command, pass_fds=fds, env=env, stdin=subprocess.DEVNULL, **_OWN_PROCESS_GROUP
             )
         except BaseException as exc:  # reported through `error` / `result`
             self.error = exc
