@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import count_frames, decode_depth_codes, depth_error_bound, identity_frame
+from helpers import count_frames, decode_depth_codes, depth_error_bound, identity_frame, write_h264
 
 from lerobot_stream.configs import (
     DepthEncoderConfig,
@@ -29,7 +29,12 @@ from lerobot_stream.configs import (
 )
 from lerobot_stream.datasets import pyav_utils
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, _CameraEncoderThread, encode_video_frames
+from lerobot_stream.datasets.video_utils import (
+    StreamingVideoEncoder,
+    _CameraEncoderThread,
+    encode_video_frames,
+    get_video_info,
+)
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, quantize_depth
 
@@ -386,3 +391,15 @@ def test_depth_frames_the_encoder_could_not_take_are_repeated_and_counted(tmp_pa
     shown = [next(j for j in range(ticks) if np.array_equal(c, expected[j])) for c in codes]
     assert shown == sorted(shown) and all(s <= i for i, s in enumerate(shown))
     assert sum(s == i for i, s in enumerate(shown)) == ticks - dropped
+
+
+def test_video_info_says_whether_the_stream_is_a_depth_map(tmp_path):
+    """LeRobot v0.6 reads ``is_depth_map`` from every video's info block: False unless a depth config is given."""
+    clip = tmp_path / "clip.mp4"
+    write_h264(clip, 96, 64, [10, 20, 30, 40])
+    plain = get_video_info(clip)
+    assert plain["is_depth_map"] is False and plain["video.is_depth_map"] is False and plain["has_audio"] is False
+    assert (plain["video.width"], plain["video.height"], plain["video.fps"]) == (96, 64, 30)
+    assert "video.g" not in plain
+    assert get_video_info(clip, video_encoder=depth_encoder_defaults())["is_depth_map"] is True
+    assert get_video_info(clip, video_encoder=rgb_encoder_defaults())["video.g"] == 2

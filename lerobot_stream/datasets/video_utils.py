@@ -324,7 +324,7 @@ def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
     """LeRobot's ``info`` block of a video feature: size, codec, pixel format, fps, channels, audio.
 
     With ``video_encoder`` (a config, LeRobot v0.6), its fields are added as ``video.<field>`` (what the
-    file says wins; ``vcodec`` is skipped) and ``is_depth_map`` says whether it is a depth config.
+    file says wins; ``vcodec`` is skipped) and ``is_depth_map`` says whether it is a depth config (else False).
     """
     with av.open(str(video_path)) as container:
         if not container.streams.video:
@@ -336,7 +336,8 @@ def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
             "video.width": stream.width,
             "video.codec": stream.codec_context.codec.canonical_name,
             "video.pix_fmt": pix_fmt,
-            "video.is_depth_map": False,
+            "video.is_depth_map": False,  # LeRobot v0.5's key; v0.6 reads ``is_depth_map``
+            "is_depth_map": False,
             "video.fps": int(stream.base_rate),
             "video.channels": get_video_pixel_channels(pix_fmt),
         }
