@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import psutil
+import pyarrow.parquet as pq
+import pytest
 
 from shm import SEGMENT_PREFIX, SHM_DIR
 from workers.stats import DEFAULT_QUANTILES, quantile_key, stats_sample
@@ -196,3 +200,81 @@ def encoder_children() -> list[psutil.Process]:
 def own_segments() -> list[str]:
     """Shared-memory segments created by this test process."""
     return sorted(p.name for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}{os.getpid()}_*"))
+
+
+# ---- datasets recorded through LeRobotDataset (test_dataset, test_reading) ----------------------------------
+
+FPS = 30
+H, W = 64, 96
+
+
+def features(cameras: int, camera_dtype: str = "video") -> dict:
+    spec = {
+        f"observation.images.cam{c}": {
+            "dtype": camera_dtype,
+            "shape": (H, W, 3),
+            "names": ["height", "width", "channels"],
+        }
+        for c in range(cameras)
+    }
+    spec["observation.state"] = {"dtype": "float32", "shape": (6,), "names": [f"j{i}" for i in range(6)]}
+    spec["action"] = {"dtype": "float32", "shape": (2,), "names": ["x", "y"]}
+    return spec
+
+
+def frame(global_index: int, cameras: int, task: str) -> dict:
+    item = {f"observation.images.cam{c}": identity_frame(global_index, H, W, camera=c) for c in range(cameras)}
+    item["observation.state"] = np.arange(6, dtype=np.float32) + global_index
+    item["action"] = np.array([global_index, -global_index], dtype=np.float32) / 7
+    item["task"] = task
+    return item
+
+
+def record(dataset: Any, lengths: list[int], cameras: int, start: int = 0) -> int:
+    """Record episodes of the given lengths; tasks alternate. Returns the next global frame index."""
+    g = start
+    for episode, length in enumerate(lengths):
+        for _ in range(length):
+            dataset.add_frame(frame(g, cameras, f"task {episode % 2}"))
+            g += 1
+        dataset.save_episode()
+    return g
+
+
+def check_dataset(root, lengths: list[int], cameras: int, first_global: int = 0) -> tuple[list[dict], list[dict]]:
+    """Every row of every episode: columns, indices, timestamps, tasks, and the video frame it shows."""
+    data, episodes = dataset_tables(root)
+    total = sum(lengths)
+    assert len(data) == total and len(episodes) == len(lengths)
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["total_episodes"] == len(lengths) and info["total_frames"] == total
+    assert info["splits"] == {"train": f"0:{len(lengths)}"}
+    tasks = pq.read_table(root / "meta/tasks.parquet").to_pylist()
+    task_names = {t["task_index"]: t["task"] for t in tasks}
+    start = 0
+    for e, (episode, length) in enumerate(zip(episodes, lengths, strict=True)):
+        assert episode["episode_index"] == e and episode["length"] == length
+        assert (episode["dataset_from_index"], episode["dataset_to_index"]) == (start, start + length)
+        assert episode["tasks"] == [f"task {e % 2}"]
+        rows = data[start : start + length]
+        for i, row in enumerate(rows):
+            g = first_global + start + i
+            assert row["index"] == start + i and row["episode_index"] == e and row["frame_index"] == i
+            assert row["timestamp"] == pytest.approx(i / FPS, abs=1e-6)
+            assert task_names[row["task_index"]] == f"task {e % 2}"
+            assert row["observation.state"] == pytest.approx((np.arange(6) + g).tolist())
+            assert row["action"] == pytest.approx([g / 7, -g / 7])
+        for c in range(cameras):
+            key = f"observation.images.cam{c}"
+            assert episode[f"videos/{key}/to_timestamp"] - episode[f"videos/{key}/from_timestamp"] == pytest.approx(
+                length / FPS
+            )
+            assert episode[f"videos/{key}/repeated_frames"] == 0
+        start += length
+    for c in range(cameras):
+        key = f"observation.images.cam{c}"
+        shown = identities_shown(root, key, data, episodes, FPS)
+        assert shown == [first_global + i for i in range(total)], key
+        assert info["features"][key]["info"]["video.codec"] == "av1"
+        assert info["features"][key]["info"]["video.g"] == 2
+    return data, episodes

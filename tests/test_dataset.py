@@ -9,86 +9,23 @@ import time
 
 import numpy as np
 import psutil
-import pyarrow.parquet as pq
 import pytest
-from helpers import count_frames, dataset_tables, identities_shown, identity_frame, numpy_stats
+from helpers import (
+    FPS,
+    H,
+    W,
+    check_dataset,
+    count_frames,
+    dataset_tables,
+    features,
+    frame,
+    identities_shown,
+    identity_frame,
+    numpy_stats,
+    record,
+)
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-
-FPS = 30
-H, W = 64, 96
-
-
-def features(cameras: int, camera_dtype: str = "video") -> dict:
-    spec = {
-        f"observation.images.cam{c}": {
-            "dtype": camera_dtype,
-            "shape": (H, W, 3),
-            "names": ["height", "width", "channels"],
-        }
-        for c in range(cameras)
-    }
-    spec["observation.state"] = {"dtype": "float32", "shape": (6,), "names": [f"j{i}" for i in range(6)]}
-    spec["action"] = {"dtype": "float32", "shape": (2,), "names": ["x", "y"]}
-    return spec
-
-
-def frame(global_index: int, cameras: int, task: str) -> dict:
-    item = {f"observation.images.cam{c}": identity_frame(global_index, H, W, camera=c) for c in range(cameras)}
-    item["observation.state"] = np.arange(6, dtype=np.float32) + global_index
-    item["action"] = np.array([global_index, -global_index], dtype=np.float32) / 7
-    item["task"] = task
-    return item
-
-
-def record(dataset: LeRobotDataset, lengths: list[int], cameras: int, start: int = 0) -> int:
-    """Record episodes of the given lengths; tasks alternate. Returns the next global frame index."""
-    g = start
-    for episode, length in enumerate(lengths):
-        for _ in range(length):
-            dataset.add_frame(frame(g, cameras, f"task {episode % 2}"))
-            g += 1
-        dataset.save_episode()
-    return g
-
-
-def check_dataset(root, lengths: list[int], cameras: int, first_global: int = 0) -> tuple[list[dict], list[dict]]:
-    """Every row of every episode: columns, indices, timestamps, tasks, and the video frame it shows."""
-    data, episodes = dataset_tables(root)
-    total = sum(lengths)
-    assert len(data) == total and len(episodes) == len(lengths)
-    info = json.loads((root / "meta/info.json").read_text())
-    assert info["total_episodes"] == len(lengths) and info["total_frames"] == total
-    assert info["splits"] == {"train": f"0:{len(lengths)}"}
-    tasks = pq.read_table(root / "meta/tasks.parquet").to_pylist()
-    task_names = {t["task_index"]: t["task"] for t in tasks}
-    start = 0
-    for e, (episode, length) in enumerate(zip(episodes, lengths, strict=True)):
-        assert episode["episode_index"] == e and episode["length"] == length
-        assert (episode["dataset_from_index"], episode["dataset_to_index"]) == (start, start + length)
-        assert episode["tasks"] == [f"task {e % 2}"]
-        rows = data[start : start + length]
-        for i, row in enumerate(rows):
-            g = first_global + start + i
-            assert row["index"] == start + i and row["episode_index"] == e and row["frame_index"] == i
-            assert row["timestamp"] == pytest.approx(i / FPS, abs=1e-6)
-            assert task_names[row["task_index"]] == f"task {e % 2}"
-            assert row["observation.state"] == pytest.approx((np.arange(6) + g).tolist())
-            assert row["action"] == pytest.approx([g / 7, -g / 7])
-        for c in range(cameras):
-            key = f"observation.images.cam{c}"
-            assert episode[f"videos/{key}/to_timestamp"] - episode[f"videos/{key}/from_timestamp"] == pytest.approx(
-                length / FPS
-            )
-            assert episode[f"videos/{key}/repeated_frames"] == 0
-        start += length
-    for c in range(cameras):
-        key = f"observation.images.cam{c}"
-        shown = identities_shown(root, key, data, episodes, FPS)
-        assert shown == [first_global + i for i in range(total)], key
-        assert info["features"][key]["info"]["video.codec"] == "av1"
-        assert info["features"][key]["info"]["video.g"] == 2
-    return data, episodes
 
 
 @pytest.mark.parametrize(
@@ -289,19 +226,6 @@ def test_save_with_no_frames_and_calls_after_finalize(tmp_path):
     assert item["observation.images.cam0"].shape == (3, H, W) and item["task"] == "task 0"
 
 
-def test_read_only_dataset_refuses_to_record(tmp_path):
-    dataset = LeRobotDataset.create(
-        "test/ro", fps=FPS, features=features(1), root=tmp_path / "ds", streaming_encoding=True
-    )
-    record(dataset, [3], 1)
-    dataset.finalize()
-    reader = LeRobotDataset("test/ro", root=tmp_path / "ds")
-    assert reader.writer is None and len(reader) == 3 and reader.num_episodes == 1
-    with pytest.raises(RuntimeError, match="read-only"):
-        reader.add_frame(frame(0, 1, "t"))
-    assert reader[2]["index"] == 2
-
-
 def test_invalid_codec_and_batch_encoding_are_rejected_before_anything_is_created(tmp_path):
     with pytest.raises(ValueError, match="Invalid vcodec"):
         LeRobotDataset.create("test/bad", fps=FPS, features=features(1), root=tmp_path / "a", vcodec="invalid_codec")
@@ -366,37 +290,6 @@ def test_encoder_failure_is_reported_and_the_writer_stays_usable(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["data", "meta", "videos"]
 
 
-def test_image_features_are_embedded_and_read_back(tmp_path):
-    root = tmp_path / "ds"
-    spec = features(1, camera_dtype="image")
-    dataset = LeRobotDataset.create("test/img", fps=FPS, features=spec, root=root)
-    record(dataset, [3, 2], 1)
-    dataset.finalize()
-    data, _ = dataset_tables(root)
-    assert not (root / "images").exists()
-    from helpers import read_identity
-
-    from lerobot_stream.datasets.dataset_reader import decode_png_bytes
-
-    assert [read_identity(decode_png_bytes(r["observation.images.cam0"]["bytes"])) for r in data] == list(range(5))
-    assert data[0]["observation.images.cam0"]["path"] == "frame-000000.png"
-    stats = json.loads((root / "meta/stats.json").read_text())
-    assert stats["observation.images.cam0"]["count"] == [5]
-
-
-def test_create_and_open_define_the_same_attributes(tmp_path):
-    created = LeRobotDataset.create(
-        "test/attrs", fps=FPS, features=features(1), root=tmp_path / "ds", streaming_encoding=True
-    )
-    record(created, [2], 1)
-    created.finalize()
-    opened = LeRobotDataset("test/attrs", root=tmp_path / "ds")
-    resumed = LeRobotDataset.resume("test/attrs", root=tmp_path / "ds")
-    assert vars(created).keys() == vars(opened).keys() == vars(resumed).keys()
-    assert opened.fps == FPS and opened.features is opened.meta.features
-    resumed.finalize()
-
-
 def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
     """A dataset dropped without finalize() releases its writer lock as soon as its last reference goes - no
     reference cycle may keep it (and the lock) alive until the cyclic garbage collector runs."""
@@ -419,15 +312,3 @@ def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
     finally:
         gc.enable()
     check_dataset(tmp_path / "ds", [4], cameras=2)
-
-
-def test_reading_applies_image_transforms_and_refuses_delta_timestamps(tmp_path):
-    root = tmp_path / "ds"
-    dataset = LeRobotDataset.create("test/read", fps=FPS, features=features(1), root=root, streaming_encoding=True)
-    record(dataset, [3], cameras=1)
-    dataset.finalize()
-    plain = LeRobotDataset("test/read", root=root)[1]["observation.images.cam0"]
-    inverted = LeRobotDataset("test/read", root=root, image_transforms=lambda image: 1 - image)
-    assert np.allclose(np.asarray(inverted[1]["observation.images.cam0"]), 1 - np.asarray(plain))
-    with pytest.raises(NotImplementedError, match="delta_timestamps"):
-        LeRobotDataset("test/read", root=root, delta_timestamps={"action": [-0.1, 0.0]})[0]
