@@ -294,6 +294,7 @@ def test_every_worker_thread_runs_below_the_recorder(tmp_path):
         # much CPU as the whole recorder, SCHED_IDLE or not. Its own process group keeps a terminal's Ctrl-C off it.
         same_session = os.getsid(pid) == os.getsid(0)
         own_group = os.getpgid(pid) == pid != os.getpgid(0)
+        ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", Path(f"/proc/{pid}/status").read_text())[1], 16)
         autogroup = Path(f"/proc/{pid}/autogroup")
         same_autogroup = not autogroup.exists() or autogroup.read_text() == Path("/proc/self/autogroup").read_text()
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
@@ -305,6 +306,7 @@ def test_every_worker_thread_runs_below_the_recorder(tmp_path):
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     assert not capabilities & (1 << 23), "an encoder process keeps CAP_SYS_NICE (codecs could go real-time)"
     assert same_session and same_autogroup and own_group
+    assert ignored & (1 << (signal.SIGINT - 1)) and ignored & (1 << (signal.SIGTTOU - 1)), "Ctrl-C, tostop"
 
 
 def test_close_after_exception_in_with_block_leaves_nothing(tmp_path):

@@ -260,6 +260,10 @@ def _connection(fd: str, readable: bool) -> Connection:
 def main(argv: list[str] | None = None) -> int:
     # The recorder decides how to stop on Ctrl-C; a stray SIGINT must not kill an encode mid-episode.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTTOU"):
+        # A process group of its own is a background group of the recorder's terminal: with ``stty tostop`` its
+        # first log line would stop it (SIGTTOU). Ignored, the write goes through.
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     drop_realtime_privilege()  # before any codec creates threads: none of them can be real-time
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4:
