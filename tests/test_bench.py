@@ -61,6 +61,10 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
         assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
         assert run["feed_us"]["p99"] > 0 and run["lateness_ms"]["max"] >= run["lateness_ms"]["p50"]
         assert run["lateness_ms"]["max"] >= run["first_ticks_late_ms"] >= 0
+        # What was still waiting at the end: known for the streaming designs, at most a buffer.
+        if run["design"] in ("process", "thread", "process-rgbd", "thread-rgbd"):
+            assert 0 <= run["end_backlog"] <= run["buffer_size"]
+        assert run["realtime"] <= run["sustained"] <= run["zero_drops"]
         # The first camera's video decoded against what was fed (a wrong frame order would score ~10 dB).
         assert 25 < run["worst_psnr_db"] <= run["psnr_db"] < 99
         # Each RGB camera count has its own floor (a bare loop beside that many paced worker-like encoders).
