@@ -54,15 +54,6 @@ def create_empty_dataset_info(
     )
 
 
-def features_for_json(features: dict) -> dict:
-    out = {}
-    for name, feature in features.items():
-        entry = dict(feature)
-        entry["shape"] = list(entry.get("shape") or ())
-        out[name] = entry
-    return out
-
-
 def _pandas_metadata_for_tasks() -> bytes:
     """The ``pandas`` schema metadata that makes ``pd.read_parquet`` restore ``task`` as the index,
     as LeRobot's reader expects (written by hand: this library does not need pandas)."""
@@ -164,5 +155,4 @@ def load_info(root: Path) -> DatasetInfo:
 def write_info(info: DatasetInfo | Mapping[str, Any], root: Path) -> None:
     """Write ``meta/info.json`` (aside, then renamed into place)."""
     data = info.to_dict() if isinstance(info, DatasetInfo) else DatasetInfo.from_dict(info).to_dict()
-    data["features"] = features_for_json(data["features"])
     write_json(data, root / INFO_PATH)

@@ -244,8 +244,7 @@ class DatasetInfo:
         if out["tools"] is None:
             del out["tools"]
         for feature in out["features"].values():
-            if isinstance(feature.get("shape"), tuple):
-                feature["shape"] = list(feature["shape"])
+            feature["shape"] = list(feature.get("shape") or ())
         out.update(copy.deepcopy(self.extra))
         return out
 
