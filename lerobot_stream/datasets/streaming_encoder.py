@@ -264,9 +264,10 @@ class StreamingVideoEncoder:
         check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode. Call start_episode() first.")
-        if video_key not in self._episode_keys:
+        channel = self._channels.get(video_key)
+        if channel is None or not channel.active:  # a camera of an earlier episode is inactive
             raise KeyError(f"Unknown camera key {video_key!r}: this episode records {sorted(self._episode_keys)}")
-        self._channels[video_key].offer(image)
+        channel.offer(image)
 
     def _episode_channels(self) -> dict[str, CameraChannel]:
         return {key: self._channels[key] for key in self._episode_keys}
