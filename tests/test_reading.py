@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import FPS, dataset_tables, features, frame, read_identity, record
+from helpers import FPS, H, W, dataset_tables, features, frame, read_identity, record
 
 from lerobot_stream.datasets.dataset_reader import decode_png_bytes
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
@@ -54,7 +54,7 @@ def test_create_and_open_define_the_same_attributes(tmp_path):
     resumed.finalize()
 
 
-def test_reading_applies_image_transforms_and_refuses_delta_timestamps(tmp_path):
+def test_reading_applies_image_transforms(tmp_path):
     root = tmp_path / "ds"
     dataset = LeRobotDataset.create("test/read", fps=FPS, features=features(1), root=root, streaming_encoding=True)
     record(dataset, [3], cameras=1)
@@ -62,5 +62,57 @@ def test_reading_applies_image_transforms_and_refuses_delta_timestamps(tmp_path)
     plain = LeRobotDataset("test/read", root=root)[1]["observation.images.cam0"]
     inverted = LeRobotDataset("test/read", root=root, image_transforms=lambda image: 1 - image)
     assert np.allclose(np.asarray(inverted[1]["observation.images.cam0"]), 1 - np.asarray(plain))
-    with pytest.raises(NotImplementedError, match="delta_timestamps"):
-        LeRobotDataset("test/read", root=root, delta_timestamps={"action": [-0.1, 0.0]})[0]
+
+
+def _identity(chw) -> int:
+    return read_identity((np.asarray(chw) * 255).round().astype(np.uint8).transpose(1, 2, 0))
+
+
+@pytest.fixture(scope="module")
+def two_episodes(tmp_path_factory):
+    """Episodes of 3 and 4 frames (global frames 0-2 and 3-6), one camera."""
+    root = tmp_path_factory.mktemp("windows") / "ds"
+    dataset = LeRobotDataset.create("test/win", fps=FPS, features=features(1), root=root, streaming_encoding=True)
+    record(dataset, [3, 4], cameras=1)
+    dataset.finalize()
+    return root
+
+
+def test_delta_timestamps_read_windows_that_stop_at_the_episode_ends(two_episodes):
+    window = {
+        "observation.state": [-1 / FPS, 0.0, 1 / FPS],
+        "observation.images.cam0": [-2 / FPS, 0.0],
+        "action": [0.0],
+    }
+    dataset = LeRobotDataset("test/win", root=two_episodes, delta_timestamps=window)
+
+    first_of_second = dataset[3]  # global frame 3: the window must not reach back into episode 0
+    state = np.asarray(first_of_second["observation.state"])
+    assert state.shape == (3, 6) and [row[0] for row in state] == [3, 3, 4]
+    assert np.asarray(first_of_second["observation.state_is_pad"]).tolist() == [True, False, False]
+    camera = np.asarray(first_of_second["observation.images.cam0"])
+    assert camera.shape == (2, 3, H, W) and [_identity(f) for f in camera] == [3, 3]
+    assert np.asarray(first_of_second["observation.images.cam0_is_pad"]).tolist() == [True, False]
+    assert np.asarray(first_of_second["action"]).shape == (1, 2)
+
+    last_of_first = dataset[2]  # ... nor forward into episode 1
+    assert [row[0] for row in np.asarray(last_of_first["observation.state"])] == [1, 2, 2]
+    assert np.asarray(last_of_first["observation.state_is_pad"]).tolist() == [False, False, True]
+    assert [_identity(f) for f in np.asarray(last_of_first["observation.images.cam0"])] == [0, 2]
+    assert np.asarray(last_of_first["observation.images.cam0"]).shape[0] == 2
+
+
+def test_delta_timestamps_on_selected_episodes_and_set_after_opening(two_episodes):
+    dataset = LeRobotDataset("test/win", root=two_episodes, episodes=[1])
+    dataset.delta_timestamps = {"observation.state": [-1 / FPS, 0.0]}  # as LeRobot's own tests set it
+    item = dataset[1]  # global frame 4
+    assert [row[0] for row in np.asarray(item["observation.state"])] == [3, 4]
+    assert _identity(item["observation.images.cam0"]) == 4  # a camera without a window: one frame (C, H, W)
+
+
+def test_delta_timestamps_off_the_frame_grid_or_unknown_are_clear_errors(two_episodes):
+    with pytest.raises(ValueError, match=r"multiples of 1/30.*action"):
+        LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"action": [0.0, 0.01]})
+    dataset = LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"observation.gripper": [0.0]})
+    with pytest.raises(ValueError, match=r"observation\.gripper"):
+        dataset[0]

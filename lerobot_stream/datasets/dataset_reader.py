@@ -2,7 +2,8 @@
 
 It reads the way LeRobot's reader does: rows from the data parquet files, and for each camera the frame
 of ``videos/<key>/chunk-XXX/file-YYY.mp4`` shown at ``from_timestamp + timestamp`` (within
-``tolerance_s``).
+``tolerance_s``). With ``delta_timestamps`` an item holds a window of timesteps per named key, padded at the
+episode's ends (`lerobot_stream.datasets.delta_timestamps`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices, window
 from lerobot_stream.datasets.metadata_files import load_episode_rows
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR
@@ -83,6 +85,7 @@ class DatasetReader:
         episodes: list[int] | None = None,
         tolerance_s: float = 1e-4,
         depth_output_unit: str = "mm",
+        delta_timestamps: dict[str, list[float]] | None = None,
     ):
         self.meta = meta
         self.tolerance_s = tolerance_s
@@ -94,7 +97,23 @@ class DatasetReader:
             mask = np.isin(table.column("episode_index").to_numpy(), np.asarray(episodes))
             table = table.filter(pa.array(mask))
         self.table = table
+        #: Absolute frame index of each row (ascending: files hold episodes in order), to find a window's rows.
+        self._absolute = None if table is None else table.column("index").to_numpy()
         self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(meta.root)}
+        self.delta_timestamps: dict[str, list[float]] | None = None
+        self._delta_indices: dict[str, list[int]] = {}
+        self.set_delta_timestamps(delta_timestamps)
+
+    def set_delta_timestamps(self, delta_timestamps: dict[str, list[float]] | None) -> None:
+        """Read a window of timesteps per item for these keys (`lerobot_stream.datasets.delta_timestamps`);
+        None reads single timesteps. Offsets off the frame grid are a ``ValueError``; unknown keys too."""
+        if delta_timestamps:
+            unknown = sorted(set(delta_timestamps) - set(self.meta.features))
+            if unknown:
+                raise ValueError(f"delta_timestamps names keys this dataset does not have: {unknown}")
+            check_delta_timestamps(delta_timestamps, self.meta.fps, self.tolerance_s)
+        self.delta_timestamps = delta_timestamps
+        self._delta_indices = get_delta_indices(delta_timestamps, self.meta.fps) if delta_timestamps else {}
 
     @property
     def num_frames(self) -> int:
@@ -103,36 +122,57 @@ class DatasetReader:
     def __len__(self) -> int:
         return self.num_frames
 
+    def _value(self, key: str, value: Any) -> Any:
+        """One parquet cell as LeRobot's reader returns it."""
+        feature = self.meta.features.get(key, {})
+        if feature.get("dtype") == "image" and key in self._quantizers:
+            depth = read_tiff(value["bytes"]).astype(np.float32)
+            return depth[None] * unit_factor(self.meta.depth_unit(key), self.depth_output_unit)
+        if feature.get("dtype") == "image":
+            return decode_png_bytes(value["bytes"]).transpose(2, 0, 1).astype(np.float32) / 255.0
+        if feature.get("dtype") == "string":
+            return value
+        return np.asarray(value, dtype=feature.get("dtype"))
+
+    def _row(self, absolute_index: int) -> dict[str, Any]:
+        position = int(np.searchsorted(self._absolute, absolute_index))
+        if position >= len(self._absolute) or self._absolute[position] != absolute_index:  # not in order after all
+            matches = np.flatnonzero(self._absolute == absolute_index)
+            if not matches.size:
+                raise IndexError(f"no row with frame index {absolute_index} in {self.meta.root}")
+            position = int(matches[0])
+        return self.table.slice(position, 1).to_pylist()[0]
+
+    def _camera_frame(self, key: str, episode: dict, timestamp: float) -> np.ndarray:
+        path = self.meta.root / self.meta.video_path.format(
+            video_key=key,
+            chunk_index=episode[f"videos/{key}/chunk_index"],
+            file_index=episode[f"videos/{key}/file_index"],
+        )
+        frame = decode_frame_at(path, episode[f"videos/{key}/from_timestamp"] + timestamp, self.tolerance_s)
+        if key in self._quantizers:
+            depth = dequantize_depth(frame_codes(frame), self._quantizers[key], self.depth_output_unit)
+            return depth.astype(np.float32)[None]
+        return frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.num_frames:
             raise IndexError(f"index {index} out of range for {self.num_frames} frames")
         row = self.table.slice(index, 1).to_pylist()[0]
-        item: dict[str, Any] = {}
-        for key, value in row.items():
-            feature = self.meta.features.get(key, {})
-            if feature.get("dtype") == "image" and key in self._quantizers:
-                depth = read_tiff(value["bytes"]).astype(np.float32)
-                item[key] = depth[None] * unit_factor(self.meta.depth_unit(key), self.depth_output_unit)
-            elif feature.get("dtype") == "image":
-                item[key] = decode_png_bytes(value["bytes"]).transpose(2, 0, 1).astype(np.float32) / 255.0
-            elif feature.get("dtype") == "string":
-                item[key] = value
-            else:
-                item[key] = np.asarray(value, dtype=feature.get("dtype"))
+        item: dict[str, Any] = {key: self._value(key, value) for key, value in row.items()}
         episode = self.episode_rows[row["episode_index"]]
+        windows: dict[str, list[dict[str, Any]]] = {}
+        for key, offsets in self._delta_indices.items():
+            rows, padding = window(row["index"], offsets, episode["dataset_from_index"], episode["dataset_to_index"])
+            windows[key] = [self._row(r) for r in rows]
+            item[f"{key}_is_pad"] = padding
+            if key not in self.meta.video_keys:
+                item[key] = np.stack([self._value(key, r[key]) for r in windows[key]])
         for key in self.meta.video_keys:
-            path = self.meta.root / self.meta.video_path.format(
-                video_key=key,
-                chunk_index=episode[f"videos/{key}/chunk_index"],
-                file_index=episode[f"videos/{key}/file_index"],
-            )
-            t = episode[f"videos/{key}/from_timestamp"] + float(row["timestamp"])
-            frame = decode_frame_at(path, t, self.tolerance_s)
-            if key in self._quantizers:
-                depth = dequantize_depth(frame_codes(frame), self._quantizers[key], self.depth_output_unit)
-                item[key] = depth.astype(np.float32)[None]
-            else:
-                item[key] = frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0
+            timestamps = [float(r["timestamp"]) for r in windows.get(key, [row])]
+            frames = [self._camera_frame(key, episode, t) for t in timestamps]
+            # One timestamp gives one frame (C, H, W), several a stack (T, C, H, W) - LeRobot's shapes.
+            item[key] = frames[0] if len(frames) == 1 else np.stack(frames)
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
         return _as_tensors(item)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from lerobot_stream.configs.video import is_depth_map
+from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices  # noqa: F401 - LeRobot's home
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 from workers.frames import as_numpy
 

@@ -26,6 +26,7 @@ from lerobot_stream.configs.video import depth_encoder_defaults, rgb_config_from
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
+from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps
 from lerobot_stream.datasets.utils import check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
@@ -85,6 +86,8 @@ class LeRobotDataset:
         self._depth_output_unit = depth_output_unit
         self.meta.rescale_depth_stats(depth_output_unit)
         self.image_transforms = image_transforms
+        if delta_timestamps:  # a wrong window is an error now, not at the first item
+            check_delta_timestamps(delta_timestamps, self.meta.fps, tolerance_s)
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
         if streaming_encoding or batch_encoding_size != 1:
@@ -347,19 +350,20 @@ class LeRobotDataset:
                 "Cannot read from a dataset that is being recorded. Call finalize() first, then access items."
             )
         if self.reader is None:
-            self.reader = DatasetReader(self.meta, self.episodes, self.tolerance_s, self._depth_output_unit)
+            self.reader = DatasetReader(
+                self.meta, self.episodes, self.tolerance_s, self._depth_output_unit, self.delta_timestamps
+            )
         return self.reader
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Frame ``index`` as recorded (cameras decoded at their timestamps), with ``image_transforms`` applied to
-        the camera values. ``delta_timestamps`` (several timestamps per item, for training) is not read here - a
-        clear error rather than items without them: open the dataset with LeRobot's own ``LeRobotDataset``."""
-        if self.delta_timestamps:
-            raise NotImplementedError(
-                "delta_timestamps is not supported by lerobot_stream's reader, which reads back what was recorded; "
-                "open the dataset with LeRobot's own LeRobotDataset to query neighbouring frames for training"
-            )
-        item = self._ensure_reader()[index]
+        the camera values. With ``delta_timestamps`` (settable until the first read, as in LeRobot; later
+        changes apply too) each named key holds a window of timesteps and ``<key>_is_pad`` marks those
+        outside the episode (`lerobot_stream.datasets.delta_timestamps`)."""
+        reader = self._ensure_reader()
+        if reader.delta_timestamps != self.delta_timestamps:
+            reader.set_delta_timestamps(self.delta_timestamps)
+        item = reader[index]
         if self.image_transforms is not None:
             for key in self.meta.camera_keys:
                 if key in item:
