@@ -230,7 +230,7 @@ def run_png(workload: Workload, cameras: list[Source], workdir: Path) -> RunResu
         with TreeMonitor() as monitor:
             trace = paced_loop(workload.ticks, workload.fps, workload.loop_work_ms, cameras, feed)
             began = time.perf_counter()
-            writer.wait_until_done()
+            writer.check_errors()
             outputs = [workdir / f"{key}.mp4" for key in keys]
             with ThreadPoolExecutor(max_workers=len(keys)) as pool:
                 list(pool.map(encode, range(len(keys))))

@@ -108,7 +108,8 @@ def test_video_encoding_manager_discards_the_interrupted_episode_and_finalizes(t
 
 def test_safe_stop_image_writer_stops_the_writer_threads_on_error(tmp_path):
     dataset = LeRobotDataset.create("t/c", fps=FPS, features=features(), root=tmp_path / "ds", image_writer_threads=2)
-    threads = list(dataset.writer.image_writer._threads)
+    threads = list(dataset.writer.image_writer.threads)
+    assert len(threads) == 2
 
     @safe_stop_image_writer
     def failing_loop(dataset):
@@ -116,5 +117,7 @@ def test_safe_stop_image_writer_stops_the_writer_threads_on_error(tmp_path):
 
     with pytest.raises(RuntimeError, match="unplugged"):
         failing_loop(dataset=dataset)
-    assert dataset.writer.image_writer is None and not any(t.is_alive() for t in threads)
+    assert dataset.writer.image_writer.stopped and not any(t.is_alive() for t in threads)
+    record(dataset, ["after the error"])  # recording goes on: a new writer stages the next frames
+    assert dataset.meta.total_frames == 3 and not any(t.is_alive() for t in threads)
     dataset.finalize()

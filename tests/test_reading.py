@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from helpers import FPS, H, W, dataset_tables, features, frame, read_identity, record
 
-from lerobot_stream.datasets.dataset_reader import decode_png_bytes
+from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.dataset_reader import DatasetReader, decode_png_bytes
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 
 
@@ -113,6 +114,27 @@ def test_delta_timestamps_on_selected_episodes_and_set_after_opening(two_episode
 def test_delta_timestamps_off_the_frame_grid_or_unknown_are_clear_errors(two_episodes):
     with pytest.raises(ValueError, match=r"multiples of 1/30.*action"):
         LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"action": [0.0, 0.01]})
-    dataset = LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"observation.gripper": [0.0]})
     with pytest.raises(ValueError, match=r"observation\.gripper"):
-        dataset[0]
+        LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"observation.gripper": [0.0]})
+
+
+def test_reader_takes_lerobots_arguments_and_reads_local_data_only(two_episodes, tmp_path):
+    dataset = LeRobotDataset("test/win", root=two_episodes)
+    assert dataset.reader.num_frames == 7 and dataset.reader.num_episodes == 2  # opened: the reader is there
+    assert dataset.reader.hf_dataset.num_rows == 7
+
+    reader = DatasetReader(meta=dataset.meta, root=dataset.root, episodes=[1], return_uint8=True)
+    assert reader.try_load() and reader.num_frames == 4 and reader.num_episodes == 1
+    item = reader.get_item(0)
+    camera = np.asarray(item["observation.images.cam0"])
+    assert int(item["index"]) == 3 and camera.dtype == np.uint8 and camera.shape == (3, H, W)
+    assert read_identity(camera.transpose(1, 2, 0)) == 3
+    paths = [str(p) for p in reader.get_episodes_file_paths()]
+    assert "data/chunk-000/file-000.parquet" in paths
+    assert "videos/observation.images.cam0/chunk-000/file-000.mp4" in paths
+
+    empty = LeRobotDatasetMetadata.create("test/empty", fps=FPS, features=features(1), root=tmp_path / "empty")
+    nothing = DatasetReader(meta=empty)
+    assert nothing.try_load() is False and nothing.hf_dataset is None and len(nothing) == 0
+    with pytest.raises(FileNotFoundError, match="local datasets only"):
+        nothing[0]

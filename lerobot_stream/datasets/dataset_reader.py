@@ -9,6 +9,7 @@ episode's ends (`lerobot_stream.datasets.delta_timestamps`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,35 +75,94 @@ def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class DatasetReader:
-    """Rows of a dataset: camera frames as float32 CHW in [0, 1]; depth maps dequantized to
-    ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them. Values
-    are torch tensors when torch is installed (as in LeRobot), numpy arrays otherwise (torch is not a
-    dependency)."""
+    """Rows of a dataset: camera frames as float32 CHW in [0, 1] (uint8 with ``return_uint8``); depth maps
+    dequantized to ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them.
+    Values are torch tensors when torch is installed (as in LeRobot), numpy arrays otherwise (torch is not a
+    dependency).
+
+    The constructor takes LeRobot v0.6's reader arguments. Differences on purpose: data is read from the local
+    ``root`` only (no Hub download: `load_and_activate` raises when there is none), ``hf_dataset`` is a pyarrow
+    ``Table`` (the ``datasets`` library is not a dependency), frames are decoded with PyAV whatever
+    ``video_backend`` says, one at a time.
+    """
 
     def __init__(
         self,
         meta: LeRobotDatasetMetadata,
+        root: str | Path | None = None,
         episodes: list[int] | None = None,
         tolerance_s: float = 1e-4,
-        depth_output_unit: str = "mm",
+        video_backend: str | None = None,
         delta_timestamps: dict[str, list[float]] | None = None,
+        image_transforms: Callable | None = None,
+        return_uint8: bool = False,
+        depth_output_unit: str = "mm",
     ):
         self.meta = meta
+        self.root = Path(root) if root is not None else meta.root
+        self.episodes = episodes
         self.tolerance_s = tolerance_s
+        self.video_backend = video_backend or "pyav"
+        self.return_uint8 = return_uint8
         self.depth_output_unit = depth_output_unit
-        self._quantizers = {key: _quantization(meta.features[key].get("info") or {}) for key in meta.depth_keys}
-        files = sorted((meta.root / DATA_DIR).glob("chunk-*/file-*.parquet"))
-        table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
-        if table is not None and episodes is not None:
-            mask = np.isin(table.column("episode_index").to_numpy(), np.asarray(episodes))
-            table = table.filter(pa.array(mask))
-        self.table = table
+        self._image_transforms = image_transforms
+        # LeRobot v0.5's metadata (no depth streams) has no depth_keys.
+        depth_keys = getattr(meta, "depth_keys", [])
+        self._quantizers = {key: _quantization(meta.features[key].get("info") or {}) for key in depth_keys}
+        self.table: pa.Table | None = None
         #: Absolute frame index of each row (ascending: files hold episodes in order), to find a window's rows.
-        self._absolute = None if table is None else table.column("index").to_numpy()
-        self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(meta.root)}
+        self._absolute: np.ndarray | None = None
+        self.episode_rows: dict[int, dict] = {}
         self.delta_timestamps: dict[str, list[float]] | None = None
         self._delta_indices: dict[str, list[int]] = {}
         self.set_delta_timestamps(delta_timestamps)
+
+    # -- loading (LeRobot's names) --------------------------------------------------------------------------
+    def try_load(self) -> bool:
+        """Read the data files of the selected episodes; False when the dataset has none (yet)."""
+        files = sorted((self.root / DATA_DIR).glob("chunk-*/file-*.parquet"))
+        if not files:
+            self.table, self._absolute = None, None
+            return False
+        table = pa.concat_tables([pq.read_table(f) for f in files])
+        if self.episodes is not None:
+            mask = np.isin(table.column("episode_index").to_numpy(), np.asarray(self.episodes))
+            table = table.filter(pa.array(mask))
+        self.table = table
+        self._absolute = table.column("index").to_numpy()
+        self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(self.root)}
+        return True
+
+    def load_and_activate(self) -> None:
+        """Read the data, or raise: a dataset without data files here is not downloaded (see the class docstring)."""
+        if not self.try_load():
+            raise FileNotFoundError(
+                f"no data files under {self.root / DATA_DIR}; lerobot_stream reads local datasets only "
+                "(download it with LeRobot or huggingface_hub first)"
+            )
+
+    @property
+    def hf_dataset(self) -> pa.Table | None:
+        """The rows read (a pyarrow Table), None before loading or when there is no data."""
+        return self.table
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes) if self.episodes is not None else self.meta.total_episodes
+
+    def get_episodes_file_paths(self) -> list[Path]:
+        """The data and video files (relative to the root) that hold the selected episodes."""
+        selected = self.episodes if self.episodes is not None else range(self.meta.total_episodes)
+        paths = {self.meta.get_data_file_path(episode) for episode in selected}
+        paths |= {self.meta.get_video_file_path(episode, key) for key in self.meta.video_keys for episode in selected}
+        return sorted(paths)
+
+    def set_image_transforms(self, image_transforms: Callable | None) -> None:
+        """Applied to each colour camera's value of every item (not to depth maps, as in LeRobot)."""
+        self._image_transforms = image_transforms
+
+    def clear_image_transforms(self) -> None:
+        self._image_transforms = None
 
     def set_delta_timestamps(self, delta_timestamps: dict[str, list[float]] | None) -> None:
         """Read a window of timesteps per item for these keys (`lerobot_stream.datasets.delta_timestamps`);
@@ -129,7 +189,8 @@ class DatasetReader:
             depth = read_tiff(value["bytes"]).astype(np.float32)
             return depth[None] * unit_factor(self.meta.depth_unit(key), self.depth_output_unit)
         if feature.get("dtype") == "image":
-            return decode_png_bytes(value["bytes"]).transpose(2, 0, 1).astype(np.float32) / 255.0
+            pixels = decode_png_bytes(value["bytes"]).transpose(2, 0, 1)
+            return pixels.copy() if self.return_uint8 else pixels.astype(np.float32) / 255.0
         if feature.get("dtype") == "string":
             return value
         return np.asarray(value, dtype=feature.get("dtype"))
@@ -153,9 +214,12 @@ class DatasetReader:
         if key in self._quantizers:
             depth = dequantize_depth(frame_codes(frame), self._quantizers[key], self.depth_output_unit)
             return depth.astype(np.float32)[None]
-        return frame.to_ndarray(format="rgb24").transpose(2, 0, 1).astype(np.float32) / 255.0
+        pixels = frame.to_ndarray(format="rgb24").transpose(2, 0, 1)
+        return pixels.copy() if self.return_uint8 else pixels.astype(np.float32) / 255.0
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.table is None:
+            self.load_and_activate()
         if not 0 <= index < self.num_frames:
             raise IndexError(f"index {index} out of range for {self.num_frames} frames")
         row = self.table.slice(index, 1).to_pylist()[0]
@@ -173,9 +237,17 @@ class DatasetReader:
             frames = [self._camera_frame(key, episode, t) for t in timestamps]
             # One timestamp gives one frame (C, H, W), several a stack (T, C, H, W) - LeRobot's shapes.
             item[key] = frames[0] if len(frames) == 1 else np.stack(frames)
+        if self._image_transforms is not None:
+            for key in self.meta.camera_keys:
+                if key in item and key not in self._quantizers:
+                    item[key] = self._image_transforms(_as_tensors({key: item[key]})[key])
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
         return _as_tensors(item)
+
+    def get_item(self, index: int) -> dict[str, Any]:
+        """LeRobot's name for ``reader[index]``."""
+        return self[index]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

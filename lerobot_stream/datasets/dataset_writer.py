@@ -188,8 +188,9 @@ class DatasetWriter:
         return self._staging.writer
 
     def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
-        """Background image writers (threads; ``num_processes`` is accepted for LeRobot compatibility)."""
-        self._staging.start(num_threads)
+        """Background image writers: ``num_threads`` threads, or ``num_processes`` processes of that many
+        threads (`lerobot_stream.datasets.image_writer`)."""
+        self._staging.start(num_threads, num_processes)
 
     # -- recording ------------------------------------------------------------------------------------------
     def add_frame(self, frame: dict) -> None:

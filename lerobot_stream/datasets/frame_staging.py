@@ -37,11 +37,11 @@ class FrameStaging:
         self._encoded: list[Path] = []
 
     # -- writer threads -------------------------------------------------------------------------------------
-    def start(self, num_threads: int = 4) -> None:
-        if self.writer is not None:
+    def start(self, num_threads: int = 4, num_processes: int = 0) -> None:
+        if self.writer is not None and not self.writer.stopped:
             logger.warning("An image writer is already running")
             return
-        self.writer = AsyncImageWriter(num_threads=max(1, num_threads or 4))
+        self.writer = AsyncImageWriter(num_processes=num_processes, num_threads=num_threads or 4)
 
     def stop(self) -> None:
         if self.writer is not None:
@@ -51,7 +51,7 @@ class FrameStaging:
     def wait(self) -> None:
         """Every staged frame is on disk (or its write error is raised)."""
         if self.writer is not None:
-            self.writer.wait_until_done()
+            self.writer.check_errors()
 
     def discard_errors(self) -> None:
         if self.writer is not None:
@@ -70,7 +70,7 @@ class FrameStaging:
         path = self.path(key, episode_index, frame_index)
         if frame_index == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
-        if self.writer is None:
+        if self.writer is None or self.writer.stopped:  # stopped: by `safe_stop_image_writer` after an error
             self.start()
         self.writer.save_image(image, path, compression, key)
         return path

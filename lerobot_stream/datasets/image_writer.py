@@ -1,27 +1,45 @@
-"""PNG (and depth TIFF) writing for the non-streaming path, in background threads so ``add_frame`` does
-not wait.
+"""Image files for the non-streaming path: PNG for colour frames, TIFF for depth maps, written in the
+background so ``add_frame`` does not wait (LeRobot's ``image_writer`` module, same names and behaviour).
 
-PNGs are encoded with PyAV's PNG encoder (no imaging library needed). A write that fails is remembered
-and raised by the next `AsyncImageWriter.wait_until_done`, so ``save_episode`` never encodes a video from
-a folder with a frame missing.
+PNGs are encoded with PyAV's PNG encoder and depth TIFFs by `lerobot_stream.datasets.tiff` (no imaging
+library needed); other formats (``.jpg``, ``.bmp``, colour ``.tiff``) go through Pillow where it is installed.
+
+As in LeRobot, a failed write is logged and does not raise - neither from `write_image` nor from
+`AsyncImageWriter.wait_until_done`. Unlike LeRobot, the writer also remembers each failure:
+`AsyncImageWriter.check_errors` raises them, and the dataset writer calls it before encoding an episode, so
+``save_episode`` never encodes a video from a folder with a frame missing.
+
+``num_processes > 0`` writes from that many processes (``num_threads`` threads each), started with the
+``spawn`` method: safe beside the encoder threads (``fork`` is not), but like every ``spawn`` user the
+recording script needs an ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 
 from lerobot_stream.datasets.tiff import tiff_bytes
 from lerobot_stream.datasets.utils import atomic_write
-from workers.frames import check_depth_frame, to_depth_map, to_hwc_uint8
+from workers.frames import as_numpy, check_depth_frame, to_depth_map, to_hwc_uint8
 
 logger = logging.getLogger(__name__)
+
+_DEPTH_SUFFIXES = (".tiff", ".tif")
+
+
+class UnsupportedImageError(ValueError, NotImplementedError):
+    """An array no image file can hold. Both a ``ValueError`` (LeRobot v0.6 raises that) and a
+    ``NotImplementedError`` (LeRobot v0.5 raised that for the same arrays)."""
 
 
 def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:
@@ -36,99 +54,209 @@ def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
+def _is_depth_map(array: Any) -> bool:
+    """2-D, or one channel first or last: what depth cameras deliver."""
+    return isinstance(array, np.ndarray) and (
+        array.ndim == 2 or (array.ndim == 3 and 1 in (array.shape[0], array.shape[-1]))
+    )
+
+
 def image_array_to_pil_image(image_array: np.ndarray, range_check: bool = True):
     """A PIL image of an array (LeRobot's helper; needs Pillow, which LeRobot environments have): a
     single-channel depth map keeps its precision (``I;16`` for uint16, ``F`` for float32), an RGB frame
-    (HWC or CHW, uint8 or float in [0, 1]) becomes 8-bit RGB."""
+    (HWC or CHW, uint8 or float in [0, 1]) becomes 8-bit RGB; other channel counts are not images."""
     import PIL.Image
 
     if image_array.ndim not in (2, 3):
         raise ValueError(f"The array has {image_array.ndim} dimensions, but 2 or 3 is expected for an image.")
-    if image_array.ndim == 2 or 1 in (image_array.shape[0], image_array.shape[-1]):
+    if _is_depth_map(image_array):
         depth = image_array if image_array.ndim == 2 else check_depth_frame("image", image_array)
         if depth.dtype not in (np.uint16, np.float32):
-            raise ValueError(
+            raise UnsupportedImageError(
                 f"Unsupported single-channel image dtype: {depth.dtype}. Supported dtypes: ['float32', 'uint16']."
             )
         return PIL.Image.fromarray(np.ascontiguousarray(depth))
+    if 3 not in (image_array.shape[0], image_array.shape[-1]):
+        raise UnsupportedImageError(
+            f"An image has 1 or 3 channels (first or last axis); received shape {image_array.shape}."
+        )
     if image_array.dtype != np.uint8 and not range_check:
         image_array = np.clip(image_array, 0.0, 1.0)
     return PIL.Image.fromarray(to_hwc_uint8(image_array, "image"))
 
 
-def write_image(image, path: Path, compress_level: int = 1, name: str = "image") -> None:
-    """Validate, encode and atomically write one frame: PNG (numpy HWC/CHW, float in [0, 1], PIL), or a
-    depth map as TIFF when ``path`` ends in ``.tiff``."""
-    if Path(path).suffix == ".tiff":
-        data = tiff_bytes(to_depth_map(image, name))
+def _file_bytes(image: Any, path: Path, compress_level: int, name: str) -> bytes | None:
+    """The file's bytes for the PNG and depth-TIFF cases; None for a format left to Pillow."""
+    suffix = path.suffix.lower()
+    array = as_numpy(image)
+    if suffix in _DEPTH_SUFFIXES and _is_depth_map(array):
+        return tiff_bytes(to_depth_map(array, name))
+    if suffix == ".png":
+        return encode_png(to_hwc_uint8(image, name), compress_level)
+    return None
+
+
+def write_image_or_raise(image: Any, path: Path, compress_level: int = 1, name: str = "image") -> None:
+    """Validate, encode and atomically write one frame (see the module docstring for the formats); raise
+    with the camera ``name`` and the problem if it cannot be written."""
+    path = Path(path)
+    data = _file_bytes(image, path, compress_level, name)
+    if data is None:
+        array = as_numpy(image)
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"Camera '{name}': cannot write {type(image).__name__} as {path.suffix}")
+        picture = image_array_to_pil_image(array)  # Pillow: other formats
+        import PIL.Image
+
+        image_format = PIL.Image.registered_extensions().get(path.suffix.lower())
+        if image_format is None:
+            raise ValueError(f"Camera '{name}': no image format for the file name {path.name}")
+
+        def write(temp: Path) -> None:
+            picture.save(temp, format=image_format)
+
     else:
-        data = encode_png(to_hwc_uint8(image, name), compress_level)
 
-    def write(temp: Path) -> None:
-        temp.write_bytes(data)
+        def write(temp: Path) -> None:
+            temp.write_bytes(data)
 
-    atomic_write(Path(path), write, durable=False)  # staging: written again if lost
+    atomic_write(path, write, durable=False)  # staging: written again if lost
+
+
+def write_image(image: Any, fpath: Path, compress_level: int = 1, name: str = "image") -> None:
+    """LeRobot's ``write_image``: write one frame; a failure is logged (naming the file and why), not raised."""
+    try:
+        write_image_or_raise(image, fpath, compress_level, name)
+    except Exception as exc:
+        logger.error("Error writing image %s: %s", fpath, exc)
+
+
+def _write_items(tasks, report: Callable[[str], None]) -> None:
+    """One writer thread: write queued ``(image, path, compress_level, name)`` items until a ``None``; each
+    failure is logged and passed to ``report``."""
+    while True:
+        item = tasks.get()
+        try:
+            if item is None:
+                return
+            image, path, compress_level, name = item
+            try:
+                write_image_or_raise(image, path, compress_level, name)
+            except Exception as exc:
+                logger.error("Error writing image %s: %s", path, exc)
+                report(f"{path}: {exc}")
+        finally:
+            tasks.task_done()
+
+
+def _writer_process(tasks, errors, num_threads: int) -> None:
+    """Body of one writer process: ``num_threads`` threads over the shared queue, failures sent back."""
+    threads = [threading.Thread(target=_write_items, args=(tasks, errors.put), daemon=True) for _ in range(num_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 class AsyncImageWriter:
-    """A few threads that write PNG files from a bounded queue."""
+    """Background image writing: ``num_threads`` threads in this process, or ``num_processes`` processes of
+    ``num_threads`` threads each (LeRobot's constructor and attributes: ``queue``, ``threads``, ``processes``)."""
 
-    def __init__(self, num_threads: int = 4, max_pending: int = 256):
-        if num_threads <= 0:
-            raise ValueError(f"num_threads must be positive, got {num_threads}")
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+    def __init__(self, num_processes: int = 0, num_threads: int = 1, max_pending: int = 256):
+        if num_threads <= 0 and num_processes <= 0:
+            raise ValueError("Number of threads and processes must be greater than zero.")
+        self.num_processes = num_processes
+        self.num_threads = num_threads
+        self.threads: list[threading.Thread] = []
+        self.processes: list[multiprocessing.Process] = []
         self._errors: list[str] = []
         self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, daemon=True, name=f"png-writer-{i}") for i in range(num_threads)
-        ]
-        for thread in self._threads:
-            thread.start()
         self._stopped = False
+        if num_processes == 0:
+            self.queue: Any = queue.Queue(maxsize=max_pending)
+            self._error_queue = None
+            for i in range(num_threads):
+                thread = threading.Thread(
+                    target=_write_items, args=(self.queue, self._record_error), daemon=True, name=f"image-writer-{i}"
+                )
+                thread.start()
+                self.threads.append(thread)
+        else:
+            context = multiprocessing.get_context("spawn")
+            self.queue = context.JoinableQueue(maxsize=max_pending)
+            # A SimpleQueue writes to its pipe in put() itself (a Queue hands over to a feeder thread): an error
+            # is readable here before its task is marked done, so check_errors() after join() never misses it.
+            self._error_queue = context.SimpleQueue()
+            for _ in range(num_processes):
+                process = context.Process(
+                    target=_writer_process, args=(self.queue, self._error_queue, max(1, num_threads)), daemon=True
+                )
+                process.start()
+                self.processes.append(process)
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                image, path, compress_level, name = item
-                try:
-                    write_image(image, path, compress_level, name)
-                except Exception as exc:
-                    logger.error("Error writing image %s: %s", path, exc)
-                    with self._lock:
-                        self._errors.append(f"{path}: {exc}")
-            finally:
-                self._queue.task_done()
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
-    def save_image(self, image, path: Path, compress_level: int = 1, name: str = "image") -> None:
+    def save_image(self, image: Any, fpath: Path, compress_level: int = 1, name: str = "image") -> None:
+        """Queue one frame for writing (a copy of a numpy array: camera drivers reuse their buffers). After
+        `stop` nothing is written: logged as an error, as LeRobot ignores it."""
         if self._stopped:
-            raise RuntimeError("The image writer is stopped")
-        # Copy: camera drivers reuse their buffers.
-        self._queue.put((np.array(image) if isinstance(image, np.ndarray) else image, Path(path), compress_level, name))
+            logger.error("Image writer is stopped; %s was not written", fpath)
+            return
+        if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor: no torch in the writers
+            image = image.detach().cpu().numpy()
+        elif isinstance(image, np.ndarray):
+            image = np.array(image)
+        self.queue.put((image, Path(fpath), compress_level, name))
 
     def wait_until_done(self) -> None:
-        """Block until every queued image is written; raise if any write failed."""
-        self._queue.join()
+        """Block until every queued image is written (or failed: see `check_errors`)."""
+        self.queue.join()
+
+    def _record_error(self, message: str) -> None:
+        with self._lock:
+            self._errors.append(message)
+
+    def _collected_errors(self) -> list[str]:
         with self._lock:
             errors, self._errors = self._errors, []
+        while self._error_queue is not None and not self._error_queue.empty():
+            errors.append(self._error_queue.get())
+        return errors
+
+    def check_errors(self) -> None:
+        """Wait for the queue, then raise ``OSError`` naming the files that could not be written (once)."""
+        self.wait_until_done()
+        errors = self._collected_errors()
         if errors:
             raise OSError(f"{len(errors)} image(s) could not be written: {errors[:3]}")
 
     def discard_errors(self) -> None:
-        self._queue.join()
-        with self._lock:
-            self._errors = []
+        self.wait_until_done()
+        self._collected_errors()
 
     def stop(self) -> None:
+        """Finish what is queued and stop every thread and process. Idempotent."""
         if self._stopped:
             return
         self._stopped = True
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
+        for _ in range(len(self.threads) or len(self.processes) * max(1, self.num_threads)):
+            self.queue.put(None)
+        for thread in self.threads:
             thread.join(timeout=10)
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                logger.warning("image writer process %d did not stop; terminating it", process.pid)
+                process.terminate()
+                process.join(timeout=5)
+        if self._error_queue is not None:  # keep what the processes reported for a last check_errors()
+            self._errors.extend(self._collected_errors())
+            self.queue.close()
+            self.queue.join_thread()
+            self._error_queue.close()
+            self._error_queue = None
 
 
 def safe_stop_image_writer(func):
@@ -143,7 +271,7 @@ def safe_stop_image_writer(func):
             writer = getattr(kwargs.get("dataset"), "writer", None)
             if writer is not None and writer.image_writer is not None:
                 logger.warning("Waiting for image writer to terminate...")
-                writer.stop_image_writer()
+                writer.image_writer.stop()  # the dataset's staging starts a new one if recording goes on
             raise
 
     return wrapper

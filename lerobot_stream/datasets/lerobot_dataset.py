@@ -26,7 +26,6 @@ from lerobot_stream.configs.video import depth_encoder_defaults, rgb_config_from
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
-from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps
 from lerobot_stream.datasets.utils import check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
@@ -86,10 +85,11 @@ class LeRobotDataset:
         self._depth_output_unit = depth_output_unit
         self.meta.rescale_depth_stats(depth_output_unit)
         self.image_transforms = image_transforms
-        if delta_timestamps:  # a wrong window is an error now, not at the first item
-            check_delta_timestamps(delta_timestamps, self.meta.fps, tolerance_s)
         self.delta_timestamps = delta_timestamps
         self.episodes = episodes
+        # As in LeRobot v0.6, an opened dataset has its reader at once (a wrong window is an error now).
+        self.reader = self._new_reader()
+        self.reader.try_load()
         if streaming_encoding or batch_encoding_size != 1:
             warnings.warn(
                 "Passing write-mode parameters (streaming_encoding, batch_encoding_size) to LeRobotDataset.__init__() "
@@ -309,6 +309,7 @@ class LeRobotDataset:
         self._is_finalized = True
         if self.writer is not None:
             self.writer.finalize()
+            self.reader = None  # it read the data before these episodes: the next read loads it afresh
 
     def __enter__(self) -> LeRobotDataset:
         return self
@@ -344,31 +345,37 @@ class LeRobotDataset:
     def __len__(self) -> int:
         return self.num_frames
 
+    def _new_reader(self) -> DatasetReader:
+        return DatasetReader(
+            meta=self.meta,
+            root=self.root,
+            episodes=self.episodes,
+            tolerance_s=self.tolerance_s,
+            video_backend=self._video_backend,
+            delta_timestamps=self.delta_timestamps,
+            image_transforms=self.image_transforms,
+            depth_output_unit=self._depth_output_unit,
+        )
+
     def _ensure_reader(self) -> DatasetReader:
         if self.writer is not None and not self._is_finalized:
             raise RuntimeError(
                 "Cannot read from a dataset that is being recorded. Call finalize() first, then access items."
             )
         if self.reader is None:
-            self.reader = DatasetReader(
-                self.meta, self.episodes, self.tolerance_s, self._depth_output_unit, self.delta_timestamps
-            )
+            self.reader = self._new_reader()
         return self.reader
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Frame ``index`` as recorded (cameras decoded at their timestamps), with ``image_transforms`` applied to
-        the camera values. With ``delta_timestamps`` (settable until the first read, as in LeRobot; later
-        changes apply too) each named key holds a window of timesteps and ``<key>_is_pad`` marks those
-        outside the episode (`lerobot_stream.datasets.delta_timestamps`)."""
+        the colour cameras. With ``delta_timestamps`` each named key holds a window of timesteps and
+        ``<key>_is_pad`` marks those outside the episode (`lerobot_stream.datasets.delta_timestamps`). Both
+        attributes may be changed between reads."""
         reader = self._ensure_reader()
         if reader.delta_timestamps != self.delta_timestamps:
             reader.set_delta_timestamps(self.delta_timestamps)
-        item = reader[index]
-        if self.image_transforms is not None:
-            for key in self.meta.camera_keys:
-                if key in item:
-                    item[key] = self.image_transforms(item[key])
-        return item
+        reader.set_image_transforms(self.image_transforms)
+        return reader[index]
 
     def __repr__(self) -> str:
         return (

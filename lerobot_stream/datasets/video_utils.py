@@ -19,6 +19,7 @@ from lerobot_stream.configs.video import rgb_config_from_keywords, rgb_encoder_d
 from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
 from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import atomic_write
+from lerobot_stream.utils.import_utils import get_safe_default_video_backend as get_safe_default_codec  # v0.5's name
 from workers.codecs import (
     HW_ENCODERS,
     VALID_VIDEO_CODECS,
@@ -49,6 +50,7 @@ __all__ = [
     "detect_available_hw_encoders",
     "encode_image_folder",
     "encode_video_frames",
+    "get_safe_default_codec",
     "get_video_duration_in_s",
     "get_video_info",
     "get_video_pixel_channels",
