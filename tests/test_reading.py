@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from helpers import FPS, H, W, dataset_tables, features, frame, read_identity, record
 
@@ -138,3 +140,24 @@ def test_reader_takes_lerobots_arguments_and_reads_local_data_only(two_episodes,
     assert nothing.try_load() is False and nothing.hf_dataset is None and len(nothing) == 0
     with pytest.raises(FileNotFoundError, match="local datasets only"):
         nothing[0]
+
+
+def test_subtasks_of_an_annotated_dataset_are_read(tmp_path):
+    """LeRobot's annotation pipeline adds a ``subtask_index`` column and ``meta/subtasks.parquet``; items then name
+    their subtask. A dataset without them has ``meta.subtasks`` None and no ``subtask`` in its items."""
+    root = tmp_path / "ds"
+    spec = {**features(0), "subtask_index": {"dtype": "int64", "shape": (1,), "names": None}}
+    dataset = LeRobotDataset.create("test/sub", fps=FPS, features=spec, root=root)
+    for index in range(4):
+        dataset.add_frame({**frame(index, 0, "t"), "subtask_index": np.array([index // 2], dtype=np.int64)})
+    dataset.save_episode()
+    dataset.finalize()
+    assert LeRobotDataset("test/sub", root=root).meta.subtasks is None
+    assert "subtask" not in LeRobotDataset("test/sub", root=root)[0]
+
+    table = pa.table({"subtask": ["reach", "grasp"], "subtask_index": pa.array([0, 1], pa.int64())})
+    pq.write_table(table, root / "meta" / "subtasks.parquet")
+    annotated = LeRobotDataset("test/sub", root=root)
+    assert [annotated[i]["subtask"] for i in range(4)] == ["reach", "reach", "grasp", "grasp"]
+    subtasks = annotated.meta.subtasks
+    assert (list(subtasks.index) if hasattr(subtasks, "index") else list(subtasks)) == ["reach", "grasp"]

@@ -29,6 +29,7 @@ from lerobot_stream.datasets.metadata_files import (
     load_episode_rows,
     load_info,
     load_stats,
+    load_subtasks,
     load_tasks,
     write_episode_rows,
     write_info,
@@ -74,6 +75,7 @@ class LeRobotDatasetMetadata:
         self.info = load_info(self.root)
         validate_feature_names(self.info.features)
         self.task_to_index: dict[str, int] = load_tasks(self.root)
+        self.subtask_to_index: dict[str, int] = load_subtasks(self.root)
         self.stats = load_stats(self.root)
         rows = load_episode_rows(self.root)
         self.episodes: list[dict[str, Any]] | None = rows or None
@@ -135,6 +137,7 @@ class LeRobotDatasetMetadata:
             video_files_size_in_mb,
         )
         obj.task_to_index = {}
+        obj.subtask_to_index = {}
         obj.stats = None
         obj.episodes = None
         obj._init_writing_state([])
@@ -293,16 +296,13 @@ class LeRobotDatasetMetadata:
     def tasks(self) -> Any:
         """The dataset's tasks: a pandas DataFrame (index ``task``, column ``task_index``) when pandas is
         importable, else a ``{task: task_index}`` dict; None before the first task (as in LeRobot)."""
-        if not self.task_to_index:
-            return None
-        try:
-            import pandas as pd
-        except ImportError:
-            return dict(self.task_to_index)
-        ordered = sorted(self.task_to_index.items(), key=lambda item: item[1])
-        return pd.DataFrame(
-            {"task_index": [index for _, index in ordered]}, index=pd.Index([task for task, _ in ordered], name="task")
-        )
+        return _name_table(self.task_to_index, "task")
+
+    @property
+    def subtasks(self) -> Any:
+        """The subtasks LeRobot's annotation pipeline wrote (``meta/subtasks.parquet``), shaped like `tasks`;
+        None when the dataset has none."""
+        return _name_table(self.subtask_to_index, "subtask")
 
     def get_task_index(self, task: str) -> int | None:
         return self.task_to_index.get(task)
@@ -392,6 +392,21 @@ class LeRobotDatasetMetadata:
             f"LeRobotDatasetMetadata(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
             f"total_episodes={self.total_episodes}, total_frames={self.total_frames}, fps={self.fps})"
         )
+
+
+def _name_table(names: dict[str, int], name: str) -> Any:
+    """``{name: index}`` as LeRobot's DataFrame (index ``name``, column ``<name>_index``) when pandas is importable,
+    else the dict itself; None when empty."""
+    if not names:
+        return None
+    try:
+        import pandas as pd
+    except ImportError:
+        return dict(names)
+    ordered = sorted(names.items(), key=lambda item: item[1])
+    return pd.DataFrame(
+        {f"{name}_index": [index for _, index in ordered]}, index=pd.Index([text for text, _ in ordered], name=name)
+    )
 
 
 __all__ = ["LeRobotDatasetMetadata", "create_empty_dataset_info", "load_episode_rows", "unflatten_dict"]

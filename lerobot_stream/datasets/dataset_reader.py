@@ -243,6 +243,9 @@ class DatasetReader:
                     item[key] = self._image_transforms(_as_tensors({key: item[key]})[key])
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
+        subtasks = getattr(self.meta, "subtask_to_index", None)
+        if subtasks and row.get("subtask_index") is not None:  # LeRobot's annotated datasets
+            item["subtask"] = {i: t for t, i in subtasks.items()}.get(row["subtask_index"])
         return _as_tensors(item)
 
     def get_item(self, index: int) -> dict[str, Any]:

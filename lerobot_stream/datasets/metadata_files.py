@@ -17,6 +17,7 @@ from lerobot_stream.datasets.utils import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DATA_FILE_SIZE_IN_MB,
     DEFAULT_EPISODES_PATH,
+    DEFAULT_SUBTASKS_PATH,
     DEFAULT_TASKS_PATH,
     DEFAULT_VIDEO_FILE_SIZE_IN_MB,
     DEFAULT_VIDEO_PATH,
@@ -97,12 +98,26 @@ def write_tasks(tasks: dict[str, int], root: Path) -> None:
     atomic_write(root / DEFAULT_TASKS_PATH, lambda temp: pq.write_table(table, temp))
 
 
-def load_tasks(root: Path) -> dict[str, int]:
-    path = root / DEFAULT_TASKS_PATH
+def _load_names(path: Path, index_column: str) -> dict[str, int]:
+    """``{name: index}`` of a tasks-like parquet: the ``index_column`` and the string column beside it (written by
+    pyarrow or from a pandas index); empty when the file does not exist."""
     if not path.exists():
         return {}
     table = pq.read_table(path)
-    return dict(zip(table.column("task").to_pylist(), table.column("task_index").to_pylist(), strict=True))
+    text = [f.name for f in table.schema if f.name != index_column and pa.types.is_unicode(f.type)]
+    text += [f.name for f in table.schema if f.name != index_column and pa.types.is_large_unicode(f.type)]
+    if not text:
+        raise ValueError(f"{path}: no column of names beside {index_column!r}")
+    return dict(zip(table.column(text[0]).to_pylist(), table.column(index_column).to_pylist(), strict=True))
+
+
+def load_tasks(root: Path) -> dict[str, int]:
+    return _load_names(root / DEFAULT_TASKS_PATH, "task_index")
+
+
+def load_subtasks(root: Path) -> dict[str, int]:
+    """The subtasks of LeRobot's annotation pipeline (``meta/subtasks.parquet``), if the dataset has them."""
+    return _load_names(root / DEFAULT_SUBTASKS_PATH, "subtask_index")
 
 
 def write_stats(stats: dict, root: Path) -> None:
