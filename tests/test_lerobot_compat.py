@@ -6,11 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import av
 import numpy as np
 import pytest
-from helpers import identity_frame
+from helpers import identity_frame, read_identity
 
 from lerobot_stream.datasets import LeRobotDataset, VideoEncodingManager, safe_stop_image_writer
+from lerobot_stream.datasets.dataset_writer import _encode_video_worker
+from lerobot_stream.datasets.image_writer import write_image_or_raise
+from lerobot_stream.datasets.utils import DEFAULT_IMAGE_PATH
 from lerobot_stream.utils.feature_utils import build_dataset_frame, combine_feature_dicts
 
 H, W, FPS = 48, 64, 30
@@ -121,3 +125,20 @@ def test_safe_stop_image_writer_stops_the_writer_threads_on_error(tmp_path):
     record(dataset, ["after the error"])  # recording goes on: a new writer stages the next frames
     assert dataset.meta.total_frames == 3 and not any(t.is_alive() for t in threads)
     dataset.finalize()
+
+
+@pytest.mark.parametrize(
+    ("settings", "codec"), [({}, "av1"), ({"vcodec": "h264"}, "h264"), ({"video_encoder": "h264"}, "h264")]
+)
+def test_encode_video_worker_encodes_staged_frames_in_either_version_form(tmp_path, settings, codec):
+    """LeRobot's module-level helper: v0.6 passes an encoder config (None: the AV1 defaults), v0.5 a vcodec."""
+    key = CAM
+    folder = tmp_path / DEFAULT_IMAGE_PATH.format(image_key=key, episode_index=0, frame_index=0)
+    folder.parent.mkdir(parents=True)
+    for index in range(3):
+        write_image_or_raise(identity_frame(index, H, W), folder.parent / f"frame-{index:06d}.png")
+    video = _encode_video_worker(key, 0, tmp_path, fps=FPS, **settings)
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].codec_context.codec.canonical_name == codec
+        assert [read_identity(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)] == [0, 1, 2]
+    assert not folder.parent.exists()  # the staged frames are deleted once encoded

@@ -81,7 +81,8 @@ def _encode_video_worker(
     (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
     if isinstance(video_encoder, str):
         video_encoder, vcodec = None, video_encoder
-    settings = {"vcodec": vcodec} if vcodec is not None else {"video_encoder": video_encoder}
+    # Both keywords, as each version's callers expect them (a config wins over vcodec in encode_video_frames).
+    settings = {"video_encoder": video_encoder, "vcodec": vcodec or "libsvtav1"}
     depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
     template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
     img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
