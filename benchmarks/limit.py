@@ -1,7 +1,12 @@
 """The most cameras this machine could ever encode.
 
 Two figures, both on pre-converted (yuv420p) frames of the run's content (encode cost depends on it by
-2x and more) so that neither colour conversion nor the recorder is counted:
+2x and more) so that neither colour conversion nor the recorder is counted, and both in the encoder's steady
+state: frames that came *out* of the encoder per second, after it has been producing packets for a while.
+Counting the frames put *in* over a few seconds overstates the limit by ~20 % with SVT-AV1, which queues ~40
+frames before its first packet and then emits its pipeline's backlog in a burst (measured 2026-11-30: one
+encoder 97 frames/s in vs 83 out over 3 s; two encoders 210 packets in the first second after the first
+packets, ~145 in every later one). This harness counted frames in until 2026-11-30.
 
 * ``limit_cameras`` (docs/benchmark-protocol.md): one encoder with one
   thread, encoding back to back, times the number of cores, divided by fps;
@@ -26,7 +31,21 @@ from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
 from workers.encode import EpisodeEncoder
 from workers.scheduling import demote_all_threads, drop_realtime_privilege
 
-_WARM_UP_FRAMES = 5
+#: How long an encoder keeps running after its first packet before the clock starts: its pipeline's backlog
+#: comes out in the first second (see the module docstring).
+_STEADY_AFTER_FIRST_PACKET_S = 1.5
+
+
+def _run_to_steady_state(feed, packets_out) -> int:
+    """Feed frames flat out until the encoder has produced packets for ``_STEADY_AFTER_FIRST_PACKET_S``; returns
+    how many frames went in. ``feed(index)`` encodes frame ``index``; ``packets_out()`` counts packets so far."""
+    index, steady_from = 0, None
+    while steady_from is None or time.perf_counter() < steady_from:
+        feed(index)
+        index += 1
+        if steady_from is None and packets_out() > 0:
+            steady_from = time.perf_counter() + _STEADY_AFTER_FIRST_PACKET_S
+    return index
 
 
 def open_encoder(container, vcodec: str, width: int, height: int, fps: int, g: int, crf: int, preset: int | None):
@@ -47,7 +66,8 @@ def _frames(width: int, height: int, count: int, content: tuple[str, str | None]
 
 
 def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
-    """Child process: encode as many pre-converted frames as possible during ``seconds`` after ``start``."""
+    """Child process: the packets per second one encoder produces in its steady state, over ``seconds`` after
+    ``start``, on pre-converted frames."""
     os.environ.setdefault("SVT_LOG", "0")  # this child's own environment: SVT-AV1 reads it when it opens
     width, height, fps, vcodec, g, crf, preset, content = workload
     frames = _frames(width, height, 48, content)
@@ -56,20 +76,25 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
         av.open(str(Path(directory) / "limit.mp4"), "w") as container,
     ):
         stream = open_encoder(container, vcodec, width, height, fps, g, crf, preset)
-        for index in range(_WARM_UP_FRAMES):
-            frames[index].pts = index
-            container.mux(stream.encode(frames[index]))
-        ready.put(True)
-        start.wait()
-        encoded, index = 0, _WARM_UP_FRAMES
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
+        packets = 0
+
+        def feed(index: int) -> None:
+            nonlocal packets
             frame = frames[index % len(frames)]
             frame.pts = index
-            container.mux(stream.encode(frame))
+            encoded = stream.encode(frame)
+            packets += len(encoded)
+            container.mux(encoded)
+
+        index = _run_to_steady_state(feed, lambda: packets)
+        ready.put(True)
+        start.wait()
+        before = packets
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            feed(index)
             index += 1
-            encoded += 1
-        results.put(encoded / seconds)
+        results.put((packets - before) / seconds)
         container.mux(stream.encode(None))
 
 
@@ -129,18 +154,17 @@ def _load_like_a_worker(workload: tuple, ready, start, seconds: float, results, 
         encoder = EpisodeEncoder(
             Path(directory) / "floor.mp4", settings, fragmented=True, on_codec_open=lambda: demote_all_threads("idle")
         )
-        for index in range(_WARM_UP_FRAMES):
-            encoder.add(index, camera.frame(index))
+        first = _run_to_steady_state(lambda i: encoder.add(i, camera.frame(i)), lambda: encoder.packets_written)
         ready.put(True)
         start.wait()
-        index, began = _WARM_UP_FRAMES, time.perf_counter()
+        index, before, began = first, encoder.packets_written, time.perf_counter()
         deadline = began + seconds
         while time.perf_counter() < deadline:
-            if paced and (wait := began + (index - _WARM_UP_FRAMES) / fps - time.perf_counter()) > 0:
+            if paced and (wait := began + (index - first) / fps - time.perf_counter()) > 0:
                 time.sleep(wait)
             encoder.add(index, camera.frame(index))
             index += 1
-        results.put((index - _WARM_UP_FRAMES) / seconds)
+        results.put((encoder.packets_written - before) / seconds)
         encoder.abort()
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import av
 import numpy as np
-from helpers import write_h264
+from helpers import identity_frame, write_h264
 
 from benchmarks.record_bench import parse_counts
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,3 +119,15 @@ def test_content_calibration_compares_photographs_with_the_scene(tmp_path, capsy
     assert calibrate([str(picture), "--resolution", "64x48", "--frames", "8", "--scene-seeds", "1"]) == 0
     out = capsys.readouterr().out
     assert "photo photo.png" in out and "scene (seed 0)" in out and "scene / photographs: encode time x" in out
+
+
+def test_svt_av1_holds_frames_back_so_the_limit_counts_packets_out(tmp_path):
+    """Why `benchmarks.limit` measures packets out in the steady state: SVT-AV1 takes frames for a long while
+    before it returns any, so counting frames put in over a few seconds measures its queue, not its speed."""
+    settings = EncoderSettings(30, "libsvtav1", "yuv420p", 2, 30, None, 1)
+    encoder = EpisodeEncoder(tmp_path / "a.mp4", settings)
+    for index in range(20):
+        encoder.add(index, identity_frame(index, 64, 96))
+    assert encoder.frames_written == 20 and encoder.packets_written <= 10  # SVT-AV1 3 and 4 hold 16-20 back here
+    encoder.finish()
+    assert encoder.packets_written == 20

@@ -98,6 +98,9 @@ class EpisodeEncoder:
         self.health = HealthMonitor(int(settings.fps), depth=settings.is_depth)
         self.frames_written = 0
         self.frames_repeated = 0
+        #: Packets the codec has returned: frames that came *out* of it. Codecs with lookahead (SVT-AV1 holds ~40
+        #: frames) return the first packets long after the first frames went in, so throughput is measured here.
+        self.packets_written = 0
         self._on_codec_open = on_codec_open
         self._reformat_threads = reformat_threads
         #: One converter for the episode: its swscale context is set up once, not per frame (~10 % of a conversion).
@@ -215,6 +218,7 @@ class EpisodeEncoder:
             if packet.dts is not None:
                 self._last_dts = packet.dts
             self._container.mux(packet)
+            self.packets_written += 1
 
     def finish(self, total_frames: int | None = None) -> EpisodeResult:
         """Pad with repeats up to ``total_frames``, flush the codec and close the file."""
