@@ -200,12 +200,12 @@ class DatasetReader:
         if position >= len(self._absolute) or self._absolute[position] != absolute_index:  # not in order after all
             matches = np.flatnonzero(self._absolute == absolute_index)
             if not matches.size:
-                raise IndexError(f"no row with frame index {absolute_index} in {self.meta.root}")
+                raise IndexError(f"no row with frame index {absolute_index} in {self.root}")
             position = int(matches[0])
         return self.table.slice(position, 1).to_pylist()[0]
 
     def _camera_frame(self, key: str, episode: dict, timestamp: float) -> np.ndarray:
-        path = self.meta.root / self.meta.video_path.format(
+        path = self.root / self.meta.video_path.format(
             video_key=key,
             chunk_index=episode[f"videos/{key}/chunk_index"],
             file_index=episode[f"videos/{key}/file_index"],
@@ -244,8 +244,10 @@ class DatasetReader:
         tasks = {i: t for t, i in self.meta.task_to_index.items()}
         item["task"] = tasks.get(row["task_index"])
         subtasks = getattr(self.meta, "subtask_to_index", None)
-        if subtasks and row.get("subtask_index") is not None:  # LeRobot's annotated datasets
-            item["subtask"] = {i: t for t, i in subtasks.items()}.get(row["subtask_index"])
+        subtask = row.get("subtask_index")
+        if subtasks and subtask is not None:  # LeRobot's annotated datasets
+            subtask = subtask[0] if isinstance(subtask, list) else subtask
+            item["subtask"] = {i: t for t, i in subtasks.items()}.get(subtask)
         return _as_tensors(item)
 
     def get_item(self, index: int) -> dict[str, Any]:
