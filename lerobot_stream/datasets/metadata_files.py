@@ -98,26 +98,29 @@ def write_tasks(tasks: dict[str, int], root: Path) -> None:
     atomic_write(root / DEFAULT_TASKS_PATH, lambda temp: pq.write_table(table, temp))
 
 
-def _load_names(path: Path, index_column: str) -> dict[str, int]:
-    """``{name: index}`` of a tasks-like parquet: the ``index_column`` and the string column beside it (written by
-    pyarrow or from a pandas index); empty when the file does not exist."""
+def _load_names(path: Path, name: str) -> dict[str, int]:
+    """``{text: index}`` of a tasks-like parquet: columns ``<name>_index`` and ``<name>`` (or, where the file was
+    written from a pandas index under another column name, its only other string column); empty when the file
+    does not exist."""
     if not path.exists():
         return {}
     table = pq.read_table(path)
-    text = [f.name for f in table.schema if f.name != index_column and pa.types.is_unicode(f.type)]
+    index_column = f"{name}_index"
+    text = [name] if name in table.column_names else []
+    text += [f.name for f in table.schema if f.name != index_column and pa.types.is_unicode(f.type)]
     text += [f.name for f in table.schema if f.name != index_column and pa.types.is_large_unicode(f.type)]
     if not text:
-        raise ValueError(f"{path}: no column of names beside {index_column!r}")
+        raise ValueError(f"{path}: no column of {name} names beside {index_column!r}")
     return dict(zip(table.column(text[0]).to_pylist(), table.column(index_column).to_pylist(), strict=True))
 
 
 def load_tasks(root: Path) -> dict[str, int]:
-    return _load_names(root / DEFAULT_TASKS_PATH, "task_index")
+    return _load_names(root / DEFAULT_TASKS_PATH, "task")
 
 
 def load_subtasks(root: Path) -> dict[str, int]:
     """The subtasks of LeRobot's annotation pipeline (``meta/subtasks.parquet``), if the dataset has them."""
-    return _load_names(root / DEFAULT_SUBTASKS_PATH, "subtask_index")
+    return _load_names(root / DEFAULT_SUBTASKS_PATH, "subtask")
 
 
 def write_stats(stats: dict, root: Path) -> None:
