@@ -5,6 +5,9 @@ processes."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -15,6 +18,8 @@ from lerobot_stream.datasets.dataset_reader import decode_png_bytes
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.image_writer import AsyncImageWriter, write_image, write_image_or_raise
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_write_image_logs_what_write_image_or_raise_raises(tmp_path, caplog):
@@ -64,3 +69,22 @@ def test_an_episode_whose_staged_frame_was_lost_is_not_encoded(tmp_path):
     record(dataset, [2], cameras=1, start=3)  # the same episode index records again
     dataset.finalize()
     assert LeRobotDataset("test/lost", root=root).meta.total_frames == 5
+
+
+def test_writer_processes_of_a_script_without_a_main_guard_fail_clearly_instead_of_hanging(tmp_path):
+    """Python's spawn imports the recording script again in each writer process; without an ``if __name__ ==
+    "__main__":`` guard that import fails and the process exits. The recorder must say so, not wait forever."""
+    script = tmp_path / "record_without_guard.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "import numpy as np\n"
+        "from lerobot_stream.datasets.image_writer import AsyncImageWriter\n"
+        "writer = AsyncImageWriter(num_processes=1, num_threads=1)\n"
+        "for index in range(3):\n"
+        f"    writer.save_image(np.zeros((8, 8, 3), np.uint8), {str(tmp_path)!r} + f'/frame-{{index}}.png')\n"
+        "writer.wait_until_done()\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "image writer process(es) exited" in result.stderr and '__name__ == "__main__"' in result.stderr

@@ -16,6 +16,7 @@ recording script needs an ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -35,6 +36,8 @@ from workers.frames import as_numpy, check_depth_frame, to_depth_map, to_hwc_uin
 logger = logging.getLogger(__name__)
 
 _DEPTH_SUFFIXES = (".tiff", ".tif")
+#: How often a wait on writer processes checks that they are still alive.
+_POLL_S = 0.2
 
 
 class UnsupportedImageError(ValueError, NotImplementedError):
@@ -208,11 +211,41 @@ class AsyncImageWriter:
             image = image.detach().cpu().numpy()
         elif isinstance(image, np.ndarray):
             image = np.array(image)
-        self.queue.put((image, Path(fpath), compress_level, name))
+        item = (image, Path(fpath), compress_level, name)
+        if not self.processes:
+            self.queue.put(item)
+            return
+        while True:  # a full queue whose processes died would block forever
+            self._check_processes()
+            try:
+                self.queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _check_processes(self) -> None:
+        """Raise if a writer process has exited: what is queued to them would never be written."""
+        dead = [process for process in self.processes if not process.is_alive()]
+        if dead:
+            codes = ", ".join(f"pid {process.pid} exit code {process.exitcode}" for process in dead)
+            raise RuntimeError(
+                f"image writer process(es) exited ({codes}); the images queued to them are not written. With "
+                "image_writer_processes > 0 the recording script must guard its top-level code with "
+                '`if __name__ == "__main__":` - each writer process imports the script again (Python\'s spawn).'
+            )
 
     def wait_until_done(self) -> None:
-        """Block until every queued image is written (or failed: see `check_errors`)."""
-        self.queue.join()
+        """Block until every queued image is written (or failed: see `check_errors`); with writer processes, raise
+        instead of waiting forever if one of them has exited."""
+        if not self.processes:
+            self.queue.join()
+            return
+        waiter = threading.Thread(target=self.queue.join, daemon=True, name="image-writer-join")
+        waiter.start()
+        while waiter.is_alive():
+            waiter.join(_POLL_S)
+            if waiter.is_alive():
+                self._check_processes()
 
     def _record_error(self, message: str) -> None:
         with self._lock:
@@ -241,10 +274,13 @@ class AsyncImageWriter:
         if self._stopped:
             return
         self._stopped = True
-        for _ in range(len(self.threads) or len(self.processes) * max(1, self.num_threads)):
+        for _ in self.threads:
             self.queue.put(None)
         for thread in self.threads:
             thread.join(timeout=10)
+        for _ in range(len(self.processes) * max(1, self.num_threads)):
+            with contextlib.suppress(queue.Full):  # processes that died take no more work: do not block on them
+                self.queue.put(None, timeout=_POLL_S if all(p.is_alive() for p in self.processes) else 0)
         for process in self.processes:
             process.join(timeout=10)
             if process.is_alive():
@@ -254,7 +290,7 @@ class AsyncImageWriter:
         if self._error_queue is not None:  # keep what the processes reported for a last check_errors()
             self._errors.extend(self._collected_errors())
             self.queue.close()
-            self.queue.join_thread()
+            self.queue.cancel_join_thread()  # items left for dead processes must not keep this process alive
             self._error_queue.close()
             self._error_queue = None
 
