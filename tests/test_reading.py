@@ -161,3 +161,13 @@ def test_subtasks_of_an_annotated_dataset_are_read(tmp_path):
     assert [annotated[i]["subtask"] for i in range(4)] == ["reach", "reach", "grasp", "grasp"]
     subtasks = annotated.meta.subtasks
     assert (list(subtasks.index) if hasattr(subtasks, "index") else list(subtasks)) == ["reach", "grasp"]
+
+
+def test_a_damaged_subtasks_file_is_a_clear_error(tmp_path):
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create("test/badsub", fps=FPS, features=features(0), root=root)
+    record(dataset, [2], cameras=0)
+    dataset.finalize()
+    pq.write_table(pa.table({"name": ["reach"]}), root / "meta" / "subtasks.parquet")
+    with pytest.raises(ValueError, match=r"subtasks\.parquet: expected columns 'subtask_index' and 'subtask'"):
+        LeRobotDataset("test/badsub", root=root)

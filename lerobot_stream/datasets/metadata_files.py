@@ -109,8 +109,8 @@ def _load_names(path: Path, name: str) -> dict[str, int]:
     text = [name] if name in table.column_names else []
     text += [f.name for f in table.schema if f.name != index_column and pa.types.is_unicode(f.type)]
     text += [f.name for f in table.schema if f.name != index_column and pa.types.is_large_unicode(f.type)]
-    if not text:
-        raise ValueError(f"{path}: no column of {name} names beside {index_column!r}")
+    if not text or index_column not in table.column_names:
+        raise ValueError(f"{path}: expected columns {index_column!r} and {name!r}, found {table.column_names}")
     return dict(zip(table.column(text[0]).to_pylist(), table.column(index_column).to_pylist(), strict=True))
 
 
