@@ -34,6 +34,8 @@ from workers.scheduling import demote_all_threads, drop_realtime_privilege
 #: How long an encoder keeps running after its first packet before the clock starts: its pipeline's backlog
 #: comes out in the first second (see the module docstring).
 _STEADY_AFTER_FIRST_PACKET_S = 1.5
+#: An encoder that has returned nothing after this many frames is broken, not deep (SVT-AV1: ~40).
+_MAX_FRAMES_BEFORE_FIRST_PACKET = 1000
 
 
 def _run_to_steady_state(feed, packets_out) -> int:
@@ -45,6 +47,8 @@ def _run_to_steady_state(feed, packets_out) -> int:
         index += 1
         if steady_from is None and packets_out() > 0:
             steady_from = time.perf_counter() + _STEADY_AFTER_FIRST_PACKET_S
+        elif steady_from is None and index >= _MAX_FRAMES_BEFORE_FIRST_PACKET:
+            raise RuntimeError(f"the encoder returned no packet for {index} frames; it cannot be measured")
     return index
 
 
