@@ -116,6 +116,8 @@ def test_delta_timestamps_on_selected_episodes_and_set_after_opening(two_episode
 def test_delta_timestamps_off_the_frame_grid_or_unknown_are_clear_errors(two_episodes):
     with pytest.raises(ValueError, match=r"multiples of 1/30.*action"):
         LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"action": [0.0, 0.01]})
+    with pytest.raises(ValueError, match=r"delta_timestamps\['action'\] must be a list of seconds, got 0\.1"):
+        LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"action": 0.1})
     with pytest.raises(ValueError, match=r"observation\.gripper"):
         LeRobotDataset("test/win", root=two_episodes, delta_timestamps={"observation.gripper": [0.0]})
 

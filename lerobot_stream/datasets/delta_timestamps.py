@@ -9,6 +9,8 @@ instead and are flagged in a ``<key>_is_pad`` mask: a window never mixes frames 
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -20,7 +22,13 @@ def check_delta_timestamps(
     delta_timestamps: dict[str, list[float]], fps: int, tolerance_s: float, raise_value_error: bool = True
 ) -> bool:
     """True if every offset is a multiple of ``1/fps`` within ``tolerance_s``; otherwise a ``ValueError`` naming
-    the keys and offsets that are not (or False, with ``raise_value_error=False``)."""
+    the keys and offsets that are not (or False, with ``raise_value_error=False``). A value that is not a list of
+    numbers is a ``ValueError`` either way."""
+    for key, deltas in delta_timestamps.items():
+        if not isinstance(deltas, (list, tuple)) or not all(
+            isinstance(d, numbers.Real) and not isinstance(d, bool) for d in deltas
+        ):
+            raise ValueError(f"delta_timestamps[{key!r}] must be a list of seconds, got {deltas!r}")
     off_grid = {key: bad for key, deltas in delta_timestamps.items() if (bad := _off_grid(deltas, fps, tolerance_s))}
     if not off_grid:
         return True
