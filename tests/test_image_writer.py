@@ -88,3 +88,9 @@ def test_writer_processes_of_a_script_without_a_main_guard_fail_clearly_instead_
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "image writer process(es) exited" in result.stderr and '__name__ == "__main__"' in result.stderr
+
+
+@pytest.mark.parametrize(("processes", "threads"), [(0, 0), (-1, 2), (2, -1)])
+def test_a_writer_that_could_never_write_is_refused(processes, threads):
+    with pytest.raises(ValueError, match=r"(N|n)um(_t| of t)hreads and (num_)?processes"):
+        AsyncImageWriter(num_processes=processes, num_threads=threads)

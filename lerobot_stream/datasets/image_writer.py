@@ -166,6 +166,8 @@ class AsyncImageWriter:
     ``num_threads`` threads each (LeRobot's constructor and attributes: ``queue``, ``threads``, ``processes``)."""
 
     def __init__(self, num_processes: int = 0, num_threads: int = 1, max_pending: int = 256):
+        if num_threads < 0 or num_processes < 0:
+            raise ValueError(f"num_threads and num_processes cannot be negative, got {num_threads}, {num_processes}")
         if num_threads <= 0 and num_processes <= 0:
             raise ValueError("Number of threads and processes must be greater than zero.")
         self.num_processes = num_processes
