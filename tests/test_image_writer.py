@@ -92,5 +92,5 @@ def test_writer_processes_of_a_script_without_a_main_guard_fail_clearly_instead_
 
 @pytest.mark.parametrize(("processes", "threads"), [(0, 0), (-1, 2), (2, -1)])
 def test_a_writer_that_could_never_write_is_refused(processes, threads):
-    with pytest.raises(ValueError, match=r"(N|n)um(_t| of t)hreads and (num_)?processes"):
+    with pytest.raises(ValueError, match=r"threads and (num_)?processes"):
         AsyncImageWriter(num_processes=processes, num_threads=threads)
