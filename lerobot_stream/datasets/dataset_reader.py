@@ -113,6 +113,8 @@ class DatasetReader:
         #: Absolute frame index of each row (ascending: files hold episodes in order), to find a window's rows.
         self._absolute: np.ndarray | None = None
         self.episode_rows: dict[int, dict] = {}
+        self._task_names: dict[int, str] = {}
+        self._subtask_names: dict[int, str] = {}
         self.delta_timestamps: dict[str, list[float]] | None = None
         self._delta_indices: dict[str, list[int]] = {}
         self.set_delta_timestamps(delta_timestamps)
@@ -131,6 +133,9 @@ class DatasetReader:
         self.table = table
         self._absolute = table.column("index").to_numpy()
         self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(self.root)}
+        self._task_names = {index: task for task, index in self.meta.task_to_index.items()}
+        subtasks = getattr(self.meta, "subtask_to_index", None) or {}  # LeRobot's annotated datasets
+        self._subtask_names = {index: subtask for subtask, index in subtasks.items()}
         return True
 
     def load_and_activate(self) -> None:
@@ -241,13 +246,10 @@ class DatasetReader:
             for key in self.meta.camera_keys:
                 if key in item and key not in self._quantizers:
                     item[key] = self._image_transforms(_as_tensors({key: item[key]})[key])
-        tasks = {i: t for t, i in self.meta.task_to_index.items()}
-        item["task"] = tasks.get(row["task_index"])
-        subtasks = getattr(self.meta, "subtask_to_index", None)
+        item["task"] = self._task_names.get(row["task_index"])
         subtask = row.get("subtask_index")
-        if subtasks and subtask is not None:  # LeRobot's annotated datasets
-            subtask = subtask[0] if isinstance(subtask, list) else subtask
-            item["subtask"] = {i: t for t, i in subtasks.items()}.get(subtask)
+        if self._subtask_names and subtask is not None:
+            item["subtask"] = self._subtask_names.get(subtask[0] if isinstance(subtask, list) else subtask)
         return _as_tensors(item)
 
     def get_item(self, index: int) -> dict[str, Any]:
