@@ -74,6 +74,16 @@ def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v for k, v in item.items()}
 
 
+def _index_to_name(meta: Any, name: str) -> dict[int, str]:
+    """``{index: text}`` of the metadata's tasks or subtasks: our ``<name>_to_index`` map, or the DataFrame of a
+    metadata object of LeRobot's own (index: the texts, column ``<name>_index``)."""
+    names = getattr(meta, f"{name}_to_index", None)
+    if names is None:
+        table = getattr(meta, f"{name}s", None)
+        names = dict(zip(table.index, table[f"{name}_index"], strict=True)) if table is not None else {}
+    return {int(index): text for text, index in names.items()}
+
+
 class DatasetReader:
     """Rows of a dataset: camera frames as float32 CHW in [0, 1] (uint8 with ``return_uint8``); depth maps
     dequantized to ``depth_output_unit`` (``"mm"`` or ``"m"``) as float32 (1, H, W), as LeRobot v0.6 returns them.
@@ -133,9 +143,8 @@ class DatasetReader:
         self.table = table
         self._absolute = table.column("index").to_numpy()
         self.episode_rows = {row["episode_index"]: row for row in load_episode_rows(self.root)}
-        self._task_names = {index: task for task, index in self.meta.task_to_index.items()}
-        subtasks = getattr(self.meta, "subtask_to_index", None) or {}  # LeRobot's annotated datasets
-        self._subtask_names = {index: subtask for subtask, index in subtasks.items()}
+        self._task_names = _index_to_name(self.meta, "task")
+        self._subtask_names = _index_to_name(self.meta, "subtask")  # LeRobot's annotated datasets
         return True
 
     def load_and_activate(self) -> None:
