@@ -65,13 +65,19 @@ def _quantization(info: dict) -> DepthQuantization:
     )
 
 
-def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:
-    """Arrays as torch tensors where torch is installed (what LeRobot's readers return); numpy otherwise."""
+def _as_tensor(value: Any) -> Any:
+    """An array as a torch tensor where torch is installed (what LeRobot's readers return); anything else as is."""
+    if not isinstance(value, np.ndarray):
+        return value
     try:
         import torch
     except ImportError:
-        return item
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+        return value
+    return torch.from_numpy(np.ascontiguousarray(value))
+
+
+def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _as_tensor(value) for key, value in item.items()}
 
 
 def _index_to_name(meta: Any, name: str) -> dict[int, str]:
@@ -254,7 +260,7 @@ class DatasetReader:
         if self._image_transforms is not None:
             for key in self.meta.camera_keys:
                 if key in item and key not in self._quantizers:
-                    item[key] = self._image_transforms(_as_tensors({key: item[key]})[key])
+                    item[key] = self._image_transforms(_as_tensor(item[key]))
         item["task"] = self._task_names.get(row["task_index"])
         subtask = row.get("subtask_index")
         if self._subtask_names and subtask is not None:

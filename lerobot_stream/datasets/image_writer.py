@@ -104,26 +104,19 @@ def write_image_or_raise(image: Any, path: Path, compress_level: int = 1, name: 
     with the camera ``name`` and the problem if it cannot be written."""
     path = Path(path)
     data = _file_bytes(image, path, compress_level, name)
-    if data is None:
-        array = as_numpy(image)
-        if not isinstance(array, np.ndarray):
-            raise ValueError(f"Camera '{name}': cannot write {type(image).__name__} as {path.suffix}")
-        picture = image_array_to_pil_image(array)  # Pillow: other formats
-        import PIL.Image
+    if data is not None:
+        atomic_write(path, lambda temp: temp.write_bytes(data), durable=False)  # staging: written again if lost
+        return
+    array = as_numpy(image)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"Camera '{name}': cannot write {type(image).__name__} as {path.suffix}")
+    picture = image_array_to_pil_image(array)  # Pillow: the other formats
+    import PIL.Image
 
-        image_format = PIL.Image.registered_extensions().get(path.suffix.lower())
-        if image_format is None:
-            raise ValueError(f"Camera '{name}': no image format for the file name {path.name}")
-
-        def write(temp: Path) -> None:
-            picture.save(temp, format=image_format)
-
-    else:
-
-        def write(temp: Path) -> None:
-            temp.write_bytes(data)
-
-    atomic_write(path, write, durable=False)  # staging: written again if lost
+    image_format = PIL.Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"Camera '{name}': no image format for the file name {path.name}")
+    atomic_write(path, lambda temp: picture.save(temp, format=image_format), durable=False)
 
 
 def write_image(image: Any, fpath: Path, compress_level: int = 1, name: str = "image") -> None:

@@ -106,9 +106,9 @@ def _load_names(path: Path, name: str) -> dict[str, int]:
         return {}
     table = pq.read_table(path)
     index_column = f"{name}_index"
-    text = [name] if name in table.column_names else []
-    text += [f.name for f in table.schema if f.name != index_column and pa.types.is_unicode(f.type)]
-    text += [f.name for f in table.schema if f.name != index_column and pa.types.is_large_unicode(f.type)]
+    is_text = (pa.types.is_unicode, pa.types.is_large_unicode)
+    others = [f.name for f in table.schema if f.name != index_column and any(test(f.type) for test in is_text)]
+    text = [name] if name in table.column_names else others
     if not text or index_column not in table.column_names:
         raise ValueError(f"{path}: expected columns {index_column!r} and {name!r}, found {table.column_names}")
     return dict(zip(table.column(text[0]).to_pylist(), table.column(index_column).to_pylist(), strict=True))
