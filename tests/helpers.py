@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +280,20 @@ def check_dataset(root, lengths: list[int], cameras: int, first_global: int = 0)
         assert info["features"][key]["info"]["video.codec"] == "av1"
         assert info["features"][key]["info"]["video.g"] == 2
     return data, episodes
+
+
+# ---- real small filesystems (root only) -----------------------------------------------------------------------
+
+
+def small_filesystem_command(options: str, mount_point: Path, command: list[str]) -> list[str] | None:
+    """A command that runs ``command`` with a tmpfs (mount ``options``, e.g. ``size=1m,nr_inodes=400``)
+    mounted at ``mount_point`` in a private mount namespace, or None where no namespace can be made."""
+    mount_point.mkdir()
+    script = f'mount -t tmpfs -o {options} tmpfs {mount_point} && exec "$@"'
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        if shutil.which(prefix[0]) is None:
+            continue
+        probe = subprocess.run([*prefix, "sh", "-c", script, "sh", "true"], capture_output=True)
+        if probe.returncode == 0:
+            return [*prefix, "sh", "-c", script, "sh", *command]
+    return None

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from helpers import dataset_tables, decode_identities, identities_shown, identity_frame
+from helpers import dataset_tables, decode_identities, identities_shown, identity_frame, small_filesystem_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +66,9 @@ def record_more(root: Path, start: int, length: int) -> None:
 
 def test_a_killed_workers_partial_file_is_playable_up_to_its_last_fragment(tmp_path):
     with StreamingVideoEncoder(fps=30, preset=13) as encoder:
+        # Started first: frames come 6x faster than a camera's, and a 30-slot ring must not fill (and drop)
+        # while the encoder process is still starting.
+        encoder.warm_up(["cam"], frame_shapes={"cam": (64, 96, 3)})
         encoder.start_episode(["cam"], tmp_path, frame_shapes={"cam": (64, 96, 3)})
         for i in range(150):  # more than the codec holds back for its look-ahead
             encoder.feed_frame("cam", identity_frame(i))
@@ -131,23 +134,10 @@ def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episo
         assert identities_shown(root, key, data, episodes, 30) == [*range(15), 50, 51, 52]
 
 
-def _small_filesystem_command(size: str, mount_point: Path, command: list[str]) -> list[str] | None:
-    """A command that runs ``command`` with a ``size`` tmpfs mounted at ``mount_point``, or None."""
-    mount_point.mkdir()
-    script = f'mount -t tmpfs -o size={size} tmpfs {mount_point} && exec "$@"'
-    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
-        if shutil.which(prefix[0]) is None:
-            continue
-        probe = subprocess.run([*prefix, "sh", "-c", script, "sh", "true"], capture_output=True)
-        if probe.returncode == 0:
-            return [*prefix, "sh", "-c", script, "sh", *command]
-    return None
-
-
 def test_disk_full_gives_a_clear_error_and_keeps_earlier_episodes(tmp_path):
     mount_point = tmp_path / "small"
-    command = _small_filesystem_command(
-        "1m", mount_point, [sys.executable, str(CHILD), "fill-disk", str(mount_point / "ds")]
+    command = small_filesystem_command(
+        "size=1m", mount_point, [sys.executable, str(CHILD), "fill-disk", str(mount_point / "ds")]
     )
     if command is None:
         pytest.skip("cannot mount a small tmpfs here (no mount namespace)")

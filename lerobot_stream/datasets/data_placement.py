@@ -71,6 +71,18 @@ class DataPlacer:
         }
         return PreparedData(self.path(*chunk_file), table, append), metadata
 
+    def current_path(self) -> Path | None:
+        """The data file the next episode would be appended to (None before the first episode here)."""
+        return None if self._file is None else self.path(*self._file)
+
+    def cursor(self) -> tuple[tuple[int, int] | None, int | None]:
+        """The current file and its first frame's dataset index."""
+        return self._file, self.current_file_start_frame
+
+    def restore_cursor(self, cursor: tuple[tuple[int, int] | None, int | None]) -> None:
+        """Back to `cursor` (a save that failed is rolled back, its files and this position with it)."""
+        self._file, self.current_file_start_frame = cursor
+
     def commit(self, prepared: PreparedData) -> None:
         """Write the file with the episode appended (aside, then renamed into place)."""
 

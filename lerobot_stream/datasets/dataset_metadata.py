@@ -332,6 +332,13 @@ class LeRobotDatasetMetadata:
             feature["info"] = {**info, **existing}
             self.write_info()
 
+    def current_episodes_path(self) -> Path | None:
+        """The episodes table the next row goes to if it has room (None before the first save here)."""
+        if self._episodes_file is None:
+            return None
+        chunk, file = self._episodes_file
+        return self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
+
     def _episodes_file_for_next_row(self) -> tuple[int, int]:
         """Where the next episode row goes: the current file, or the next one once it is full."""
         if self._episodes_file is None:
@@ -383,6 +390,43 @@ class LeRobotDatasetMetadata:
         self.write_info()
         visible = {k: v for k, v in row.items() if not k.startswith("stats/")}
         self.episodes = [*(self.episodes or []), visible]
+
+    # -- rolling back a failed save --------------------------------------------------------------------------
+    _SAVED_INFO_FIELDS = ("total_episodes", "total_frames", "total_tasks", "splits")
+
+    def writing_state(self) -> dict[str, Any]:
+        """What saving an episode changes in memory (totals, feature video blocks, tasks, stats, episode rows
+        and the episodes-file cursor), for `restore_writing_state` when the save fails and its files are
+        rolled back."""
+        return copy.deepcopy(
+            {
+                "info": {name: self.info[name] for name in self._SAVED_INFO_FIELDS},
+                "feature_info": {key: feature.get("info") for key, feature in self.features.items()},
+                "task_to_index": self.task_to_index,
+                "stats": self.stats,
+                "episodes": self.episodes,
+                "latest_episode": self.latest_episode,
+                "open_rows": self._open_rows,
+                "episodes_file": self._episodes_file,
+            }
+        )
+
+    def restore_writing_state(self, state: dict[str, Any]) -> None:
+        """Put back what `writing_state` took; the ``info`` object and feature dicts stay the same objects
+        (the writer's parts hold them)."""
+        for name, value in state["info"].items():
+            self.info[name] = value
+        for key, info in state["feature_info"].items():
+            if info is None:
+                self.features[key].pop("info", None)
+            else:
+                self.features[key]["info"] = info
+        self.task_to_index = state["task_to_index"]
+        self.stats = state["stats"]
+        self.episodes = state["episodes"]
+        self.latest_episode = state["latest_episode"]
+        self._open_rows = state["open_rows"]
+        self._episodes_file = state["episodes_file"]
 
     def finalize(self) -> None:
         """Nothing is buffered (see the module docstring); kept for LeRobot compatibility."""

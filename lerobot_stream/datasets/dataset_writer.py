@@ -23,6 +23,7 @@ deterministic stats.json; ``batch_encoding_size > 1`` is rejected up front.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -40,8 +41,10 @@ from lerobot_stream.configs.video import (
     rgb_encoder_defaults,
 )
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
+from lerobot_stream.datasets.disk_space import check_episode_disk_space, recording_rate
 from lerobot_stream.datasets.episode_commit import EpisodeCommitter
 from lerobot_stream.datasets.feature_utils import data_schema, validate_frame
+from lerobot_stream.datasets.file_transaction import RollbackFailed
 from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import RowJournal
@@ -56,6 +59,7 @@ from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
+from workers.errors import CameraEncoderError
 from workers.frames import to_depth_map, to_hwc_uint8
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
@@ -163,6 +167,8 @@ class DatasetWriter:
 
     # -- buffer ---------------------------------------------------------------------------------------------
     def _create_episode_buffer(self, episode_index: int | None = None) -> dict[str, Any]:
+        #: Why the episode being recorded cannot be saved (an encoder failed), or None.
+        self._episode_failure: CameraEncoderError | None = None
         buffer: dict[str, Any] = {"size": 0, "task": []}
         for key in self._meta.features:
             buffer[key] = []
@@ -208,7 +214,10 @@ class DatasetWriter:
         frame_index = buffer["size"]
         episode_index = buffer["episode_index"]
         features = self._meta.features
+        if self._episode_failure is not None:
+            raise self._failed_episode_error(episode_index)
         if frame_index == 0:
+            self._check_disk_space(episode_index)
             self._record_depth_units(frame)
         if frame_index == 0 and self._streamed is not None:
             self._streamed.start_episode()
@@ -218,7 +227,7 @@ class DatasetWriter:
                 continue
             dtype = features[key]["dtype"]
             if dtype == "video" and self._streamed is not None:
-                self._streamed.feed(key, value)
+                self._feed_camera(key, value, episode_index, first=not values)
                 values[key] = None
             elif dtype == "image":
                 pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
@@ -236,6 +245,41 @@ class DatasetWriter:
         buffer["size"] += 1
         if self._journaling:
             self._journal.update(self.episode_buffer)
+
+    def _feed_camera(self, key: str, value: Any, episode_index: int, first: bool) -> None:
+        """Hand one camera's frame to its encoder. An encoder that failed (a full disk, a crash) dooms the
+        episode - its video cannot be completed - so from then on every ``add_frame`` of the episode raises the
+        same one error, before anything is added, instead of adding rows no video will match."""
+        try:
+            self._streamed.feed(key, value)
+        except CameraEncoderError as exc:
+            self._episode_failure = exc
+            raise self._failed_episode_error(episode_index) from exc
+        except Exception as exc:
+            if not first:  # the frame reached some cameras and not this one: they are out of step
+                self._episode_failure = CameraEncoderError(key, f"camera {key}: {type(exc).__name__}: {exc}")
+            raise
+
+    def _failed_episode_error(self, episode_index: int) -> CameraEncoderError:
+        cause = self._episode_failure
+        hint = " Free disk space first." if "No space left" in str(cause) else ""
+        return CameraEncoderError(
+            cause.camera,
+            f"{cause} - episode {episode_index} cannot be saved, and this frame was not added. Call "
+            f"clear_episode_buffer() and record the episode again.{hint}",
+            cause.pid,
+        )
+
+    def _check_disk_space(self, episode_index: int) -> None:
+        """Refuse an episode that could not be saved whatever its length; warn when the disk is nearly full
+        (`lerobot_stream.datasets.disk_space`)."""
+        depth_keys = self._meta.depth_keys
+        cameras = {}
+        for key in self._meta.camera_keys:
+            shape = self._meta.features[key]["shape"]
+            cameras[key] = (int(np.prod(shape[:2])) if len(shape) >= 2 else 0, key in depth_keys)
+        rate = recording_rate(cameras, self._meta.fps, streaming=self._streamed is not None)
+        check_episode_disk_space(self._root, self._committer.bytes_rewritten_by_next_save(), rate, episode_index)
 
     def _record_depth_units(self, frame: dict) -> None:
         """Each depth feature's unit, from its first frame's dtype (float: metres, integer: millimetres);
@@ -266,6 +310,8 @@ class DatasetWriter:
             )
         videos: dict[str, EpisodeResult] = {}
         try:
+            if self._episode_failure is not None:
+                raise self._episode_failure
             self._staging.wait()
             if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
                 self._journal.update(buffer, flush=True)
@@ -273,10 +319,7 @@ class DatasetWriter:
             self.commit_encoded_episode(buffer, videos)
         except Exception as exc:
             self.clear_episode_buffer()
-            raise EpisodeSaveError(
-                f"Episode {episode_index} was not saved; the dataset's {self._meta.total_episodes} earlier "
-                f"episode(s) are intact. Cause: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise EpisodeSaveError(self._save_failure(episode_index, exc)) from exc
         except BaseException:
             self.clear_episode_buffer()
             raise
@@ -287,6 +330,23 @@ class DatasetWriter:
             self._staging.cleanup()
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
+
+    def _save_failure(self, episode_index: int, exc: Exception) -> str:
+        """What a failed save left, in words: the dataset as before it (every file it had changed was put
+        back), or - if even that failed - a dataset for ``recover`` to finish."""
+        cause = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, RollbackFailed):
+            return (
+                f"Episode {episode_index} was not saved, and putting back the files the save had changed failed "
+                f"({cause}); run `lerobot-stream recover {self._root}` before reading or recording more."
+            )
+        hint = ""
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            hint = f" Free space on the disk of {self._root}; the next episode can then be recorded."
+        return (
+            f"Episode {episode_index} was not saved and its frames are discarded; the dataset is exactly as after "
+            f"its {self._meta.total_episodes} earlier episode(s).{hint} Cause: {cause}"
+        )
 
     def commit_encoded_episode(self, buffer: dict, videos: dict[str, EpisodeResult]) -> None:
         """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last

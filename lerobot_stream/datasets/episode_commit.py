@@ -4,13 +4,17 @@ Input: the episode buffer (``add_frame``'s rows) and one `EpisodeResult` per cam
 MP4 with its exact statistics, from the streaming encoders or the staged frames). Order: every file is
 first prepared aside (`VideoPlacer.prepare`, `DataPlacer.prepare`); then the videos are renamed into place,
 then the data parquet, then the episodes table, info.json and stats.json (`LeRobotDatasetMetadata.
-save_episode`, the commit point). A failure before the commit point leaves every saved episode intact.
+save_episode`, the commit point). All of it is one `file_transaction`: a failure anywhere (a full disk at
+any file) puts every file back as it was and the in-memory cursors and metadata with it, so the dataset is
+exactly as after the previous save and the writer carries on; a crash mid-save leaves at most rows and
+frames past the episodes table, which recovery removes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,7 @@ from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, comp
 from lerobot_stream.datasets.data_placement import DataPlacer
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.episode_table import episode_arrays, episode_table
+from lerobot_stream.datasets.file_transaction import file_transaction
 from lerobot_stream.datasets.video_placement import PreparedVideo, VideoPlacer
 from lerobot_stream.datasets.video_utils import get_video_info
 from workers.codecs import EncoderSettings
@@ -44,6 +49,16 @@ class EpisodeCommitter:
         self.videos = VideoPlacer(meta, resume_after=videos_after)
         data_after = (last["data/chunk_index"], last["data/file_index"]) if last is not None else None
         self.data = DataPlacer(meta, schema, resume_after=data_after)
+
+    def bytes_rewritten_by_next_save(self) -> int:
+        """The size of every file the next save extends by writing a new copy of it (each camera's current
+        MP4, the data parquet, the episodes table), which it needs as free space on top of the episode."""
+        return sum(path.stat().st_size for path in self._current_files() if path.exists())
+
+    def _current_files(self) -> list[Path]:
+        files = [self.videos.current_path(key) for key in self._meta.video_keys]
+        files += [self.data.current_path(), self._meta.current_episodes_path()]
+        return [path for path in files if path is not None]
 
     def commit(
         self,
@@ -71,26 +86,31 @@ class EpisodeCommitter:
         stats = self._stats(arrays, videos, image_stats)
         table = episode_table(self._schema, features, arrays, length)
 
+        state = (self._meta.writing_state(), self.videos.cursors(), self.data.cursor())
         prepared: list[PreparedVideo] = []
         try:
-            for key, result in videos.items():
-                prepared.append(self.videos.prepare(key, result.path, result.frames))
-            data, metadata = self.data.prepare(table, length)
+            with file_transaction():  # all of the episode's files, or none (a full disk stops it anywhere)
+                for key, result in videos.items():
+                    prepared.append(self.videos.prepare(key, result.path, result.frames))
+                data, metadata = self.data.prepare(table, length)
+                metadata = dict(metadata)
+                for item in prepared:
+                    self.videos.commit(item)
+                    metadata.update(item.metadata)
+                    metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
+                self.data.commit(data)
+                for key in videos:
+                    if "video.codec" not in (features[key].get("info") or {}):
+                        self._record_video_info(key, metadata, settings_for(key))
+                self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
+                self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
         except BaseException:
             for item in prepared:
                 self.videos.discard(item)
+            self._meta.restore_writing_state(state[0])
+            self.videos.restore_cursors(state[1])
+            self.data.restore_cursor(state[2])
             raise
-        metadata = dict(metadata)
-        for item in prepared:
-            self.videos.commit(item)
-            metadata.update(item.metadata)
-            metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
-        self.data.commit(data)
-        for key in videos:
-            if "video.codec" not in (features[key].get("info") or {}):
-                self._record_video_info(key, metadata, settings_for(key))
-        self._meta.save_episode_tasks([t for t in episode_tasks if t not in self._meta.task_to_index])
-        self._meta.save_episode(episode_index, length, episode_tasks, stats, metadata)  # the commit point
         repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
         if repeated:
             logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)

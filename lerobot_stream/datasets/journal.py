@@ -14,6 +14,7 @@ The journal is removed when the episode is saved or discarded.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ import pyarrow.ipc
 
 from lerobot_stream.datasets.episode_table import arrow_column
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+
+logger = logging.getLogger(__name__)
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
 TASK_COLUMN = "task"
@@ -81,6 +84,8 @@ class RowJournal:
         self._features = features
         self._fps = fps
         self._journal: EpisodeJournal | None = None
+        #: Why this episode's journal stopped (a write failed), or None.
+        self.stopped: str | None = None
 
     @property
     def open(self) -> bool:
@@ -88,20 +93,38 @@ class RowJournal:
 
     def update(self, buffer: dict, flush: bool = False) -> None:
         """Append the buffer's rows added since the last append, if a second's worth has gathered (all of them
-        now with ``flush``)."""
-        if self._journal is None:
-            episode_index = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
-            path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=episode_index)
-            self._journal = EpisodeJournal(path, self._schema)
-        start, stop = self._journal.rows, buffer["size"]
-        if stop == start or (not flush and start > 0 and stop - start < max(1, self._fps)):
+        now with ``flush``).
+
+        Never raises for the disk: the journal is a safety net, and a frame must not fail because the net
+        could not be written. A write that fails (a full disk) stops the episode's journal with one warning;
+        what it holds so far stays salvageable (complete batches only), the episode records and saves as usual.
+        """
+        if self.stopped is not None:
             return
-        self._journal.append(journal_rows(self._schema, self._features, buffer, start, stop))
+        try:
+            if self._journal is None:
+                episode_index = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
+                path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=episode_index)
+                self._journal = EpisodeJournal(path, self._schema)
+            start, stop = self._journal.rows, buffer["size"]
+            if stop == start or (not flush and start > 0 and stop - start < max(1, self._fps)):
+                return
+            self._journal.append(journal_rows(self._schema, self._features, buffer, start, stop))
+        except OSError as exc:
+            self.stopped = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "The row journal of episode %s stopped at %d row(s) (%s): the episode records and saves as usual, "
+                "but if the recorder died before save_episode only those rows could be salvaged",
+                buffer["episode_index"],
+                self._journal.rows if self._journal is not None else 0,
+                self.stopped,
+            )
 
     def discard(self) -> None:
         if self._journal is not None:
             self._journal.discard()
             self._journal = None
+        self.stopped = None
 
 
 def read_journal(path: Path) -> pa.Table | None:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
+from lerobot_stream.datasets.file_transaction import restore_or_drop_backups
 from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.salvage import salvage_episode
 from lerobot_stream.datasets.utils import (
@@ -292,6 +293,7 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
     lock.acquire("recovering it")  # a live recorder's episode is not an unsaved one's remains
     try:
+        report.actions += restore_or_drop_backups(root)  # an interrupted save's old file versions
         rows = _episode_rows(root)
         _check_provable(root, info, rows, video_keys)
         # What an interrupted save appended goes first, so a salvaged episode is never added twice.

@@ -7,7 +7,7 @@ import copy
 import json
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.datasets.file_transaction import note_replace
 from lerobot_stream.utils.constants import DEFAULT_FEATURES  # noqa: F401  (LeRobot v0.5 imports it from here)
 
 logger = logging.getLogger(__name__)
@@ -120,9 +121,26 @@ def fsync_path(path: Path) -> None:
 
 
 def replace_durably(source: Path, target: Path) -> None:
-    """``os.replace`` and make the rename itself survive a power cut (fsync of the directory)."""
+    """``os.replace`` and make the rename itself survive a power cut (fsync of the directory). Inside a
+    save's `lerobot_stream.datasets.file_transaction` the old ``target`` is kept until the save succeeds."""
+    note_replace(Path(target))
     os.replace(source, target)
     fsync_path(Path(target).parent)
+
+
+def create_temporary_file(directory: Path, name: str) -> Path:
+    """An empty new file ``.<name>.<random>.tmp`` in ``directory``, with the mode the process's umask gives
+    (``tempfile.mkstemp`` makes 0600 files, and renamed into place they would lock other users - a
+    training container, a web server - out of the dataset)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        candidate = Path(directory) / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(candidate, flags, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary file name in {directory}")
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], durable: bool = True) -> None:
@@ -134,8 +152,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], durable: bool = True
     cut, and robots lose power. Staging files that are thrown away anyway pass ``durable=False``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    temp_name = create_temporary_file(path.parent, path.name)
     try:
         write(Path(temp_name))
         if durable:

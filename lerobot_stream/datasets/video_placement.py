@@ -92,6 +92,19 @@ class VideoPlacer:
             camera, temp_path, target, VideoFileCursor(cursor.chunk_index, cursor.file_index, end), metadata
         )
 
+    def current_path(self, camera: str) -> Path | None:
+        """The camera's MP4 the next episode would be appended to (None before its first episode here)."""
+        cursor = self._cursors.get(camera)
+        return None if cursor is None else self.path(camera, cursor.chunk_index, cursor.file_index)
+
+    def cursors(self) -> dict[str, VideoFileCursor]:
+        """Where every camera's file ends now (cursors are replaced, never changed: a shallow copy suffices)."""
+        return dict(self._cursors)
+
+    def restore_cursors(self, cursors: dict[str, VideoFileCursor]) -> None:
+        """Back to `cursors` (a save that failed is rolled back, its files and this position with it)."""
+        self._cursors = dict(cursors)
+
     def commit(self, prepared: PreparedVideo) -> None:
         replace_durably(prepared.temp_path, prepared.target)
         self._cursors[prepared.camera] = prepared.cursor

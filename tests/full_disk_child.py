@@ -1,0 +1,196 @@
+"""Recorders run on a real, small filesystem (a tmpfs the test mounts in a private mount namespace, as root).
+
+Usage: ``python full_disk_child.py MODE MOUNT_POINT``; prints one ``REPORT <json>`` line.
+
+Modes:
+* ``save-sweep``: save an episode, then fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 4, 8, ... KiB
+  free - before each ``save_episode``, so the save runs out of space at every file it writes. After each failed
+  save it checks that the dataset's files are byte for byte what they were, frees the space and goes on.
+* ``mid-episode``: fill the disk while an episode is being recorded; report every error ``add_frame`` raised,
+  then free the space and record one more episode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import dataset_tables, identities_shown, identity_frame
+
+from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
+from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.integrity import inspect_dataset
+
+H, W = 64, 96
+KEYS = ["observation.images.cam0", "observation.images.cam1"]
+FEATURES = {key: {"dtype": "video", "shape": (H, W, 3), "names": ["height", "width", "channels"]} for key in KEYS}
+FEATURES["observation.state"] = {"dtype": "float32", "shape": (3,), "names": ["a", "b", "c"]}
+
+
+class Filler:
+    """Takes the filesystem's free inodes or bytes away, and gives them back."""
+
+    def __init__(self, mount: Path):
+        self.folder = mount / "filler"
+        self.folder.mkdir(exist_ok=True)
+        self._count = 0
+
+    def leave_inodes(self, free: int) -> None:
+        while os.statvfs(self.folder).f_favail > free:
+            (self.folder / f"i{self._count}").touch()
+            self._count += 1
+
+    def leave_bytes(self, free: int) -> None:
+        big = self.folder / f"b{self._count}"
+        self._count += 1
+        with open(big, "wb") as f:
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+        size = big.stat().st_size
+        os.truncate(big, max(0, size - free))
+
+    def release(self) -> None:
+        for path in self.folder.iterdir():
+            path.unlink()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every dataset file (not staging, not the lock) and its content hash."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_file() and not relative.startswith(".staging") and not relative.endswith(".writer.lock"):
+            files[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def record(dataset: LeRobotDataset, start: int, length: int) -> None:
+    for g in range(start, start + length):
+        frame = {key: identity_frame(g, H, W, camera=c) for c, key in enumerate(KEYS)}
+        frame["observation.state"] = np.full(3, g, dtype=np.float32)
+        frame["task"] = f"task {g % 3}"
+        dataset.add_frame(frame)
+
+
+def aligned(root: Path) -> bool:
+    """Every data row shows, in every camera, the frame recorded with it."""
+    data, episodes = dataset_tables(root)
+    states = [int(row["observation.state"][0]) for row in data]
+    return all(identities_shown(root, key, data, episodes, 30) == states for key in KEYS)
+
+
+def save_sweep(mount: Path) -> dict:
+    root = mount / "ds"
+    filler = Filler(mount)
+    dataset = LeRobotDataset.create("test/full", fps=30, features=FEATURES, root=root, streaming_encoding=True)
+    report: dict = {"failures": [], "saved": 0, "unchanged": [], "errors": []}
+    g = 0
+    record(dataset, g, 5)
+    g += 5
+    dataset.save_episode()
+    report["saved"] += 1
+    steps = [("inodes", n) for n in range(10)] + [("bytes", kib * 1024) for kib in range(0, 1024, 8)]
+    saved_with_bytes_left = 0
+    for kind, amount in steps:
+        if saved_with_bytes_left == 2:
+            break  # space enough for whole saves: every step of one has been cut short before
+        record(dataset, g, 5)
+        g += 5
+        before = snapshot(root)
+        totals = (dataset.meta.total_episodes, dataset.meta.total_frames)
+        filler.leave_inodes(amount) if kind == "inodes" else filler.leave_bytes(amount)
+        try:
+            dataset.save_episode()
+            report["saved"] += 1
+            saved_with_bytes_left += kind == "bytes"
+        except EpisodeSaveError as exc:
+            report["failures"].append(f"{kind}={amount}")
+            report["errors"].append(str(exc))
+            report["unchanged"].append(
+                snapshot(root) == before and (dataset.meta.total_episodes, dataset.meta.total_frames) == totals
+            )
+        finally:
+            filler.release()
+    record(dataset, g, 5)  # the writer still works once space is back
+    dataset.save_episode()
+    report["saved"] += 1
+    dataset.finalize()
+    inspection = inspect_dataset(root)
+    report["healthy"], report["problems"] = inspection.healthy, inspection.problems
+    report["episodes"] = len(inspection.episodes)
+    reader = LeRobotDataset("test/full", root=root)
+    report["reader_items"] = len(reader)
+    report["total_frames"] = reader.meta.total_frames
+    report["aligned"] = aligned(root)
+    report["leftovers"] = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.name.startswith("."))
+    return report
+
+
+def mid_episode(mount: Path) -> dict:
+    """The disk fills while episodes are recorded: one ends in ``save_episode``, the next in
+    ``clear_episode_buffer``; then space comes back and recording goes on."""
+    root = mount / "ds"
+    filler = Filler(mount)
+    dataset = LeRobotDataset.create("test/full", fps=30, features=FEATURES, root=root, streaming_encoding=True)
+    report: dict = {"errors": [[], []], "buffered": [], "saved": 0}
+    record(dataset, 0, 5)
+    dataset.save_episode()
+    report["saved"] += 1
+    g = 5
+    for phase in (0, 1):
+        record(dataset, g, 5)
+        g += 5
+        filler.leave_bytes(0)
+        for _ in range(45):  # a loop that goes on whatever add_frame says
+            try:
+                record(dataset, g, 1)
+            except Exception as exc:
+                report["errors"][phase].append(f"{type(exc).__name__}: {exc}")
+            g += 1
+            time.sleep(1 / 60)
+        report["buffered"].append(dataset.writer.episode_buffer["size"])
+        if phase == 0:
+            try:
+                dataset.save_episode()
+                report["saved"] += 1
+            except EpisodeSaveError as exc:
+                report["save_error"] = str(exc)
+        else:
+            dataset.clear_episode_buffer()
+        if phase == 0:
+            filler.release()
+    try:  # the disk is still full: the next episode is refused at its first frame
+        record(dataset, g, 1)
+    except Exception as exc:
+        report["refused"] = f"{type(exc).__name__}: {exc}"
+    report["buffered"].append(dataset.writer.episode_buffer["size"])
+    filler.release()
+    record(dataset, 1000, 6)
+    dataset.save_episode()
+    report["saved"] += 1
+    dataset.finalize()
+    inspection = inspect_dataset(root)
+    report["healthy"], report["problems"] = inspection.healthy, inspection.problems
+    report["lengths"] = [e["length"] for e in inspection.episodes]
+    report["aligned"] = aligned(root)
+    return report
+
+
+def main() -> None:
+    mode, mount = sys.argv[1], Path(sys.argv[2])
+    report = {"save-sweep": save_sweep, "mid-episode": mid_episode}[mode](mount)
+    print("REPORT " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
