@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -24,6 +25,8 @@ import numpy as np
 from lerobot_stream.cameras import make_cameras
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.datasets.utils import INFO_PATH
+from lerobot_stream.datasets.writer_lock import DatasetLocked, LockUnavailable, WriterLock
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
@@ -231,16 +234,52 @@ def _record_episode(
     return tick
 
 
+class OverwriteRefused(FileExistsError):
+    """``--overwrite`` was asked to delete something that is not a finished dataset: nothing was deleted."""
+
+
+def remove_dataset(root: Path) -> None:
+    """Delete the dataset at ``root`` for ``--overwrite`` - and only a dataset: a folder with a
+    ``meta/info.json`` that no live recorder holds (its writer lock), that is not a symbolic link and does not
+    contain the working directory. Anything else raises `OverwriteRefused`, having deleted nothing: a mistyped
+    ``--root`` must never cost a user their files. An empty folder is removed too (nothing to lose)."""
+    if root.is_symlink():
+        raise OverwriteRefused(f"--overwrite: {root} is a symbolic link; not deleting what it points to")
+    if not root.is_dir():
+        raise OverwriteRefused(f"--overwrite: {root} is not a folder; not deleting it")
+    if not any(root.iterdir()):
+        root.rmdir()
+        return
+    resolved, here = root.resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise OverwriteRefused(f"--overwrite: {root} is (or contains) the working directory; not deleting it")
+    info = root / INFO_PATH
+    if info.is_symlink() or not info.is_file():
+        raise OverwriteRefused(
+            f"--overwrite: {root} is not a LeRobot dataset (no {INFO_PATH}); --overwrite replaces only datasets, "
+            "so it was left alone. Choose another --root."
+        )
+    lock = WriterLock(root)
+    try:
+        lock.acquire("overwriting it")
+    except (DatasetLocked, LockUnavailable) as exc:
+        raise OverwriteRefused(f"--overwrite: {exc}") from None
+    try:
+        shutil.rmtree(root)
+    finally:
+        lock.release()
+
+
 def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
     """Record the configured episodes; a stop signal saves the episode in progress and finalizes. An
     episode that cannot be saved (`EpisodeSaveError`) ends the recording: it is reported in the summary
     (``save_error``) and every earlier episode stays in the dataset."""
     out = _TolerantWriter(out)
     root = Path(config.root)
-    if root.exists():
+    if os.path.lexists(root):
         if not config.overwrite:
             raise FileExistsError(f"{root} already exists; pass --overwrite to replace it or choose another --root")
-        shutil.rmtree(root)
+        remove_dataset(root)
     what = f"footage from {config.source}" if config.source else f"{config.content} content"
     print(f"Preparing {config.cameras} camera(s) at {config.width}x{config.height}, {what}...", file=out, flush=True)
     cameras = make_cameras(config.cameras, config.height, config.width, config.content, config.source, config.fps)

@@ -136,3 +136,46 @@ def test_ctrl_c_while_the_encoders_start_stops_cleanly_before_the_first_episode(
     info = json.loads((root / "meta/info.json").read_text())
     assert info["total_episodes"] == 0
     assert inspect_dataset(root).healthy
+
+
+def test_overwrite_deletes_only_a_finished_dataset(tmp_path):
+    small = ["--cameras", "1", "--resolution", "96x64", "--episodes", "1", "--episode-seconds", "0.2"]
+    user_files = tmp_path / "thesis"
+    user_files.mkdir()
+    (user_files / "chapter1.tex").write_text("years of work")
+    result = run_cli("record", "--root", str(user_files), "--overwrite", *small)
+    assert result.returncode == 2 and "not a LeRobot dataset" in result.stderr and "Traceback" not in result.stderr
+    assert (user_files / "chapter1.tex").read_text() == "years of work"
+
+    here = subprocess.run(
+        [*CLI, "record", "--root", ".", "--overwrite", *small],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=user_files,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    assert here.returncode == 2 and "working directory" in here.stderr and "Traceback" not in here.stderr
+    assert (user_files / "chapter1.tex").exists()
+
+    link = tmp_path / "link"
+    link.symlink_to(user_files)
+    result = run_cli("record", "--root", str(link), "--overwrite", *small)
+    assert result.returncode == 2 and "symbolic link" in result.stderr
+    assert (user_files / "chapter1.tex").exists()
+
+    root = tmp_path / "live"
+    with recording(root, *small[:4], "--episodes", "1", "--episode-seconds", "60") as recorder:
+        while not list(root.glob(".staging/*/*.mp4")) and recorder.poll() is None:
+            time.sleep(0.1)
+        result = run_cli("record", "--root", str(root), "--overwrite", *small)
+        assert result.returncode == 2 and f"being written by process {recorder.pid}" in result.stderr
+        assert (root / "meta/info.json").exists() and list(root.glob(".staging/*/*.mp4"))
+        recorder.send_signal(signal.SIGINT)  # the live recorder saves its episode as if nothing happened
+        recorder.communicate(timeout=60)
+    assert recorder.returncode == 0 and inspect_dataset(root).healthy
+    assert len(inspect_dataset(root).episodes) == 1
+
+    result = run_cli("record", "--root", str(root), "--overwrite", *small)  # a finished dataset: replaced
+    assert result.returncode == 0, result.stderr
+    assert len(inspect_dataset(root).episodes) == 1
