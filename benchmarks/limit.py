@@ -29,6 +29,7 @@ import numpy as np
 from lerobot_stream.cameras import make_cameras
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
 from workers.encode import EpisodeEncoder
+from workers.media_paths import ffmpeg_path
 from workers.scheduling import demote_all_threads, drop_realtime_privilege
 
 #: How long an encoder keeps running after its first packet before the clock starts: its pipeline's backlog
@@ -77,7 +78,7 @@ def _encode_for(workload: tuple, ready, start, seconds: float, results) -> None:
     frames = _frames(width, height, 48, content)
     with (
         tempfile.TemporaryDirectory(prefix="lrs-limit-") as directory,
-        av.open(str(Path(directory) / "limit.mp4"), "w") as container,
+        av.open(ffmpeg_path(Path(directory) / "limit.mp4"), "w") as container,
     ):
         stream = open_encoder(container, vcodec, width, height, fps, g, crf, preset)
         packets = 0

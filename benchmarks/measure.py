@@ -19,6 +19,8 @@ import av
 import numpy as np
 import psutil
 
+from workers.media_paths import ffmpeg_path
+
 #: The first ticks of an episode, reported separately: where start-up costs would show.
 FIRST_TICKS = 30
 
@@ -135,7 +137,7 @@ def paced_loop(
 def fidelity(video: Path, fed: list[np.ndarray]) -> tuple[float, float]:
     """(mean PSNR, worst-frame PSNR) in dB of the decoded ``video`` against the frames ``fed`` (RGB)."""
     errors = []
-    with av.open(str(video)) as container:
+    with av.open(ffmpeg_path(video)) as container:
         for index, frame in enumerate(container.decode(video=0)):
             if index >= len(fed):
                 break

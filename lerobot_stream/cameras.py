@@ -19,6 +19,7 @@ import numpy as np
 
 from lerobot_stream.scene import PannedImageCamera
 from lerobot_stream.synthetic import FramePool, SyntheticCamera
+from workers.media_paths import ffmpeg_path
 
 CONTENTS = ("scene", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -42,7 +43,7 @@ def _decode_first_frame(path: Path, size: tuple[int, int] | None = None) -> np.n
     """The picture in ``path`` as RGB, scaled to ``size`` (width, height) if given."""
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(ffmpeg_path(path)) as container:
         for frame in container.decode(video=0):
             if size is None:
                 return frame.to_ndarray(format="rgb24")
@@ -54,7 +55,7 @@ def _decode_video(path: Path, width: int, height: int) -> list[np.ndarray]:
     import av
 
     frames = []
-    with av.open(str(path)) as container:
+    with av.open(ffmpeg_path(path)) as container:
         for frame in container.decode(video=0):
             frames.append(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
             if len(frames) >= MAX_FOOTAGE_FRAMES:

@@ -51,7 +51,7 @@ def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetRepo
     """Check a dataset. Raises only when it cannot be read at all (no ``info.json``, or one without
     ``fps``); everything else that is wrong - the same damage `recover` refuses or repairs - is a problem
     in the report."""
-    root = Path(root)
+    root = Path(root).absolute()  # FFmpeg and pyarrow read a relative "name:" as a protocol
     info = load_json(root / INFO_PATH)
     fps = info["fps"]
     problems: list[str] = []

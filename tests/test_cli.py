@@ -179,3 +179,14 @@ def test_overwrite_deletes_only_a_finished_dataset(tmp_path):
     result = run_cli("record", "--root", str(root), "--overwrite", *small)  # a finished dataset: replaced
     assert result.returncode == 0, result.stderr
     assert len(inspect_dataset(root).episodes) == 1
+
+
+@pytest.mark.parametrize("name", ["2024-06-01T10:00", "run:1"])
+def test_a_root_with_a_colon_is_a_folder_not_an_ffmpeg_protocol(tmp_path, name):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    small = ["--cameras", "2", "--resolution", "96x64", "--episodes", "2", "--episode-seconds", "0.2"]
+    for args in (["record", "--root", name, *small], ["info", name]):
+        result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Integrity: OK" in result.stdout and "Traceback" not in result.stderr
+    assert inspect_dataset(tmp_path / name).healthy

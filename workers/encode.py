@@ -26,6 +26,7 @@ from av.video.reformatter import VideoReformatter
 from workers.codecs import EncoderSettings, quiet_codec_log
 from workers.depth import code_frame, quantize_depth
 from workers.health import HealthMonitor
+from workers.media_paths import ffmpeg_path
 from workers.scheduling import calling_thread_policy_kept
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
@@ -122,7 +123,7 @@ class EpisodeEncoder:
         container_options = {"movflags": FRAGMENTED_MOVFLAGS, "flush_packets": "1"} if self.fragmented else {}
         options = quiet_codec_log(self.settings.vcodec, self.settings.stream_options(), "error")
         try:
-            container = av.open(str(self.path), "w", format="mp4", options=container_options)
+            container = av.open(ffmpeg_path(self.path), "w", format="mp4", options=container_options)
         except Exception as exc:
             raise EncodeError(f"cannot create {self.path}: {exc}") from exc
         try:

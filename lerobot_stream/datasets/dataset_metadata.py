@@ -52,6 +52,12 @@ from workers.depth import unit_factor
 logger = logging.getLogger(__name__)
 
 
+def absolute_root(root: str | Path | None, repo_id: str) -> Path:
+    """The dataset's folder as an absolute path: FFmpeg and pyarrow read a relative path that starts with
+    ``word:`` (``--root 2024-06-01T10:00``, ``run:1``) as a protocol or URI, not as a folder."""
+    return (Path(root) if root is not None else hf_lerobot_home() / repo_id).absolute()
+
+
 class LeRobotDatasetMetadata:
     """Reads and writes a dataset's ``meta/`` folder."""
 
@@ -65,7 +71,7 @@ class LeRobotDatasetMetadata:
     ):
         self.repo_id = repo_id
         self.revision = revision
-        self.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        self.root = absolute_root(root, repo_id)
         info_path = self.root / INFO_PATH
         if not info_path.exists():
             raise FileNotFoundError(
@@ -111,7 +117,7 @@ class LeRobotDatasetMetadata:
         obj = cls.__new__(cls)
         obj.repo_id = repo_id
         obj.revision = None
-        obj.root = Path(root) if root is not None else hf_lerobot_home() / repo_id
+        obj.root = absolute_root(root, repo_id)
         obj.metadata_buffer_size = metadata_buffer_size
         # A deep copy: the caller's dicts (often module constants) must not learn this dataset's depth unit.
         features = copy.deepcopy({**features, **DEFAULT_FEATURES})

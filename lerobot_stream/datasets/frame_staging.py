@@ -29,7 +29,7 @@ class FrameStaging:
     """The image files of the episode being recorded, the threads that write them, and their encoding."""
 
     def __init__(self, root: Path, depth_keys: list[str]):
-        self.root = Path(root)
+        self.root = Path(root).absolute()
         self._depth_keys = set(depth_keys)
         #: The background writer threads (LeRobot's ``image_writer``), started on first use.
         self.writer: AsyncImageWriter | None = None

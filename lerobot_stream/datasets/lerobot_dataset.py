@@ -115,7 +115,7 @@ class LeRobotDataset:
         """The attributes every way of constructing a dataset defines (LeRobot checks they are the same)."""
         self.meta = meta
         self.repo_id = repo_id
-        self._requested_root = Path(root) if root is not None else None
+        self._requested_root = Path(root).absolute() if root is not None else None
         self.root = meta.root
         self.revision = revision
         self.tolerance_s = tolerance_s

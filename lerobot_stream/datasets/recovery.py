@@ -284,7 +284,7 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     step with the files in a way an interrupted save cannot explain, and
     `lerobot_stream.datasets.writer_lock.DatasetLocked` while a live recorder holds the dataset.
     """
-    root = Path(root)
+    root = Path(root).absolute()  # FFmpeg and pyarrow read a relative "name:" as a protocol
     if not (root / INFO_PATH).exists():
         raise FileNotFoundError(f"{root} is not a LeRobot dataset ({INFO_PATH} is missing)")
     report = RecoveryReport(root)

@@ -31,6 +31,7 @@ from workers.codecs import (
 from workers.codecs import codec_options as _codec_options
 from workers.codecs import resolve_vcodec as _resolve_vcodec
 from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.media_paths import ffmpeg_path
 from workers.scheduling import calling_thread_policy_kept
 from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
 
@@ -90,7 +91,7 @@ def _sorted_frame_files(imgs_dir: Path, suffix: str = "png") -> list[Path]:
 
 def read_png(path: str | Path):
     """One PNG as a uint8 HWC RGB array (decoded with PyAV, so no imaging library is needed)."""
-    with av.open(str(path)) as container:
+    with av.open(ffmpeg_path(path)) as container:
         frame = next(container.decode(video=0))
         return frame.to_ndarray(format="rgb24")
 
@@ -184,12 +185,12 @@ def reencode_video(
     output_video_path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(temp: Path) -> None:
-        with av.open(str(input_video_path)) as source:
+        with av.open(ffmpeg_path(input_video_path)) as source:
             if not source.streams.video:
                 raise ValueError(f"No video stream in {input_video_path}")
             in_stream = source.streams.video[0]
             rate = in_stream.base_rate
-            with av.open(str(temp), "w", format="mp4", options={"movflags": "faststart"}) as out:
+            with av.open(ffmpeg_path(temp), "w", format="mp4", options={"movflags": "faststart"}) as out:
                 stream = out.add_stream(settings.vcodec, rate=rate, options=settings.stream_options())
                 stream.width, stream.height, stream.pix_fmt = in_stream.width, in_stream.height, settings.pix_fmt
                 index = 0
@@ -254,12 +255,12 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
     skipped = 0
     delays = {path: _reorder_delay(path) for path in inputs}
     delay = max(delays.values())
-    with av.open(str(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
+    with av.open(ffmpeg_path(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
         out_stream = None
         offset = Fraction(0)  # seconds already written
         reference = None
         for path in inputs:
-            with av.open(str(path)) as source:
+            with av.open(ffmpeg_path(path)) as source:
                 in_stream = source.streams.video[0]
                 signature = (in_stream.codec_context.name, in_stream.width, in_stream.height)
                 if out_stream is None:
@@ -301,7 +302,7 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
 def _reorder_delay(path: Path) -> Fraction:
     """How far (seconds) the first packet's decode timestamp precedes its presentation: the reordering
     delay the encoder used for this file (0 without B-frames)."""
-    with av.open(str(path)) as source:
+    with av.open(ffmpeg_path(path)) as source:
         stream = source.streams.video[0]
         for packet in source.demux(stream):
             if packet.dts is not None and packet.pts is not None:
@@ -328,7 +329,7 @@ def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
     With ``video_encoder`` (a config, LeRobot v0.6), its fields are added as ``video.<field>`` (what the
     file says wins; ``vcodec`` is skipped) and ``is_depth_map`` says whether it is a depth config (else False).
     """
-    with av.open(str(video_path)) as container:
+    with av.open(ffmpeg_path(video_path)) as container:
         if not container.streams.video:
             return {}
         stream = container.streams.video[0]
@@ -371,7 +372,7 @@ def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
 
 def get_video_duration_in_s(video_path: Path | str) -> float:
     """Duration of the first video stream in seconds (frames / fps for the files written here)."""
-    with av.open(str(video_path)) as container:
+    with av.open(ffmpeg_path(video_path)) as container:
         stream = container.streams.video[0]
         if stream.duration is not None:
             return float(stream.duration * stream.time_base)
@@ -380,7 +381,7 @@ def get_video_duration_in_s(video_path: Path | str) -> float:
 
 def count_video_frames(video_path: Path | str) -> int:
     """Frames in the first video stream, by decoding them all (exact, for checks and tests)."""
-    with av.open(str(video_path)) as container:
+    with av.open(ffmpeg_path(video_path)) as container:
         return sum(1 for _ in container.decode(video=0))
 
 
