@@ -173,3 +173,22 @@ def test_a_damaged_subtasks_file_is_a_clear_error(tmp_path):
     pq.write_table(pa.table({"name": ["reach"]}), root / "meta" / "subtasks.parquet")
     with pytest.raises(ValueError, match=r"subtasks\.parquet: expected columns 'subtask_index' and 'subtask'"):
         LeRobotDataset("test/badsub", root=root)
+
+
+@pytest.mark.parametrize("vcodec", ["hevc", "h264"])
+def test_every_item_of_a_b_frame_video_is_read_back(tmp_path, vcodec):
+    """HEVC (the depth default) and H.264 store B-frames ahead of their presentation: a seek straight to an
+    item's timestamp lost some frames ("no frame at 0.0667 s")."""
+    root = tmp_path / "ds"
+    dataset = LeRobotDataset.create(
+        "test/b", fps=FPS, features=features(1), root=root, streaming_encoding=True, vcodec=vcodec
+    )
+    record(dataset, [12, 12], 1)
+    dataset.finalize()
+    reader = LeRobotDataset("test/b", root=root)
+    shown = []
+    for i in range(len(reader)):
+        image = np.asarray(reader[i]["observation.images.cam0"])
+        hwc = (image.transpose(1, 2, 0) * 255).round().astype(np.uint8) if image.shape[0] == 3 else image
+        shown.append(read_identity(hwc))
+    assert shown == list(range(24))

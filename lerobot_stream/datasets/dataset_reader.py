@@ -25,6 +25,7 @@ from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, frame_codes, unit_factor
+from workers.media_paths import ffmpeg_path
 
 
 class FrameTimestampError(ValueError):
@@ -32,17 +33,32 @@ class FrameTimestampError(ValueError):
 
 
 def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> av.VideoFrame:
-    """The frame of ``path`` presented at ``timestamp`` seconds."""
-    with av.open(str(path)) as container:
+    """The frame of ``path`` presented at ``timestamp`` seconds.
+
+    Decoding starts at the keyframe before the target. A seek to the target's own timestamp is not enough
+    with B-frames (HEVC, the depth default; H.264): frames are stored in decode order, which runs ahead of
+    presentation, so the keyframe the demuxer picks can come after the target in decode order and the target is
+    never decoded. When the first frame decoded is already past the target, the seek goes back further (4, 8,
+    16 ... frames) until it is not.
+    """
+    with av.open(ffmpeg_path(path)) as container:
         stream = container.streams.video[0]
-        container.seek(max(0, int(timestamp / stream.time_base)), stream=stream, backward=True, any_frame=False)
-        closest = None
-        for frame in container.decode(stream):
-            t = float(frame.pts * frame.time_base)
-            if closest is None or abs(t - timestamp) < closest[0]:
-                closest = (abs(t - timestamp), frame)
-            if t > timestamp + tolerance_s:
+        frame_s = 1.0 / float(stream.guessed_rate or stream.average_rate or 30)
+        back = 0.0
+        while True:
+            start = max(0.0, timestamp - back)
+            container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+            closest, first = None, None
+            for frame in container.decode(stream):
+                t = float(frame.pts * frame.time_base)
+                first = t if first is None else first
+                if closest is None or abs(t - timestamp) < closest[0]:
+                    closest = (abs(t - timestamp), frame)
+                if t > timestamp + tolerance_s:
+                    break
+            if first is None or first <= timestamp + tolerance_s or start == 0.0:
                 break
+            back = max(4 * frame_s, 2 * back)
     if closest is None or closest[0] > tolerance_s:
         found = "no frame" if closest is None else f"nearest frame {closest[0]:.6f} s away"
         raise FrameTimestampError(f"{path}: no frame at {timestamp:.6f} s within {tolerance_s} s ({found})")
@@ -115,7 +131,7 @@ class DatasetReader:
         depth_output_unit: str = "mm",
     ):
         self.meta = meta
-        self.root = Path(root) if root is not None else meta.root
+        self.root = Path(root).absolute() if root is not None else meta.root
         self.episodes = episodes
         self.tolerance_s = tolerance_s
         self.video_backend = video_backend or "pyav"
