@@ -6,6 +6,7 @@ Modes:
 * ``mid-episode``: save 2 episodes, then record frames of a 3rd until killed;
 * ``die-at-commit``: save 2 episodes, then die (``os._exit``) inside the 3rd ``save_episode`` right
   after its videos and data are on disk and before its metadata row is written;
+* ``first-episode-h264``: record the first episode of an H.264 dataset until killed;
 * ``fill-disk``: record episodes until the disk is full, then report what the user saw (JSON).
 """
 
@@ -53,6 +54,9 @@ def main() -> None:
     if mode == "fill-disk":
         fill_disk(root)
         return
+    if mode == "first-episode-h264":
+        first_episode(root)
+        return
     dataset = LeRobotDataset.create("test/child", fps=30, features=features(), root=root, streaming_encoding=True)
     g = 0
     for length in (6, 4):
@@ -82,6 +86,21 @@ def main() -> None:
     while True:
         time.sleep(1 / 30)
         add(dataset, g % 30 + 10)
+        g += 1
+
+
+def first_episode(root: Path) -> None:
+    """Record the dataset's first episode in H.264 until killed."""
+    dataset = LeRobotDataset.create(
+        "test/child", fps=30, features=features(), root=root, streaming_encoding=True, vcodec="h264"
+    )
+    for g in range(40):
+        add(dataset, g)
+    ready(workers=list(dataset.writer._streaming_encoder.worker_pids().values()))
+    g = 40
+    while True:
+        time.sleep(1 / 30)
+        add(dataset, g % 100)
         g += 1
 
 

@@ -112,6 +112,56 @@ def test_recorder_killed_mid_episode_recover_keeps_saved_episodes_and_resume_con
         assert identities_shown(root, key, data, episodes, 30) == expected
 
 
+@pytest.mark.parametrize("damage", ["invalid-utf8", "zeroed-tail"])
+def test_a_damaged_row_journal_salvages_only_rows_proved_whole(tmp_path, damage):
+    root = tmp_path / "ds"
+    child, _ = start_child("mid-episode", root)
+    time.sleep(2.6)  # the journal's first row, then a batch about every second
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+    journal = next((root / ".staging").glob("journal-*.arrow"))
+    data = bytearray(journal.read_bytes())
+    if damage == "invalid-utf8":  # the task text of the last batch
+        at = data.rindex(b"task")
+        data[at : at + 4] = b"\xff\xfe\xfd\xfc"
+    else:  # a power cut: the tail of the file reads back as zeros
+        cut = len(data) * 6 // 10
+        data[cut:] = bytes(len(data) - cut)
+    journal.write_bytes(bytes(data))
+    report = recover_dataset(root)
+    summary = report.summary()
+    assert "the row journal is damaged at rows from" in summary or "could not be salvaged" in summary, summary
+    inspection = inspect_dataset(root)
+    assert inspection.healthy, inspection.problems
+    data_rows, episodes = dataset_tables(root)
+    assert [e["length"] for e in episodes][:2] == [6, 4]
+    states = [int(row["observation.state"][0]) for row in data_rows]
+    for key in KEYS:
+        assert identities_shown(root, key, data_rows, episodes, 30) == states  # no row paired with another's frame
+    record_more(root, 200, 3)  # resume works after it
+    assert inspect_dataset(root).healthy
+
+
+def test_a_salvaged_first_episode_is_described_by_the_settings_it_was_recorded_with(tmp_path):
+    root = tmp_path / "ds"
+    child, _ = start_child("first-episode-h264", root)
+    time.sleep(1.5)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+    report = recover_dataset(root)
+    assert "salvaged the episode being recorded" in report.summary() and report.episodes == 1
+    info = json.loads((root / "meta/info.json").read_text())
+    for key in KEYS:
+        video = info["features"][key]["info"]
+        assert video["video.codec"] == video["video.encoder"] == "h264"  # was libsvtav1, preset 12: the defaults
+        assert video["video.preset"] is None and "libsvtav1" not in json.dumps(video)
+    assert inspect_dataset(root).healthy
+
+
 def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episode(tmp_path):
     root = tmp_path / "ds"
     child, _ = start_child("die-at-commit", root)

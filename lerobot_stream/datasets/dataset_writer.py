@@ -120,7 +120,7 @@ class DatasetWriter:
         if isinstance(rgb_encoder, str):  # a v0.5 vcodec name
             rgb_encoder = rgb_config_from_keywords(rgb_encoder)
         self._meta = meta
-        self._root = Path(root)
+        self._root = Path(root).absolute()
         self._lock = WriterLock(self._root)
         self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
         self._depth_encoder = (
@@ -221,6 +221,7 @@ class DatasetWriter:
             self._record_depth_units(frame)
         if frame_index == 0 and self._streamed is not None:
             self._streamed.start_episode()
+            self._journal.camera_settings = {key: self._settings_for(key) for key in self._meta.video_keys}
         values: dict[str, Any] = {}
         for key, value in frame.items():
             if key == "task":
@@ -348,11 +349,15 @@ class DatasetWriter:
             f"its {self._meta.total_episodes} earlier episode(s).{hint} Cause: {cause}"
         )
 
-    def commit_encoded_episode(self, buffer: dict, videos: dict[str, EpisodeResult]) -> None:
+    def commit_encoded_episode(
+        self, buffer: dict, videos: dict[str, EpisodeResult], settings: dict[str, EncoderSettings] | None = None
+    ) -> None:
         """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last
-        step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`)."""
+        step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`, which passes
+        the ``settings`` the cameras were encoded with)."""
         episode_index = buffer["episode_index"]
-        metadata = self._committer.commit(buffer, episode_index, videos, self._image_stats, self._settings_for)
+        settings_for = settings.__getitem__ if settings else self._settings_for
+        metadata = self._committer.commit(buffer, episode_index, videos, self._image_stats, settings_for)
         self._latest_episode = {"episode_index": episode_index, **metadata}
         self._recorded_frames += buffer["size"]
 

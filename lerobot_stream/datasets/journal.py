@@ -14,8 +14,13 @@ The journal is removed when the episode is saved or discarded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,11 +28,15 @@ import pyarrow.ipc
 
 from lerobot_stream.datasets.episode_table import arrow_column
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+from workers.codecs import DepthQuantization, EncoderSettings
 
 logger = logging.getLogger(__name__)
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
 TASK_COLUMN = "task"
+SETTINGS_KEY = b"lerobot_stream.encoder_settings"
+FIRST_ROW_KEY = b"first_row"
+DIGEST_KEY = b"digest"
 
 
 class EpisodeJournal:
@@ -43,10 +52,14 @@ class EpisodeJournal:
         self.rows = 0
 
     def append(self, table: pa.Table) -> None:
-        """Write ``table`` as record batches and push them to the file (a killed process keeps them)."""
-        self._writer.write_table(table)
+        """Write ``table`` as record batches and push them to the file (a killed process keeps them). Each
+        batch carries its first row's ``frame_index`` and a digest of its values, so that salvage can prove a
+        batch whole (`read_journal`)."""
+        for batch in table.to_batches():
+            metadata = {FIRST_ROW_KEY: str(self.rows).encode(), DIGEST_KEY: batch_digest(batch).encode()}
+            self._writer.write_batch(batch, custom_metadata=metadata)
+            self.rows += batch.num_rows
         self._sink.flush()
-        self.rows += table.num_rows
 
     def discard(self) -> None:
         """Close and delete the journal. Idempotent."""
@@ -86,6 +99,9 @@ class RowJournal:
         self._journal: EpisodeJournal | None = None
         #: Why this episode's journal stopped (a write failed), or None.
         self.stopped: str | None = None
+        #: How each camera of the episode is encoded: written into the journal, so an episode salvaged after a
+        #: crash is described in info.json by the settings it was recorded with, not by the defaults.
+        self.camera_settings: dict[str, EncoderSettings] = {}
 
     @property
     def open(self) -> bool:
@@ -105,7 +121,8 @@ class RowJournal:
             if self._journal is None:
                 episode_index = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
                 path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=episode_index)
-                self._journal = EpisodeJournal(path, self._schema)
+                metadata = {SETTINGS_KEY: encode_settings(self.camera_settings)}
+                self._journal = EpisodeJournal(path, self._schema.with_metadata(metadata))
             start, stop = self._journal.rows, buffer["size"]
             if stop == start or (not flush and start > 0 and stop - start < max(1, self._fps)):
                 return
@@ -127,15 +144,79 @@ class RowJournal:
         self.stopped = None
 
 
-def read_journal(path: Path) -> pa.Table | None:
-    """Every complete record batch of a journal (a batch cut short by a kill is left out); None if not
-    even the header is readable."""
-    batches = []
+def encode_settings(settings: dict[str, EncoderSettings]) -> bytes:
+    return json.dumps({camera: dataclasses.asdict(value) for camera, value in settings.items()}).encode()
+
+
+def journal_settings(table: pa.Table) -> dict[str, EncoderSettings]:
+    """The cameras' encoder settings a journal was written with (empty for a journal of an older version)."""
+    raw = (table.schema.metadata or {}).get(SETTINGS_KEY)
+    if not raw:
+        return {}
+    settings = {}
+    for camera, values in json.loads(raw).items():
+        depth = values.pop("depth", None)
+        settings[camera] = EncoderSettings(**values, depth=DepthQuantization(**depth) if depth else None)
+    return settings
+
+
+def batch_digest(batch: pa.RecordBatch) -> str:
+    """A digest of a batch's values (not of its buffers, which a reader may lay out differently)."""
+    digest = hashlib.sha256()
+    for column in batch.columns:
+        digest.update(json.dumps(column.to_pylist(), default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass
+class JournalContents:
+    #: The rows proved whole: every batch up to the first that is cut short or damaged.
+    rows: pa.Table
+    #: What was wrong with the batch where reading stopped (None: the journal ended cleanly or was cut short).
+    damage: str | None = None
+
+
+def read_journal(path: Path) -> JournalContents | None:
+    """The rows of a journal that are proved whole; None if not even its header is readable.
+
+    Each batch must be readable, valid Arrow (well-formed UTF-8 included), carry the next ``frame_index``
+    values in order, and match the digest it was written with. Reading stops at the first batch that does not:
+    a batch cut short by a kill is simply the end; one that is damaged (zeroed or overwritten bytes after a
+    power cut, say) is reported in ``damage``, and nothing after it is trusted.
+    """
+    batches: list[pa.RecordBatch] = []
     try:
         reader = pa.ipc.open_stream(pa.memory_map(str(path)))
     except (pa.ArrowInvalid, OSError):
         return None
-    with contextlib.suppress(pa.ArrowInvalid, OSError, StopIteration):
-        while True:
-            batches.append(reader.read_next_batch())
-    return pa.Table.from_batches(batches, schema=reader.schema)
+    expected_row, damage = 0, None
+    while True:
+        try:
+            batch, metadata = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, OSError):
+            break  # cut short: the last batch was being written when the recorder died
+        damage = _batch_damage(batch, metadata, expected_row)
+        if damage is not None:
+            damage = f"rows from {expected_row} on: {damage}"
+            break
+        batches.append(batch)
+        expected_row += batch.num_rows
+    return JournalContents(pa.Table.from_batches(batches, schema=reader.schema), damage)
+
+
+def _batch_damage(batch: pa.RecordBatch, metadata: Any, expected_row: int) -> str | None:
+    """Why ``batch`` cannot be trusted, or None."""
+    try:
+        batch.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        return f"invalid data ({exc})"
+    frames = batch.column("frame_index").to_pylist()
+    if frames != list(range(expected_row, expected_row + batch.num_rows)):
+        return f"frame_index {frames[:3]}... where {expected_row}... was expected"
+    if metadata is None or DIGEST_KEY not in metadata:
+        return None  # a journal of an older version: structure checked, values cannot be
+    if int(metadata[FIRST_ROW_KEY]) != expected_row or metadata[DIGEST_KEY].decode() != batch_digest(batch):
+        return "its values do not match the digest they were written with"
+    return None

@@ -24,10 +24,11 @@ import numpy as np
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
-from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, read_journal
+from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, journal_settings, read_journal
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES, STAGING_DIR
 from lerobot_stream.datasets.video_utils import trim_video_file
 from workers.encode import EpisodeResult
+from workers.media_paths import ffmpeg_path
 from workers.stats import ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _decodable_stats(path: Path, limit: int) -> tuple[int, ImageStatsAccumulator
     and their statistics."""
     stats = ImageStatsAccumulator()
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_path(path)) as container:
             for frame in container.decode(video=0):
                 if stats.frames >= limit:
                     break
@@ -66,10 +67,11 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
         return None
     if any(f.get("dtype") == "image" or is_depth_map(f) for f in features.values()):
         return None
-    journal = read_journal(journal_path)
+    contents = read_journal(journal_path)
     staged = {key: _staged_video(staging, key) for key in video_keys}
-    if journal is None or journal.num_rows == 0 or None in staged.values():
+    if contents is None or contents.rows.num_rows == 0 or None in staged.values():
         return None
+    journal = contents.rows
     counts, stats = {}, {}
     for key, path in staged.items():
         counts[key], stats[key] = _decodable_stats(path, journal.num_rows)
@@ -96,7 +98,7 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
     meta = LeRobotDatasetMetadata(info.get("repo_id") or root.name, root)
     writer = DatasetWriter(meta, root, initial_frames=meta.total_frames)
     try:
-        writer.commit_encoded_episode(buffer, videos)
+        writer.commit_encoded_episode(buffer, videos, journal_settings(journal) or None)
     finally:
         writer.finalize()
     for path in staged.values():  # committed: these are the episode's files no more
@@ -107,4 +109,9 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
         f"salvaged the episode being recorded when the recorder died as episode {episode_index}: {frames} "
         f"frame(s) that the row journal and every camera hold"
         + (f" ({lost} journaled row(s) beyond the cameras' last complete frame were dropped)" if lost else "")
+        + (
+            f"; the row journal is damaged at {contents.damage}, so nothing from there on was kept"
+            if contents.damage
+            else ""
+        )
     )
