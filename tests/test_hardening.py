@@ -14,6 +14,8 @@ from helpers import decode_identities, identity_frame
 
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 FPS = 30
 
 
@@ -122,6 +124,31 @@ def test_encoder_processes_cannot_be_shadowed_from_the_working_directory(tmp_pat
         [sys.executable, str(script)], cwd=shared, capture_output=True, text=True, timeout=120, env=env
     )
     assert result.returncode == 0, result.stderr
+    assert "frames 5" in result.stdout
+    assert not marker.exists(), marker.read_text()
+
+
+def test_encoder_processes_import_numpy_and_av_from_where_the_recorder_found_them(tmp_path):
+    """A ROS 2 workspace, ``pip install --target`` or ``--user``: the dependencies are found through PYTHONPATH
+    or the user site, which an isolated encoder process does not read - every encoder died of
+    ModuleNotFoundError. Here: a bare virtual environment (no numpy, no av) whose PYTHONPATH holds them, with a
+    hostile workers/ and shm/ in the working directory as well."""
+    import site
+    import sysconfig
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    python = bare / "bin" / "python"
+    probe = subprocess.run([python, "-c", "import numpy"], capture_output=True, env={"PATH": os.environ["PATH"]})
+    assert probe.returncode != 0, "the bare environment must not have numpy itself"
+    shared, marker = tmp_path / "shared", tmp_path / "ran"
+    _hostile_packages(shared, marker)
+    script = tmp_path / "record.py"
+    script.write_text(RECORD_SCRIPT.format(out=str(tmp_path / "out")))
+    dependencies = [sysconfig.get_paths()["purelib"], *site.getsitepackages(), str(REPO_ROOT)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(dependencies))
+    result = subprocess.run([python, str(script)], cwd=shared, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
     assert "frames 5" in result.stdout
     assert not marker.exists(), marker.read_text()
 

@@ -14,6 +14,8 @@ A worker lives across episodes: starting an episode is one small message, not a 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import logging
 import os
 import signal
@@ -51,13 +53,35 @@ logger = logging.getLogger(__name__)
 
 #: The directory that holds the ``shm`` and ``workers`` packages, for the workers' import path.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+#: The third-party packages an encoder process imports.
+_DEPENDENCIES = ("numpy", "av")
 #: How an encoder process starts. ``-I`` (isolated) keeps the caller's working directory, script directory,
 #: PYTHONPATH and user site-packages off the import path - a ``workers/`` or ``shm/`` package of the
-#: user's (or one planted in a shared directory such as /tmp) must neither shadow ours nor run - and the
-#: library's own directory goes first.
+#: user's (or one planted in a shared directory such as /tmp) must neither shadow ours nor run. The import
+#: path is then given explicitly (`_import_path`): the library's own directory first, then wherever the
+#: recorder found numpy and PyAV.
 _BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from workers.worker_main import main; sys.exit(main(sys.argv[2:]))"
+    "import os, sys; sys.path[0:0] = sys.argv[1].split(os.pathsep); "
+    "from workers.worker_main import main; sys.exit(main(sys.argv[2:]))"
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _import_path() -> str:
+    """The encoder process's import path: this library's directory, then the directories the recorder's numpy
+    and PyAV come from. Those may be anywhere the isolated child would not look - a ROS 2/colcon workspace on
+    PYTHONPATH, ``pip install --user`` or ``--target``, an editable install - and the child must load the very
+    same builds as the recorder. Only the directories that hold those packages are added, after ours, so a
+    ``workers``/``shm`` elsewhere on the recorder's path still cannot shadow the library's."""
+    entries = [_PACKAGE_ROOT]
+    for name in _DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        for location in locations[:1]:
+            directory = str(Path(location).resolve().parent)
+            if directory not in entries:
+                entries.append(directory)
+    return os.pathsep.join(entries)
 
 
 _HEALTH_HINTS = {
@@ -120,7 +144,7 @@ class CameraWorker:
         child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
         env = dict(os.environ)
         env.setdefault("SVT_LOG", "0")
-        command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, *map(str, child_fds)]
+        command = [sys.executable, "-I", "-c", _BOOT, _import_path(), *map(str, child_fds)]
         # Not awaited: the process starts while the caller goes on (commands wait in the pipe meanwhile).
         close_after = [command_read, event_write, consumer_pipes.ready, consumer_pipes.freed]
         self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=close_after)
