@@ -25,7 +25,7 @@ from benchmarks.limit import camera_floor, measure_limit
 from benchmarks.report import HEADER, capacities, comparisons, format_row, plot
 from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
 from lerobot_stream.synthetic import SyntheticDepthCamera
-from workers.codecs import available_cores, is_hardware_encoder
+from workers.codecs import EncoderUnavailable, available_cores, check_encoder_usable, is_hardware_encoder
 
 
 def parse_counts(text: str) -> list[int]:
@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SVT_LOG", "0")  # our own program: keep SVT-AV1's banner out of the table
     logging.basicConfig(level=logging.ERROR)  # drop warnings are expected here; the table reports them
     width, height = (int(v) for v in args.resolution.lower().split("x"))
+    try:
+        check_encoder_usable(args.vcodec)
+    except EncoderUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     machine = machine_description()
     print(

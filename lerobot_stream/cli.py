@@ -91,7 +91,10 @@ def _add_record(subparsers) -> None:
 
 def _cmd_record(args) -> int:
     from lerobot_stream.cameras import SourceError
+    from lerobot_stream.datasets.disk_space import DiskSpaceError
     from lerobot_stream.record import RecordConfig, run_record
+    from shm import SharedMemorySpaceError
+    from workers.codecs import EncoderUnavailable
 
     width, height = args.resolution
     config = RecordConfig(
@@ -113,7 +116,7 @@ def _cmd_record(args) -> int:
     )
     try:
         summary = run_record(config)
-    except (FileExistsError, SourceError) as exc:
+    except (FileExistsError, SourceError, EncoderUnavailable, SharedMemorySpaceError, DiskSpaceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from lerobot_stream.integrity import format_report, inspect_dataset

@@ -29,6 +29,7 @@ from lerobot_stream.datasets.utils import INFO_PATH
 from lerobot_stream.datasets.writer_lock import DatasetLocked, LockUnavailable, WriterLock
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
+from workers.codecs import check_encoder_usable
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +276,7 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
     episode that cannot be saved (`EpisodeSaveError`) ends the recording: it is reported in the summary
     (``save_error``) and every earlier episode stays in the dataset."""
     out = _TolerantWriter(out)
+    check_encoder_usable(config.vcodec)  # before --overwrite deletes anything
     root = Path(config.root)
     if os.path.lexists(root):
         if not config.overwrite:

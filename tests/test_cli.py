@@ -190,3 +190,25 @@ def test_a_root_with_a_colon_is_a_folder_not_an_ffmpeg_protocol(tmp_path, name):
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Integrity: OK" in result.stdout and "Traceback" not in result.stderr
     assert inspect_dataset(tmp_path / name).healthy
+
+
+@pytest.mark.parametrize("vcodec", ["foo", "libaom-av1", "h264_nvenc"])
+def test_a_codec_that_cannot_encode_here_is_refused_before_anything_is_written(tmp_path, vcodec):
+    from workers.codecs import usable_vcodecs
+
+    if vcodec in usable_vcodecs():
+        pytest.skip(f"{vcodec} encodes on this machine")
+    root = tmp_path / "ds"
+    small = ["--cameras", "1", "--resolution", "96x64", "--episodes", "1", "--episode-seconds", "0.2"]
+    result = run_cli("record", "--root", str(root), "--vcodec", vcodec, *small)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"vcodec '{vcodec}' cannot encode on this machine" in result.stderr and "usable here: " in result.stderr
+    assert not root.exists()
+    result = run_cli("bench", "--vcodec", vcodec, "--cameras", "1", "--seconds", "1", "--out", str(tmp_path / "b"))
+    assert result.returncode == 2 and "cannot encode on this machine" in result.stderr
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+    spec = {"cam": {"dtype": "video", "shape": (64, 96, 3), "names": None}}
+    with pytest.raises(ValueError, match=r"cannot encode on this machine|Invalid vcodec"):  # the latter: LeRobot's
+        LeRobotDataset.create("t/codec", fps=30, features=spec, root=root, vcodec=vcodec)
+    assert not root.exists()

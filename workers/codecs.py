@@ -382,6 +382,50 @@ def resolve_vcodec(vcodec: str, hw_encoders: Callable[[], list[str]] = detect_hw
     return "libsvtav1"
 
 
+class EncoderUnavailable(ValueError):
+    """The codec asked for cannot encode on this machine (unknown, not in this FFmpeg build, or a hardware
+    encoder without its hardware); the message names the ones that can."""
+
+
+def software_encoder_available(vcodec: str) -> bool:
+    """Whether this PyAV's FFmpeg has an encoder for ``vcodec`` (cheap: a lookup, nothing is opened)."""
+    import av
+
+    try:
+        av.codec.Codec(vcodec, "w")
+    except Exception:
+        return False
+    return True
+
+
+def usable_vcodecs() -> list[str]:
+    """The ``vcodec`` names that encode here: software encoders this FFmpeg has, probed hardware ones, ``auto``."""
+    software = [name for name in ("libsvtav1", "h264", "hevc", "libaom-av1") if software_encoder_available(name)]
+    return [*software, *detect_hw_encoders(), "auto"]
+
+
+def check_encoder_usable(vcodec: str) -> None:
+    """Raise `EncoderUnavailable` unless ``vcodec`` can encode on this machine - checked before a recording
+    writes anything, where the alternative is an encoder process failing on the first frame. Hardware encoders
+    are probed by encoding one frame (`detect_hw_encoders`, cached); software ones are looked up."""
+    if vcodec == "auto":
+        return
+    if vcodec not in VALID_VIDEO_CODECS:
+        reason = "not a codec lerobot_stream knows"
+    elif is_hardware_encoder(vcodec):
+        reason = (
+            None
+            if vcodec in detect_hw_encoders()
+            else "it did not encode a probe frame: no such hardware or driver here"
+        )
+    else:
+        reason = None if software_encoder_available(vcodec) else "this PyAV's FFmpeg has no encoder for it"
+    if reason is not None:
+        raise EncoderUnavailable(
+            f"vcodec {vcodec!r} cannot encode on this machine ({reason}); usable here: {', '.join(usable_vcodecs())}"
+        )
+
+
 def compatible_pix_fmt(vcodec: str, pix_fmt: str) -> str:
     """SVT-AV1 and x265 in PyAV's wheels only take 4:2:0 here; fall back to ``yuv420p`` with a warning."""
     if vcodec in ("libsvtav1", "hevc") and pix_fmt == "yuv444p":

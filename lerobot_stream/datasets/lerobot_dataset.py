@@ -18,16 +18,23 @@ timestamp, depth maps in ``depth_output_unit``, other features as stored, plus `
 from __future__ import annotations
 
 import logging
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
-from lerobot_stream.configs.video import depth_encoder_defaults, rgb_config_from_keywords, rgb_encoder_defaults
+from lerobot_stream.configs.video import (
+    depth_encoder_defaults,
+    is_depth_map,
+    rgb_config_from_keywords,
+    rgb_encoder_defaults,
+)
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
 from lerobot_stream.datasets.utils import check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from workers.codecs import check_encoder_usable
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,16 @@ def _encoder_configs(rgb_encoder: Any, depth_encoder: Any, vcodec: str | None) -
         rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults(),
         depth_encoder if depth_encoder is not None else depth_encoder_defaults(),
     )
+
+
+def _check_encoders_usable(features: dict, rgb_encoder: Any, depth_encoder: Any) -> None:
+    """Every codec the dataset's video features will use must encode here - checked before anything is written
+    (`workers.codecs.check_encoder_usable`: one error naming the codecs that do)."""
+    videos = [feature for feature in features.values() if feature.get("dtype") == "video"]
+    if any(not is_depth_map(feature) for feature in videos):
+        check_encoder_usable(rgb_encoder.vcodec)
+    if any(is_depth_map(feature) for feature in videos):
+        check_encoder_usable(depth_encoder.vcodec)
 
 
 class LeRobotDataset:
@@ -204,6 +221,7 @@ class LeRobotDataset:
         """
         encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
+        _check_encoders_usable(features, *encoders)
         meta = LeRobotDatasetMetadata.create(
             repo_id=repo_id,
             fps=fps,
@@ -217,13 +235,25 @@ class LeRobotDataset:
             meta.update_chunk_settings(
                 video_files_size_in_mb=video_files_size_in_mb, data_files_size_in_mb=data_files_size_in_mb
             )
-        obj = cls.__new__(cls)
-        obj._set_attributes(
-            meta, repo_id, meta.root, None, tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads
-        )
-        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
-        if image_writer_processes or image_writer_threads:
-            obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
+        try:  # from here on a failure (too little /dev/shm, say) removes the dataset this call created
+            obj = cls.__new__(cls)
+            obj._set_attributes(
+                meta,
+                repo_id,
+                meta.root,
+                None,
+                tolerance_s,
+                video_backend,
+                batch_encoding_size,
+                encoders,
+                encoder_threads,
+            )
+            obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
+            if image_writer_processes or image_writer_threads:
+                obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
+        except BaseException:
+            shutil.rmtree(meta.root, ignore_errors=True)  # created by LeRobotDatasetMetadata.create: it did not exist
+            raise
         return obj
 
     @classmethod
