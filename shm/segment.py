@@ -70,20 +70,41 @@ def shm_free_bytes() -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def own_unbacked_bytes() -> int:
+    """Bytes of this process's segments that tmpfs has not allocated yet: a ring created inside the recording
+    loop is sparse until its consumer reserves it, and every page a frame copy touches meanwhile takes space
+    that ``statvfs`` still reports as free."""
+    if not SHM_DIR.is_dir():
+        return 0
+    total = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(SHM_DIR):
+            if entry.name.startswith(f"{SEGMENT_PREFIX}{os.getpid()}_"):
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    total += max(0, st.st_size - st.st_blocks * 512)
+    return total
+
+
 def check_shm_space(needed_bytes: int, what: str) -> None:
-    """Raise `SharedMemorySpaceError` if ``/dev/shm`` has less than ``needed_bytes`` free.
+    """Raise `SharedMemorySpaceError` if ``/dev/shm`` cannot hold ``needed_bytes`` more - on top of what this
+    process's not-yet-reserved segments will take (`own_unbacked_bytes`).
 
     Docker gives containers a 64 MB ``/dev/shm`` by default, far too small for many 640x480 cameras, and
     tmpfs reports a full disk as SIGBUS on first write, not as an error - so check up front and say how
     to fix it.
     """
     free = shm_free_bytes()
-    if free is None or needed_bytes <= free:
+    if free is None:
         return
+    pending = own_unbacked_bytes()
+    if needed_bytes + pending <= free:
+        return
+    others = f" ({pending / 2**20:.1f} MiB of it promised to rings created earlier)" if pending else ""
     raise SharedMemorySpaceError(
         errno.ENOSPC,
         f"{what} needs {needed_bytes / 2**20:.1f} MiB of shared memory but {SHM_DIR} has only "
-        f"{free / 2**20:.1f} MiB free. Enlarge it (Docker: `docker run --shm-size=1g ...`; "
+        f"{(free - pending) / 2**20:.1f} MiB free{others}. Enlarge it (Docker: `docker run --shm-size=1g ...`; "
         f"elsewhere: `mount -o remount,size=1G {SHM_DIR}`) or lower queue_maxsize / the number of cameras.",
     )
 
