@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.metadata_files import load_episode_rows
-from lerobot_stream.datasets.utils import INFO_PATH, load_json
+from lerobot_stream.datasets.utils import INFO_PATH, check_path_template, dataset_file, load_json
 from lerobot_stream.datasets.video_utils import count_video_frames
 
 
@@ -55,6 +55,12 @@ def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetRepo
     info = load_json(root / INFO_PATH)
     fps = info["fps"]
     problems: list[str] = []
+    for name in ("data_path", "video_path"):
+        try:
+            check_path_template(name, info.get(name), optional=name == "video_path")
+        except ValueError as exc:
+            problems.append(str(exc))
+            info[name] = None  # not followed
     try:
         episodes = load_episode_rows(root)
     except Exception as exc:
@@ -104,6 +110,8 @@ def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetRepo
 
 
 def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool) -> None:
+    if report.info.get("video_path") is None:
+        return  # no usable template: already a problem of the report
     files: dict[tuple[int, int], list[dict]] = {}
     for episode in report.episodes:
         location = (episode.get(f"videos/{key}/chunk_index"), episode.get(f"videos/{key}/file_index"))
@@ -112,9 +120,14 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
             return
         files.setdefault(location, []).append(episode)
     for (chunk, file), episodes in sorted(files.items()):
-        path = report.root / report.info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
-        if not path.exists():
-            report.problems.append(f"{key}: {path.relative_to(report.root)} is missing")
+        relative = report.info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
+        try:
+            path = dataset_file(report.root, relative)
+        except FileNotFoundError:
+            report.problems.append(f"{key}: {relative} is missing")
+            continue
+        except ValueError as exc:
+            report.problems.append(f"{key}: {exc}")
             continue
         end = 0.0
         for episode in episodes:

@@ -254,3 +254,43 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
             times = [float(f.pts * f.time_base) - start for f in container.decode(video=0)]
         times = [t for t in times if t >= -1e-6]
         assert times == pytest.approx([i / FPS for i in range(salvaged)], abs=1e-4)
+
+
+@pytest.mark.parametrize("template", ["/dev/stdin", "../outside/{video_key}/file-{file_index:03d}.mp4"])
+def test_a_video_path_template_outside_the_dataset_is_refused_not_followed(tmp_path, template):
+    import json
+
+    root = tmp_path / "ds"
+    _recorded_dataset(root, episodes=1)
+    outside = tmp_path / "outside" / "observation.images.cam0"
+    outside.mkdir(parents=True)
+    (outside / "file-000.mp4").write_bytes(
+        (root / "videos/observation.images.cam0/chunk-000/file-000.mp4").read_bytes()
+    )
+    info = json.loads((root / "meta/info.json").read_text())
+    info["video_path"] = template
+    (root / "meta/info.json").write_text(json.dumps(info))
+    result = _cli("info", str(root))  # used to hang reading /dev/stdin
+    assert result.returncode in (1, 2) and "video_path must be a file name relative to the dataset" in (
+        result.stdout + result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    with pytest.raises(ValueError, match="video_path must be a file name relative to the dataset"):
+        LeRobotDataset("t/dmg", root=root)
+
+
+def test_a_video_file_that_leads_outside_the_dataset_or_is_a_fifo_is_not_read(tmp_path):
+    root = tmp_path / "ds"
+    _recorded_dataset(root, episodes=1)
+    video = root / "videos/observation.images.cam0/chunk-000/file-000.mp4"
+    elsewhere = tmp_path / "secret.mp4"
+    video.rename(elsewhere)
+    video.symlink_to(elsewhere)
+    with pytest.raises(ValueError, match="leads outside the dataset"):
+        LeRobotDataset("t/dmg", root=root)[0]
+    result = _cli("info", str(root))
+    assert result.returncode == 1 and "leads outside the dataset" in result.stdout
+    video.unlink()
+    os.mkfifo(video)
+    result = _cli("info", str(root))  # opening a FIFO would wait for a writer forever
+    assert result.returncode == 1 and "not a regular file" in result.stdout

@@ -22,7 +22,7 @@ from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices, window
 from lerobot_stream.datasets.metadata_files import load_episode_rows
 from lerobot_stream.datasets.tiff import read_tiff
-from lerobot_stream.datasets.utils import DATA_DIR
+from lerobot_stream.datasets.utils import DATA_DIR, dataset_file
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, frame_codes, unit_factor
 from workers.media_paths import ffmpeg_path
@@ -241,10 +241,13 @@ class DatasetReader:
         return self.table.slice(position, 1).to_pylist()[0]
 
     def _camera_frame(self, key: str, episode: dict, timestamp: float) -> np.ndarray:
-        path = self.root / self.meta.video_path.format(
-            video_key=key,
-            chunk_index=episode[f"videos/{key}/chunk_index"],
-            file_index=episode[f"videos/{key}/file_index"],
+        path = dataset_file(
+            self.root,
+            self.meta.video_path.format(
+                video_key=key,
+                chunk_index=episode[f"videos/{key}/chunk_index"],
+                file_index=episode[f"videos/{key}/file_index"],
+            ),
         )
         frame = decode_frame_at(path, episode[f"videos/{key}/from_timestamp"] + timestamp, self.tolerance_s)
         if key in self._quantizers:

@@ -8,9 +8,10 @@ import json
 import logging
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -174,6 +175,41 @@ def write_json(data: dict, path: Path) -> None:
     atomic_write(Path(path), dump)
 
 
+def check_path_template(name: str, template: Any, optional: bool = False) -> None:
+    """A file-name template of ``info.json`` (``data_path``, ``video_path``) must name a file inside the
+    dataset: a relative path without ``..``. Metadata comes from wherever the dataset came from; a template of
+    ``/dev/stdin`` made ``info`` hang, ``../..`` made the reader read files outside the dataset."""
+    if template is None and optional:
+        return
+    parts = PurePosixPath(str(template)).parts
+    if (
+        not isinstance(template, str)
+        or not template
+        or template.startswith("/")
+        or "\\" in template
+        or "\0" in template
+        or ".." in parts
+        or ":" in (parts[0] if parts else "")
+    ):
+        raise ValueError(
+            f"info.json: {name} must be a file name relative to the dataset, without '..'; got {template!r}"
+        )
+
+
+def dataset_file(root: Path, relative: str | Path) -> Path:
+    """``root / relative``, checked to be a regular file inside the dataset (symbolic links resolved): a
+    ``FileNotFoundError`` if it is missing, a ``ValueError`` if it lies outside the dataset or is not a regular
+    file (a FIFO would hang its reader)."""
+    path = Path(root) / relative
+    resolved = path.resolve()
+    if not resolved.is_relative_to(Path(root).resolve()):
+        raise ValueError(f"{path} leads outside the dataset (to {resolved}); not reading it")
+    mode = resolved.stat().st_mode  # FileNotFoundError when missing
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file; not reading it")
+    return path
+
+
 def load_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -240,6 +276,8 @@ class DatasetInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("data_path", "video_path"):
+            check_path_template(name, getattr(self, name), optional=name == "video_path")
         for feature in self.features.values():
             if isinstance(feature.get("shape"), list):
                 feature["shape"] = tuple(feature["shape"])
