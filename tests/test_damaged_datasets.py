@@ -279,18 +279,69 @@ def test_a_video_path_template_outside_the_dataset_is_refused_not_followed(tmp_p
         LeRobotDataset("t/dmg", root=root)
 
 
-def test_a_video_file_that_leads_outside_the_dataset_or_is_a_fifo_is_not_read(tmp_path):
+def test_a_video_file_that_is_a_device_or_a_fifo_is_not_read(tmp_path):
     root = tmp_path / "ds"
     _recorded_dataset(root, episodes=1)
     video = root / "videos/observation.images.cam0/chunk-000/file-000.mp4"
-    elsewhere = tmp_path / "secret.mp4"
-    video.rename(elsewhere)
-    video.symlink_to(elsewhere)
-    with pytest.raises(ValueError, match="leads outside the dataset"):
+    video.unlink()
+    video.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
         LeRobotDataset("t/dmg", root=root)[0]
-    result = _cli("info", str(root))
-    assert result.returncode == 1 and "leads outside the dataset" in result.stdout
     video.unlink()
     os.mkfifo(video)
     result = _cli("info", str(root))  # opening a FIFO would wait for a writer forever
     assert result.returncode == 1 and "not a regular file" in result.stdout
+
+
+def test_a_staging_folder_replaced_by_a_symlink_stops_the_next_episode_cleanly(tmp_path):
+    from lerobot_stream.datasets.recovery import recover_dataset
+    from lerobot_stream.datasets.utils import PrivateFolderError
+
+    root = tmp_path / "ds"
+    features = {"observation.images.cam0": {"dtype": "video", "shape": (48, 64, 3), "names": ["h", "w", "c"]}}
+    dataset = LeRobotDataset.create("t/link", fps=FPS, features=features, root=root, streaming_encoding=True)
+    for i in range(3):
+        dataset.add_frame({"observation.images.cam0": identity_frame(i, 48, 64), "task": "t"})
+    dataset.save_episode()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("not the recorder's")
+    if (root / ".staging").exists():
+        (root / ".staging").rmdir()
+    (root / ".staging").symlink_to(elsewhere)
+    with pytest.raises(PrivateFolderError, match="symbolic link"):  # before the episode starts: nothing lost
+        dataset.add_frame({"observation.images.cam0": identity_frame(3, 48, 64), "task": "t"})
+    assert dataset.writer.episode_buffer["size"] == 0
+    dataset.finalize()  # used to fail on the link and leave the dataset locked
+    assert not (root / "meta/.writer.lock").exists()
+    report = recover_dataset(root)
+    assert "a symbolic link" in report.summary() and not (root / ".staging").exists()
+    assert (elsewhere / "precious").read_text() == "not the recorder's"
+    resumed = LeRobotDataset.resume("t/link", root=root, streaming_encoding=True)
+    resumed.add_frame({"observation.images.cam0": identity_frame(3, 48, 64), "task": "t"})
+    resumed.save_episode()
+    resumed.finalize()
+    assert resumed.meta.total_episodes == 2
+
+
+def test_recover_cleans_temporary_files_behind_a_symlinked_videos_folder(tmp_path):
+    from lerobot_stream.datasets.recovery import recover_dataset
+
+    root = tmp_path / "ds"
+    _recorded_dataset(root, episodes=1)
+    bigger_disk = tmp_path / "bigger_disk"
+    (root / "videos").rename(bigger_disk)
+    (root / "videos").symlink_to(bigger_disk)  # a user's choice: videos on another disk
+    folder = root / "videos/observation.images.cam0/chunk-000"
+    leftovers = [
+        folder / ".file-000.mp4.1a2b3c4d.tmp",
+        folder / ".file-000.pending.mp4",
+        folder / ".file-000.mp4.1a2b3c4d.bak",
+    ]
+    for path in leftovers:  # what a recorder killed inside save_episode leaves
+        path.write_bytes(b"partial")
+    report = recover_dataset(root)
+    assert not any(path.exists() for path in leftovers), report.summary()
+    assert (folder / "file-000.mp4").exists()
+    result = _cli("info", str(root))
+    assert result.returncode == 0, result.stdout

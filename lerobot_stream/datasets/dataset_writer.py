@@ -49,7 +49,14 @@ from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import RowJournal
 from lerobot_stream.datasets.streamed_videos import StreamedVideos
-from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR, check_batch_encoding_size
+from lerobot_stream.datasets.utils import (
+    DEFAULT_DEPTH_PATH,
+    DEFAULT_IMAGE_PATH,
+    IMAGES_DIR,
+    STAGING_DIR,
+    check_batch_encoding_size,
+    check_private_folder,
+)
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
     StreamingVideoEncoder,
@@ -152,6 +159,7 @@ class DatasetWriter:
             # belongs here and not in the first recorded frame's journal append.
             pa.array([[0.0]], type=pa.list_(pa.float32(), 1))
         self.episode_buffer = self._create_episode_buffer()
+        self._check_private_folders()
         self._lock.acquire("writing to it from this process")  # held until finalize; see writer_lock
         if self._streamed is not None:
             try:
@@ -217,6 +225,7 @@ class DatasetWriter:
         if self._episode_failure is not None:
             raise self._failed_episode_error(episode_index)
         if frame_index == 0:
+            self._check_private_folders()
             self._check_disk_space(episode_index)
             self._record_depth_units(frame)
         if frame_index == 0 and self._streamed is not None:
@@ -270,6 +279,12 @@ class DatasetWriter:
             f"clear_episode_buffer() and record the episode again.{hint}",
             cause.pid,
         )
+
+    def _check_private_folders(self) -> None:
+        """The staging folders must be real folders of the dataset (`check_private_folder`), checked when the
+        writer is built and before each episode, so a link planted meanwhile stops an episode before it starts."""
+        for name in (STAGING_DIR, IMAGES_DIR):
+            check_private_folder(self._root / name)
 
     def _check_disk_space(self, episode_index: int) -> None:
         """Refuse an episode that could not be saved whatever its length; warn when the disk is nearly full
@@ -440,10 +455,12 @@ class DatasetWriter:
         try:
             self.flush_pending_videos()
         finally:
-            self.stop_image_writer()
-            self._staging.cleanup()
-            self._meta.finalize()
-            self._lock.release()
+            try:
+                self.stop_image_writer()
+                self._staging.cleanup()
+                self._meta.finalize()
+            finally:
+                self._lock.release()  # whatever else failed: the dataset must not stay locked
 
     def __del__(self) -> None:
         """A writer nobody finalized: release what this process holds - the image-writer threads and the

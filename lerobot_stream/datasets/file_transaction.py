@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from lerobot_stream.datasets.dataset_walk import walk_dataset_files
+
 logger = logging.getLogger(__name__)
 
 BACKUP_SUFFIX = ".bak"
@@ -129,7 +131,7 @@ def note_replace(target: Path) -> None:
 def restore_or_drop_backups(root: Path) -> list[str]:
     """After a crash: put back each backup whose file is missing, delete the rest; returns what was done."""
     actions: list[str] = []
-    for backup in sorted(Path(root).rglob(f".*{BACKUP_SUFFIX}")):
+    for backup in walk_dataset_files(Path(root), f".*{BACKUP_SUFFIX}"):
         if not backup.is_file() or backup.is_symlink():
             continue
         stem = backup.name[1 : -len(BACKUP_SUFFIX)]

@@ -78,11 +78,13 @@ class FrameStaging:
     def cleanup(self) -> None:
         """Remove the staging folders once nothing is left in them."""
         staging = self.root / STAGING_DIR
-        if staging.exists() and not any(staging.iterdir()):
+        if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
             staging.rmdir()
-        images = self.root / IMAGES_DIR
-        if images.exists() and not any(images.rglob("*.png")) and not any(images.rglob("*.tiff")):
-            shutil.rmtree(images, ignore_errors=True)
+        images = self.root / IMAGES_DIR  # a symbolic link here is refused by the writer, never followed
+        if images.is_dir() and not images.is_symlink() and not any(images.rglob("*.png")):
+            staged_depth = any(images.rglob("*.tiff"))
+            if not staged_depth:
+                shutil.rmtree(images, ignore_errors=True)
 
     def remove_episode(self, keys: list[str], episode_index: int) -> None:
         for key in keys:

@@ -19,6 +19,7 @@ cannot). Otherwise its leftovers are removed and the report says so.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
+from lerobot_stream.datasets.dataset_walk import walk_dataset_files
 from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.file_transaction import restore_or_drop_backups
 from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
@@ -188,6 +190,15 @@ def _check_provable(root: Path, info: dict, rows: list[dict], video_keys: list[s
 
 
 def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
+    for private in (STAGING_DIR, IMAGES_DIR):
+        link = root / private
+        if link.is_symlink():
+            target = os.readlink(link)
+            link.unlink()
+            report.actions.append(
+                f"removed {private}, a symbolic link (to {target}) where lerobot_stream keeps its temporary files; "
+                "what it pointed to was not touched"
+            )
     staging = root / STAGING_DIR
     if staging.exists():
         count = sum(1 for p in staging.rglob("*.mp4"))
@@ -204,7 +215,7 @@ def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
         shutil.rmtree(images)
         report.actions.append(f"removed {count} staged PNG file(s) of an unsaved episode ({IMAGES_DIR}/)")
     for pattern in (".*.tmp", ".*.pending.mp4", ".concat-*.mp4"):
-        for path in root.rglob(pattern):
+        for path in walk_dataset_files(root, pattern):
             path.unlink()
             report.actions.append(f"removed half-written temporary file {path.relative_to(root)}")
 

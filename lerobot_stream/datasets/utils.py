@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import json
 import logging
 import os
@@ -197,17 +198,30 @@ def check_path_template(name: str, template: Any, optional: bool = False) -> Non
 
 
 def dataset_file(root: Path, relative: str | Path) -> Path:
-    """``root / relative``, checked to be a regular file inside the dataset (symbolic links resolved): a
-    ``FileNotFoundError`` if it is missing, a ``ValueError`` if it lies outside the dataset or is not a regular
-    file (a FIFO would hang its reader)."""
+    """``root / relative``, checked to name a regular file: a ``FileNotFoundError`` if it is missing, a
+    ``ValueError`` if it is anything else (a FIFO or a device would hang or flood its reader). Symbolic links are
+    followed - users keep ``videos/`` on another disk that way; the path itself is kept inside the dataset by
+    `check_path_template` (relative, no ``..``)."""
     path = Path(root) / relative
-    resolved = path.resolve()
-    if not resolved.is_relative_to(Path(root).resolve()):
-        raise ValueError(f"{path} leads outside the dataset (to {resolved}); not reading it")
-    mode = resolved.stat().st_mode  # FileNotFoundError when missing
+    mode = path.stat().st_mode  # FileNotFoundError when missing
     if not stat.S_ISREG(mode):
         raise ValueError(f"{path} is not a regular file; not reading it")
     return path
+
+
+class PrivateFolderError(OSError):
+    """A folder lerobot_stream keeps to itself inside a dataset (``.staging``, ``images``) is a symbolic link."""
+
+
+def check_private_folder(path: Path) -> None:
+    """Refuse to keep temporary files in ``path`` if it is a symbolic link: they would be written - and later
+    deleted - wherever the link points, outside the dataset."""
+    if path.is_symlink():
+        raise PrivateFolderError(
+            errno.ELOOP,
+            f"{path} is a symbolic link (to {os.readlink(path)}); lerobot_stream keeps an episode's temporary files "
+            "in a folder of its own there. Remove the link (`lerobot-stream recover` does) and try again.",
+        )
 
 
 def load_json(path: Path) -> Any:
