@@ -345,3 +345,30 @@ def test_recover_cleans_temporary_files_behind_a_symlinked_videos_folder(tmp_pat
     assert (folder / "file-000.mp4").exists()
     result = _cli("info", str(root))
     assert result.returncode == 0, result.stdout
+
+
+def _read_only_command(root: Path, args: list[str]) -> list[str] | None:
+    """``lerobot-stream ARGS`` with ``root`` bind-mounted read-only in a private mount namespace (root only)."""
+    script = f'mount --bind {root} {root} && mount -o remount,bind,ro {root} && exec "$@"'
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    return ["unshare", "-m", "sh", "-c", script, "sh", sys.executable, "-m", "lerobot_stream.cli", *args]
+
+
+def test_recover_on_a_read_only_dataset_writes_nothing_and_says_whether_it_had_to(tmp_path):
+    root = tmp_path / "ds"
+    _recorded_dataset(root, episodes=2)
+    command = _read_only_command(root, ["recover", str(root)])
+    if command is None:
+        pytest.skip("cannot bind-mount read-only here (needs root and a mount namespace)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr  # was exit 2: "cannot read the dataset" (the lock file)
+    assert "consistent (2 episodes, 10 frames); nothing to do (read-only" in result.stdout
+    (root / ".staging").mkdir()
+    (root / ".staging" / "journal-000002.arrow").write_bytes(b"left by a killed recorder")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "needs recovery but cannot be written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (root / ".staging" / "journal-000002.arrow").exists()

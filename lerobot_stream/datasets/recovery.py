@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.dataset_walk import walk_dataset_files
 from lerobot_stream.datasets.feature_utils import validate_feature_names
-from lerobot_stream.datasets.file_transaction import restore_or_drop_backups
+from lerobot_stream.datasets.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
 from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
 from lerobot_stream.datasets.salvage import salvage_episode
 from lerobot_stream.datasets.utils import (
@@ -49,7 +49,8 @@ from lerobot_stream.datasets.utils import (
     write_json,
 )
 from lerobot_stream.datasets.video_utils import get_video_duration_in_s, trim_video_file
-from lerobot_stream.datasets.writer_lock import WriterLock
+from lerobot_stream.datasets.writer_lock import LockUnavailable, WriterLock
+from lerobot_stream.integrity import inspect_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RecoveryReport:
     actions: list[str] = field(default_factory=list)
     episodes: int = 0
     frames: int = 0
+    #: The dataset could not be written (a read-only mount) and did not need to be.
+    read_only: bool = False
 
     @property
     def changed(self) -> bool:
@@ -67,7 +70,8 @@ class RecoveryReport:
 
     def summary(self) -> str:
         if not self.actions:
-            return f"{self.root}: consistent ({self.episodes} episodes, {self.frames} frames); nothing to do"
+            written = " (read-only: nothing needed writing)" if self.read_only else ""
+            return f"{self.root}: consistent ({self.episodes} episodes, {self.frames} frames); nothing to do{written}"
         lines = [f"{self.root}: {self.episodes} saved episodes, {self.frames} frames kept"]
         lines += [f"  - {a}" for a in self.actions]
         return "\n".join(lines)
@@ -288,6 +292,24 @@ def _fix_info_and_stats(root: Path, rows: list[dict], report: RecoveryReport) ->
             write_stats(aggregate_stats(per_episode, order=list(info["features"])), root)
 
 
+def _check_read_only(root: Path, report: RecoveryReport, cause: OSError) -> RecoveryReport:
+    """A dataset recovery cannot write to (a read-only mount, another user's files): consistent is fine -
+    nothing needed writing - and anything to repair is refused, saying what and why. The integrity check
+    (`lerobot_stream.integrity`, what ``info`` reports) decides what counts as consistent."""
+    inspection = inspect_dataset(root)
+    leftovers = walk_dataset_files(root, f".*{BACKUP_SUFFIX}") + walk_dataset_files(root, ".*.tmp")
+    if not inspection.healthy or inspection.notes or leftovers:
+        found = [*inspection.problems, *inspection.notes, *(f"{p.relative_to(root)} is left over" for p in leftovers)]
+        raise RecoveryRefused(
+            f"{root} needs recovery but cannot be written ({cause}): {'; '.join(found[:5])}. Nothing was "
+            "changed; make it writable and run recover again."
+        )
+    report.read_only = True
+    report.episodes = len(inspection.episodes)
+    report.frames = sum(e["length"] for e in inspection.episodes)
+    return report
+
+
 def recover_dataset(root: str | Path) -> RecoveryReport:
     """Make the dataset at ``root`` consistent with its episodes table; see the module docstring.
 
@@ -302,7 +324,10 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     info = _load_info(root)
     lock = WriterLock(root)
     video_keys = [k for k, f in info["features"].items() if f.get("dtype") == "video"]
-    lock.acquire("recovering it")  # a live recorder's episode is not an unsaved one's remains
+    try:
+        lock.acquire("recovering it")  # a live recorder's episode is not an unsaved one's remains
+    except LockUnavailable as exc:  # a read-only mount: fine, if there is nothing to write
+        return _check_read_only(root, report, exc)
     try:
         report.actions += restore_or_drop_backups(root)  # an interrupted save's old file versions
         rows = _episode_rows(root)
