@@ -7,6 +7,7 @@ of the episodes placed in them, and every episode's ``from/to_timestamp`` span i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class DatasetReport:
     data_rows: int
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Whether every video was decoded and its frames counted (``decode_videos``; ``info --no-decode``: not).
+    decoded: bool = True
 
     @property
     def healthy(self) -> bool:
@@ -68,9 +71,17 @@ def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetRepo
         episodes = []
     columns = ["index", "episode_index", "frame_index", "timestamp"]
     data = _read_rows(root, list((root / "data").glob("chunk-*/file-*.parquet")), columns, problems)
-    report = DatasetReport(root, info, episodes, len(data))
+    report = DatasetReport(root, info, episodes, len(data), decoded=decode_videos)
     report.problems.extend(problems)
     problems = report.problems
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+        problems.append(f"info.json: fps must be a positive whole number of frames per second, got {fps!r}")
+        fps = max(1, round(float(fps))) if isinstance(fps, (int, float)) and fps > 0 else 1
+    for episode in episodes:
+        length = episode.get("length")
+        if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+            problems.append(f"episode {episode.get('episode_index')}: length {length!r} is not a positive count")
+            episode["length"] = 0
 
     total = sum(e["length"] for e in episodes)
     if info["total_episodes"] != len(episodes):
@@ -132,7 +143,10 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
         end = 0.0
         for episode in episodes:
             start, stop = episode[f"videos/{key}/from_timestamp"], episode[f"videos/{key}/to_timestamp"]
-            if abs(start - end) > 1e-6 or abs((stop - start) - episode["length"] / fps) > 1e-6:
+            if not (math.isfinite(start) and math.isfinite(stop)):
+                report.problems.append(f"{key}: episode {episode['episode_index']} spans {start}-{stop} s")
+                stop = end + episode["length"] / fps
+            elif abs(start - end) > 1e-6 or abs((stop - start) - episode["length"] / fps) > 1e-6:
                 report.problems.append(
                     f"{key}: episode {episode['episode_index']} spans {start:.4f}-{stop:.4f} s, expected "
                     f"{end:.4f}-{end + episode['length'] / fps:.4f} s"
@@ -175,8 +189,10 @@ def format_report(report: DatasetReport) -> str:
             )
             lines.append(f"  {episode['episode_index']:>7}  {episode['length']:>6}  {repeated}")
     lines += [f"  note: {n}" for n in report.notes]
-    if report.healthy:
+    if report.healthy and report.decoded:
         lines.append("Integrity: OK (video frames match data rows, timestamps consistent)")
+    elif report.healthy:
+        lines.append("Integrity: OK as far as checked (metadata, data rows, timestamps; videos not decoded)")
     else:
         lines.append(f"Integrity: {len(report.problems)} problem(s)")
         lines += [f"  - {p}" for p in report.problems]

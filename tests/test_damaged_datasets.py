@@ -372,3 +372,57 @@ def test_recover_on_a_read_only_dataset_writes_nothing_and_says_whether_it_had_t
     assert result.returncode == 1 and "needs recovery but cannot be written" in result.stderr
     assert "Traceback" not in result.stderr
     assert (root / ".staging" / "journal-000002.arrow").exists()
+
+
+def _damage_episodes(root: Path, change) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = root / "meta/episodes/chunk-000/file-000.parquet"
+    rows = pq.read_table(path).to_pylist()
+    change(rows)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def _overlap(rows):
+    rows[1]["dataset_from_index"] -= 2
+
+
+def _negative_length(rows):
+    rows[2]["length"] = -5
+
+
+def _nan_timestamp(rows):
+    rows[1]["videos/observation.images.cam0/from_timestamp"] = float("nan")
+
+
+@pytest.mark.parametrize("damage", ["overlap", "negative-length", "nan-timestamp", "fps-29.97", "truncated-mp4"])
+def test_info_and_recover_agree_on_hand_damaged_metadata(tmp_path, damage):
+    import json
+
+    root = tmp_path / "ds"
+    _recorded_dataset(root)
+    if damage == "fps-29.97":
+        info = json.loads((root / "meta/info.json").read_text())
+        info["fps"] = 29.97
+        (root / "meta/info.json").write_text(json.dumps(info))
+    elif damage == "truncated-mp4":
+        video = root / "videos/observation.images.cam0/chunk-000/file-000.mp4"
+        video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    else:
+        _damage_episodes(
+            root, {"overlap": _overlap, "negative-length": _negative_length, "nan-timestamp": _nan_timestamp}[damage]
+        )
+    info = _cli("info", str(root))
+    recover = _cli("recover", str(root))
+    assert info.returncode in (1, 2), info.stdout
+    assert recover.returncode == info.returncode, (info.stdout + info.stderr, recover.stdout + recover.stderr)
+    assert "Traceback" not in info.stderr + recover.stderr
+
+
+def test_info_without_decoding_says_what_it_did_not_check(tmp_path):
+    root = tmp_path / "ds"
+    _recorded_dataset(root, episodes=1)
+    result = _cli("info", "--no-decode", str(root))
+    assert result.returncode == 0 and "videos not decoded" in result.stdout
+    assert "video frames match data rows" not in result.stdout

@@ -281,7 +281,7 @@ class LeRobotDataset:
             raise ValueError("resume() requires an explicit 'root' directory (the dataset to append to).")
         from lerobot_stream.datasets.recovery import recover_dataset
 
-        report = recover_dataset(Path(root))
+        report = recover_dataset(Path(root), decode_videos=False)  # decoding every video belongs to `recover`
         if report.changed:
             logger.warning("Recovered %s before resuming: %s", root, report.summary())
         encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)

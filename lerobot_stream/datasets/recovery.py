@@ -79,7 +79,8 @@ class RecoveryReport:
 
 class RecoveryRefused(ValueError):
     """The dataset is damaged in a way recovery cannot prove to be an unsaved episode's remains (missing or
-    unreadable metadata, files out of place): nothing was changed; the message says what is wrong."""
+    unreadable metadata, files out of place) or does not repair (what ``info`` reports): the message says what
+    is wrong, and what recovery did before it found out (usually nothing)."""
 
 
 def _episode_rows(root: Path) -> list[dict]:
@@ -310,12 +311,15 @@ def _check_read_only(root: Path, report: RecoveryReport, cause: OSError) -> Reco
     return report
 
 
-def recover_dataset(root: str | Path) -> RecoveryReport:
+def recover_dataset(root: str | Path, decode_videos: bool = True) -> RecoveryReport:
     """Make the dataset at ``root`` consistent with its episodes table; see the module docstring.
 
     Raises `RecoveryRefused`, having changed nothing, when the metadata is missing, unreadable or out of
     step with the files in a way an interrupted save cannot explain, and
-    `lerobot_stream.datasets.writer_lock.DatasetLocked` while a live recorder holds the dataset.
+    `lerobot_stream.datasets.writer_lock.DatasetLocked` while a live recorder holds the dataset. Finally the
+    dataset must pass the integrity check ``info`` runs (`lerobot_stream.integrity`; every video decoded unless
+    ``decode_videos`` is False): damage that check sees and recovery does not repair is a `RecoveryRefused`
+    too, listing it after whatever recovery did - so ``recover`` never calls consistent what ``info`` does not.
     """
     root = Path(root).absolute()  # FFmpeg and pyarrow read a relative "name:" as a protocol
     if not (root / INFO_PATH).exists():
@@ -353,4 +357,11 @@ def recover_dataset(root: str | Path) -> RecoveryReport:
     report.frames = sum(r["length"] for r in rows)
     if report.changed:
         logger.info("%s", report.summary())
+    inspection = inspect_dataset(root, decode_videos=decode_videos)
+    if not inspection.healthy:
+        done = f" (after: {'; '.join(report.actions)})" if report.actions else ""
+        raise RecoveryRefused(
+            f"{root}: damaged in a way recovery does not repair{done}: {'; '.join(inspection.problems[:5])}. "
+            "`lerobot-stream info` lists every problem."
+        )
     return report
