@@ -3,8 +3,9 @@
 Usage: ``python full_disk_child.py MODE MOUNT_POINT``; prints one ``REPORT <json>`` line.
 
 Modes:
-* ``save-sweep``: save an episode, then fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 4, 8, ... KiB
-  free - before each ``save_episode``, so the save runs out of space at every file it writes. After each failed
+* ``save-sweep``: fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 8, 16, ... KiB free - before each
+  ``save_episode``, so saves (the first, which creates every file, and later ones) run out of space at every file
+  they write. After each failed
   save it checks that the dataset's files are byte for byte what they were, frees the space and goes on.
 * ``mid-episode``: fill the disk while an episode is being recorded; report every error ``add_frame`` raised,
   then free the space and record one more episode.
@@ -94,11 +95,9 @@ def save_sweep(mount: Path) -> dict:
     dataset = LeRobotDataset.create("test/full", fps=30, features=FEATURES, root=root, streaming_encoding=True)
     report: dict = {"failures": [], "saved": 0, "unchanged": [], "errors": []}
     g = 0
-    record(dataset, g, 5)
-    g += 5
-    dataset.save_episode()
-    report["saved"] += 1
-    steps = [("inodes", n) for n in range(10)] + [("bytes", kib * 1024) for kib in range(0, 1024, 8)]
+    # The first saves create every file; the later ones extend them (a new copy of each beside it).
+    inodes = [("inodes", n) for n in range(16)]
+    steps = inodes + inodes + [("bytes", kib * 1024) for kib in range(0, 1024, 8)]
     saved_with_bytes_left = 0
     for kind, amount in steps:
         if saved_with_bytes_left == 2:
