@@ -231,29 +231,36 @@ class LeRobotDataset:
             use_videos=use_videos,
             metadata_buffer_size=metadata_buffer_size,
         )
-        if video_files_size_in_mb is not None or data_files_size_in_mb is not None:
-            meta.update_chunk_settings(
-                video_files_size_in_mb=video_files_size_in_mb, data_files_size_in_mb=data_files_size_in_mb
-            )
         try:  # from here on a failure (too little /dev/shm, say) removes the dataset this call created
-            obj = cls.__new__(cls)
-            obj._set_attributes(
-                meta,
-                repo_id,
-                meta.root,
-                None,
-                tolerance_s,
-                video_backend,
-                batch_encoding_size,
-                encoders,
-                encoder_threads,
-            )
-            obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
-            if image_writer_processes or image_writer_threads:
-                obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
+            if video_files_size_in_mb is not None or data_files_size_in_mb is not None:
+                meta.update_chunk_settings(
+                    video_files_size_in_mb=video_files_size_in_mb, data_files_size_in_mb=data_files_size_in_mb
+                )
+            settings = (tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads)
+            writing = (streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads)
+            return cls._open_for_writing(meta, repo_id, None, settings, writing)
         except BaseException:
             shutil.rmtree(meta.root, ignore_errors=True)  # created by LeRobotDatasetMetadata.create: it did not exist
             raise
+
+    @classmethod
+    def _open_for_writing(
+        cls,
+        meta: LeRobotDatasetMetadata,
+        repo_id: str,
+        revision: str | None,
+        settings: tuple[float, str | None, int, tuple[Any, Any], int | None],
+        writing: tuple[bool, int, int, int],
+    ) -> LeRobotDataset:
+        """The dataset object with its writer, for `create` and `resume`: ``settings`` are (tolerance_s,
+        video_backend, batch_encoding_size, encoder configs, encoder_threads), ``writing`` (streaming_encoding,
+        encoder_queue_maxsize, image_writer_processes, image_writer_threads)."""
+        streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads = writing
+        obj = cls.__new__(cls)
+        obj._set_attributes(meta, repo_id, meta.root, revision, *settings)
+        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
+        if image_writer_processes or image_writer_threads:
+            obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
         return obj
 
     @classmethod
@@ -286,22 +293,11 @@ class LeRobotDataset:
             logger.warning("Recovered %s before resuming: %s", root, report.summary())
         encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
-        obj = cls.__new__(cls)
-        obj._set_attributes(
-            LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync),
-            repo_id,
-            root,
-            revision,
-            tolerance_s,
-            video_backend,
-            batch_encoding_size,
-            encoders,
-            encoder_threads,
-        )
-        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
-        if image_writer_processes or image_writer_threads:
-            obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
-        return obj
+        meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
+        _check_encoders_usable(meta.features, *encoders)
+        settings = (tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads)
+        writing = (streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads)
+        return cls._open_for_writing(meta, repo_id, revision, settings, writing)
 
     # -- recording ------------------------------------------------------------------------------------------
     def _require_writer(self, name: str) -> DatasetWriter:
