@@ -232,12 +232,14 @@ class DatasetWriter:
             self._streamed.start_episode()
             self._journal.camera_settings = {key: self._settings_for(key) for key in self._meta.video_keys}
         values: dict[str, Any] = {}
+        cameras_fed = 0
         for key, value in frame.items():
             if key == "task":
                 continue
             dtype = features[key]["dtype"]
             if dtype == "video" and self._streamed is not None:
-                self._feed_camera(key, value, episode_index, first=not values)
+                self._feed_camera(key, value, episode_index, first=cameras_fed == 0)
+                cameras_fed += 1
                 values[key] = None
             elif dtype == "image":
                 pixels = to_depth_map(value, key) if key in self._meta.depth_keys else to_hwc_uint8(value, key)
