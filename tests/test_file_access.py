@@ -52,10 +52,13 @@ def test_a_child_forked_while_recording_does_not_keep_the_dataset_locked(tmp_pat
     root = tmp_path / "ds"
     dataset = LeRobotDataset.create("t/fork", fps=30, features=features(1), root=root, streaming_encoding=True)
     record(dataset, [3], cameras=1)
+    ready_read, ready_write = os.pipe()
     child = os.fork()
     if child == 0:  # a data-loader worker or helper that outlives the recorder
+        os.write(ready_write, b"x")  # past fork's after-in-child hooks
         time.sleep(30)
         os._exit(0)
+    os.read(ready_read, 1)
     try:
         dataset.finalize()
         report = recover_dataset(root)  # refused, naming this very process, when the child held the lock
@@ -65,6 +68,8 @@ def test_a_child_forked_while_recording_does_not_keep_the_dataset_locked(tmp_pat
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+        os.close(ready_read)
+        os.close(ready_write)
 
 
 def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(tmp_path):
@@ -80,6 +85,7 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         record(dataset, [3], cameras=1)
         helper = os.fork()
         if helper == 0:
+            print("helper running", flush=True)  # past fork's after-in-child hooks
             time.sleep(60)
             os._exit(0)
         print(helper, flush=True)
@@ -94,7 +100,8 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         start_new_session=True,
     )
     try:
-        helper = int(recorder.stdout.readline())
+        lines = [recorder.stdout.readline(), recorder.stdout.readline()]
+        helper = int(next(line for line in lines if line.strip().isdigit()))
         recorder.kill()
         recorder.wait(30)
         assert os.path.exists(f"/proc/{helper}") or sys.platform != "linux"
