@@ -30,6 +30,7 @@ import numpy as np
 
 from shm import RingProducer, ring_pipes
 from shm.readiness import ReadinessProbe
+from workers.backlog import NO_BACKLOG, BacklogBudget
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError, WorkerDied
@@ -114,6 +115,12 @@ class LiveStatus:
     histograms: np.ndarray | None = None
     #: What looks wrong with the camera right now (`workers.health`); empty when it looks healthy.
     health: tuple[str, ...] = ()
+    #: Frames taken from the ring and not encoded yet (`workers.backlog`), their bytes, and those on disk.
+    backlog_frames: int = 0
+    backlog_bytes: int = 0
+    backlog_disk_bytes: int = 0
+    #: Frames encoded per second, measured between the last progress reports (None before two of them).
+    encode_fps: float | None = None
 
 
 class CameraWorker:
@@ -137,6 +144,8 @@ class CameraWorker:
         self._outcome: object | None = None
         self._ready = False
         self._health_warned: set[str] = set()
+        #: (time, frames encoded) of the last progress report, for `LiveStatus.encode_fps`.
+        self._rate_mark: tuple[float, int] | None = None
 
         command_read, command_write = os.pipe()
         event_read, event_write = os.pipe()
@@ -219,10 +228,29 @@ class CameraWorker:
         except (EOFError, OSError):
             self._mark_lost()
 
+    def _encode_rate(self, frames_encoded: int) -> float | None:
+        """Frames per second encoded since the previous report, smoothed over a few reports."""
+        now = time.monotonic()
+        previous, self._rate_mark = self._rate_mark, (now, frames_encoded)
+        if previous is None or now <= previous[0] or frames_encoded < previous[1]:
+            return self.status.encode_fps
+        rate = (frames_encoded - previous[1]) / (now - previous[0])
+        last = self.status.encode_fps
+        return rate if last is None else 0.5 * last + 0.5 * rate
+
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
             if event.episode == self._episode:
-                self.status = LiveStatus(event.frames_encoded, event.frames_repeated, event.histograms, event.health)
+                self.status = LiveStatus(
+                    event.frames_encoded,
+                    event.frames_repeated,
+                    event.histograms,
+                    event.health,
+                    event.backlog_frames,
+                    event.backlog_bytes,
+                    event.backlog_disk_bytes,
+                    self._encode_rate(event.frames_encoded),
+                )
                 for flag in set(event.health) - self._health_warned:
                     self._health_warned.add(flag)
                     logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, _HEALTH_HINTS[flag])
@@ -266,13 +294,21 @@ class CameraWorker:
         return self._outcome
 
     # -- episodes -----------------------------------------------------------------------------------------
-    def start_episode(self, episode: int, path: Path, settings: EncoderSettings, fragmented: bool = True) -> None:
+    def start_episode(
+        self,
+        episode: int,
+        path: Path,
+        settings: EncoderSettings,
+        fragmented: bool = True,
+        backlog: BacklogBudget = NO_BACKLOG,
+    ) -> None:
         self._episode = episode
         self._outcome = None
         self.failure = None
         self.status = LiveStatus()
+        self._rate_mark = None
         self._health_warned = set()  # each health flag is logged once per episode
-        self._send(StartEpisode(episode, str(path), settings, fragmented))
+        self._send(StartEpisode(episode, str(path), settings, fragmented, backlog))
 
     def ensure_ring(self, slot: SlotFormat, in_loop: bool = False) -> None:
         """Allocate the ring for frames stored as ``slot`` (no-op if it already fits). Between frames only.

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from shm import check_shm_space
+from workers.backlog import NO_BACKLOG, BacklogBudget
 from workers.camera_worker import LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
@@ -58,6 +59,19 @@ class CameraStatus:
     #: Mean level of each colour channel over the episode so far (0-255), from the running statistics the
     #: encoder streams back; None for depth maps and before the first report.
     mean_level: tuple[float, ...] | None = None
+    #: Frames the encoder process has taken from the buffer but not encoded yet (`workers.backlog`), their size
+    #: in MB (of which on disk), and the seconds it needs to encode them at its measured rate (None: not known).
+    backlog_frames: int = 0
+    backlog_mb: float = 0.0
+    backlog_disk_mb: float = 0.0
+    backlog_seconds: float | None = None
+
+
+def backlog_seconds(frames: int, encode_fps: float | None) -> float | None:
+    """How long the encoder needs for ``frames`` at its measured rate (0 for none; None while unmeasured)."""
+    if not frames:
+        return 0.0
+    return frames / encode_fps if encode_fps else None
 
 
 def mean_levels(histograms: np.ndarray | None) -> tuple[float, ...] | None:
@@ -116,7 +130,7 @@ class CameraChannel:
     def prepare(self, slot: SlotFormat, in_loop: bool) -> None:
         """Make the buffer fit frames of format ``slot``; ``in_loop``: the recording loop may be running."""
 
-    def _begin(self, episode: int, path: Path, settings: EncoderSettings) -> None:
+    def _begin(self, episode: int, path: Path, settings: EncoderSettings, backlog: BacklogBudget) -> None:
         raise NotImplementedError
 
     def _failure(self) -> str | None:
@@ -152,13 +166,20 @@ class CameraChannel:
         return self.frames_fed - self.frames_dropped
 
     def start(
-        self, episode: int, temp_dir: Path, settings: EncoderSettings, config: Any, slot: SlotFormat | None
+        self,
+        episode: int,
+        temp_dir: Path,
+        settings: EncoderSettings,
+        config: Any,
+        slot: SlotFormat | None,
+        backlog: BacklogBudget = NO_BACKLOG,
     ) -> None:
-        """Begin ``episode``: the MP4 goes in a new folder under ``temp_dir``; ``slot`` is the format hint."""
+        """Begin ``episode``: the MP4 goes in a new folder under ``temp_dir``; ``slot`` is the format hint,
+        ``backlog`` what the encoder may hold back while it is behind (`workers.backlog`)."""
         folder = Path(tempfile.mkdtemp(dir=temp_dir))
         path = folder / f"{self.camera.replace('/', '_')}_streaming.mp4"
         try:
-            self._begin(episode, path, settings)
+            self._begin(episode, path, settings, backlog)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -250,6 +271,10 @@ class CameraChannel:
             capacity=self.capacity,
             health=live.health,
             mean_level=mean_levels(live.histograms),
+            backlog_frames=live.backlog_frames,
+            backlog_mb=live.backlog_bytes / 1e6,
+            backlog_disk_mb=live.backlog_disk_bytes / 1e6,
+            backlog_seconds=backlog_seconds(live.backlog_frames, live.encode_fps),
         )
 
 

@@ -112,6 +112,8 @@ class EpisodeEncoder:
         self._previous: av.VideoFrame | None = None
         self._last_dts: int | None = None
         self._closed = False
+        #: The index the next prepared frame must have at least.
+        self._next_index = 0
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -137,19 +139,25 @@ class EpisodeEncoder:
         self._container, self._stream, self._size = container, stream, (height, width)
 
     def add(self, index: int, pixels: np.ndarray, release: Callable[[], None] | None = None) -> None:
-        """Encode the frame recorded at position ``index`` of the episode.
+        """Encode the frame recorded at position ``index`` of the episode (`prepare`, then `encode_prepared`).
 
         ``pixels`` is uint8 HWC (RGB) or a 2-D uint16/float32 map (depth) and may be a view into shared
         memory: it is counted into the statistics and converted to the codec's pixel format (quantized, for
         depth) first, then ``release`` is called so the slot is free again before the slow part (encoding).
         """
+        self.encode_prepared(index, self.prepare(index, pixels, release))
+
+    def prepare(self, index: int, pixels: np.ndarray, release: Callable[[], None] | None = None) -> av.VideoFrame:
+        """The fast half of `add`: count the frame into the statistics and health checks, convert it to the
+        codec's format and call ``release``; the returned frame no longer refers to ``pixels``. Frames are
+        prepared in index order; `encode_prepared` takes them in the same order, possibly much later (the
+        encoder process's backlog, `workers.backlog`)."""
         try:
             if self._closed:
                 raise EncodeError(f"{self.path.name}: encoder already finished")
-            if index < self.frames_written:
-                raise EncodeError(
-                    f"{self.path.name}: frame index {index} arrived after frame {self.frames_written - 1}"
-                )
+            if index < self._next_index:
+                raise EncodeError(f"{self.path.name}: frame index {index} arrived after frame {self._next_index - 1}")
+            self._next_index = index + 1
             height, width = pixels.shape[:2]
             if self._size is None:
                 self._open(height, width)
@@ -159,10 +167,15 @@ class EpisodeEncoder:
                 )
             self.stats.update(pixels)
             self.health.update(pixels)
-            frame = self._convert(pixels)
+            return self._convert(pixels)
         finally:
             if release is not None:
                 release()
+
+    def encode_prepared(self, index: int, frame: av.VideoFrame) -> None:
+        """Encode a frame from `prepare`, first repeating the previous frame for any index that never came."""
+        if self._closed:
+            raise EncodeError(f"{self.path.name}: encoder already finished")
         filler = self._previous if self._previous is not None else frame
         for _ in range(index - self.frames_written):
             self._encode(filler)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from shm import RingProducer
+from workers.backlog import BacklogBudget
 from workers.camera_worker import CameraWorker, LiveStatus
 from workers.channel import CameraChannel
 from workers.codecs import EncoderSettings
@@ -74,9 +75,9 @@ class ProcessChannel(CameraChannel):
     def prepare(self, slot: SlotFormat, in_loop: bool) -> None:
         self._running().ensure_ring(slot, in_loop=in_loop)
 
-    def _begin(self, episode: int, path: Path, settings: EncoderSettings) -> None:
+    def _begin(self, episode: int, path: Path, settings: EncoderSettings, backlog: BacklogBudget) -> None:
         self.spawn()
-        self._running().start_episode(episode, path, settings, self.fragmented)
+        self._running().start_episode(episode, path, settings, self.fragmented, backlog)
 
     def _failure(self) -> str | None:
         worker = self._running()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shm import RingSpec
+from workers.backlog import NO_BACKLOG, BacklogBudget
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 
@@ -46,6 +47,8 @@ class StartEpisode:
     path: str
     settings: EncoderSettings
     fragmented: bool = True
+    #: What the process may hold back while its encoder is behind (`workers.backlog`); none by default.
+    backlog: BacklogBudget = NO_BACKLOG
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class Progress:
     histograms: np.ndarray
     #: What looks wrong with the camera right now (`workers.health.FLAGS`); empty when it looks healthy.
     health: tuple[str, ...] = ()
+    #: Frames taken from the ring and not encoded yet, their bytes, and how many of those bytes are on disk.
+    backlog_frames: int = 0
+    backlog_bytes: int = 0
+    backlog_disk_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.backlog import BacklogBudget
 from workers.camera_worker import LiveStatus
 from workers.channel import CameraChannel
 from workers.codecs import EncoderSettings
@@ -31,7 +32,8 @@ class ThreadChannel(CameraChannel):
         self._frames: queue.Queue = queue.Queue(maxsize=capacity)
         self._stop = threading.Event()
 
-    def _begin(self, episode: int, path: Path, settings: EncoderSettings) -> None:
+    def _begin(self, episode: int, path: Path, settings: EncoderSettings, backlog: BacklogBudget) -> None:
+        """``backlog`` is not used: the thread host (LeRobot's design, the baseline) has only its queue."""
         self._frames = queue.Queue(maxsize=self.capacity)
         self._stop = threading.Event()
         self.thread = CameraEncoderThread(

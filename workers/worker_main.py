@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 
 from shm import RingConsumer, RingPipes, SharedMemorySpaceError
 from workers.encode import EpisodeEncoder
+from workers.episode_pipeline import EncodingEpisode
 from workers.protocol import (
     AttachRing,
     CancelEpisode,
@@ -59,9 +60,11 @@ def _return_freed_memory() -> None:
 
 
 class _Episode:
-    def __init__(self, command: StartEpisode, encoder: EpisodeEncoder):
-        self.number = command.episode
-        self.encoder = encoder
+    """An episode's bookkeeping against the recorder's commands; its frames go through `pipeline`."""
+
+    def __init__(self, number: int, pipeline: EncodingEpisode):
+        self.number = number
+        self.pipeline = pipeline
         self.received = 0
         self.reported_frames = 0
         self.finish: FinishEpisode | None = None
@@ -69,6 +72,13 @@ class _Episode:
 
     def all_frames_received(self) -> bool:
         return self.finish is not None and self.received >= self.finish.frames_published
+
+    def ready_to_complete(self) -> bool:
+        return self.error is None and self.all_frames_received() and self.pipeline.idle
+
+    def can_take_frame(self) -> bool:
+        """A failed episode only gives frames back; a live one takes them while its backlog has room."""
+        return self.error is not None or self.pipeline.can_take_frame()
 
 
 class _RecorderGone(Exception):
@@ -85,6 +95,9 @@ class EncoderWorker:
         self.events = events
         self.ring = ring
         self.episode: _Episode | None = None
+        #: The encoding thread's wake-up pipe (`workers.episode_pipeline`): read end waited on, write end its.
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
         self._last_progress = 0.0
         #: Why the current ring is unusable (it could not be reserved), until a new ring is attached.
         self._ring_error: BaseException | None = None
@@ -107,22 +120,31 @@ class EncoderWorker:
             logger.info("camera %s: recorder went away; closing", self.camera)
             if self.episode is not None:
                 # Keep what was encoded: a fragmented MP4 closed cleanly plays to its last frame.
-                self.episode.encoder.abort(delete=False)
+                self.episode.pipeline.close(delete=False)
         finally:
             self.ring.close()
 
     def _loop(self) -> None:
+        """Commands first, then frames waiting in the ring (taken as fast as they come, while the backlog has
+        room), then one frame of the backlog into the encoder; sleep only when there is none of the three."""
         ready_pipe = self.ring.ready_connection
         while True:
             episode = self.episode
-            if episode is not None and episode.all_frames_received():
+            if episode is not None and episode.error is None and episode.pipeline.error is not None:
+                self._fail(episode, episode.pipeline.error)
+                continue
+            if episode is not None and episode.ready_to_complete():
                 self._complete_episode(episode)
                 continue
             if self.commands.poll():
                 if not self._handle_command(self._receive_command()):
                     return
                 continue
-            readable = wait([self.commands, ready_pipe], timeout=PROGRESS_INTERVAL_S)
+            taking = episode is None or episode.can_take_frame()
+            sources = [self.commands, self._wake_read, *([ready_pipe] if taking else [])]
+            readable = wait(sources, timeout=PROGRESS_INTERVAL_S)
+            if self._wake_read in readable:
+                os.read(self._wake_read, 4096)  # the encoding thread emptied its backlog or failed
             if ready_pipe in readable and self.commands not in readable:
                 self._on_frame()
             self._maybe_send_progress()
@@ -157,11 +179,12 @@ class EncoderWorker:
                 logger.debug("camera %s: ring %s was replaced before attaching", self.camera, command.spec.segment_name)
         elif isinstance(command, StartEpisode):
             if self.episode is not None:  # the recorder never does this; be safe anyway
-                self.episode.encoder.abort()
+                self.episode.pipeline.close()
             encoder = EpisodeEncoder(
                 command.path, command.settings, fragmented=command.fragmented, on_codec_open=self._demote
             )
-            self.episode = _Episode(command, encoder)
+            pipeline = EncodingEpisode(encoder, command.backlog, self._wake_write)
+            self.episode = _Episode(command.episode, pipeline)
             self._last_progress = time.monotonic()
             if self._ring_error is not None:
                 self._fail(self.episode, self._ring_error)
@@ -174,7 +197,7 @@ class EncoderWorker:
             self._cancel(command)
         elif isinstance(command, Shutdown):
             if self.episode is not None:
-                self.episode.encoder.abort()
+                self.episode.pipeline.close()
                 self.episode = None
             return False
         else:
@@ -184,7 +207,7 @@ class EncoderWorker:
     def _cancel(self, command: CancelEpisode) -> None:
         episode = self.episode
         if episode is not None and episode.number == command.episode:
-            episode.encoder.abort()
+            episode.pipeline.close()
             # Give back every slot the recorder published for this episode before acknowledging, so the
             # recorder's ring is whole again when it starts the next episode.
             deadline = time.monotonic() + _DRAIN_TIMEOUT_S
@@ -211,17 +234,16 @@ class EncoderWorker:
             return
         episode.received += 1
         try:
-            episode.encoder.add(
-                handoff.seq, self.ring.view(handoff.slot), release=lambda: self.ring.release(handoff.slot)
-            )
+            episode.pipeline.add(handoff.seq, self.ring.view(handoff.slot), lambda: self.ring.release(handoff.slot))
         except Exception as exc:
             self._fail(episode, exc)
 
     def _fail(self, episode: _Episode, exc: BaseException) -> None:
         message = f"camera {self.camera}: {type(exc).__name__}: {exc}"
         logger.error("%s", message)
-        episode.error = EpisodeFailed(episode.number, message, traceback.format_exc())
-        episode.encoder.abort()
+        details = "".join(traceback.format_exception(exc))
+        episode.error = EpisodeFailed(episode.number, message, details)
+        episode.pipeline.close()
         self._send(episode.error)
 
     def _complete_episode(self, episode: _Episode) -> None:
@@ -230,7 +252,7 @@ class EncoderWorker:
             self._send(episode.error)
             return
         try:
-            result = episode.encoder.finish(total_frames=episode.finish.frames_fed)
+            result = episode.pipeline.finish(total_frames=episode.finish.frames_fed)
         except Exception as exc:
             self._fail(episode, exc)
             return
@@ -244,13 +266,25 @@ class EncoderWorker:
         if episode is None or episode.error is not None or now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        encoder = episode.encoder
+        encoder = episode.pipeline.encoder
         if encoder.frames_written == episode.reported_frames:
             return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
         episode.reported_frames = encoder.frames_written
         histograms, _ = encoder.stats.snapshot()
         health = encoder.health.flags()
-        self._send(Progress(episode.number, encoder.frames_written, encoder.frames_repeated, histograms, health))
+        frames, size, on_disk = episode.pipeline.counts()
+        self._send(
+            Progress(
+                episode.number,
+                encoder.frames_written,
+                encoder.frames_repeated,
+                histograms,
+                health,
+                backlog_frames=frames,
+                backlog_bytes=size,
+                backlog_disk_bytes=on_disk,
+            )
+        )
 
 
 def _connection(fd: str, readable: bool) -> Connection:

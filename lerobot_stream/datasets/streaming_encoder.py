@@ -38,6 +38,7 @@ import numpy as np
 from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_encoder_defaults
 from lerobot_stream.datasets.encoder_arguments import normalise_arguments
 from shm import check_owner, in_owner
+from workers.backlog import NO_BACKLOG, BacklogBudget, backlog_budget
 from workers.channel import CameraChannel, CameraStatus, prepare_channels
 from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
@@ -113,6 +114,8 @@ class StreamingVideoEncoder:
         fragmented: bool = True,
         finish_timeout_s: float = 120.0,
         bound_threads: bool = True,
+        backlog_memory_mb: float | None = None,
+        backlog_disk_reserve_mb: float | None = None,
     ):
         self._closed = True  # until fully constructed, so __del__ has nothing to do
         self._owner_pid = os.getpid()  # a forked child must not use or tear down these encoder processes
@@ -148,6 +151,16 @@ class StreamingVideoEncoder:
         self.backend = backend
         self.finish_timeout_s = finish_timeout_s
         self.bound_threads = bound_threads
+        for name, value in (
+            ("backlog_memory_mb", backlog_memory_mb),
+            ("backlog_disk_reserve_mb", backlog_disk_reserve_mb),
+        ):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+                raise ValueError(f"{name} must be a number of MB >= 0 (or None for the default), got {value!r}")
+        #: What each encoder process may hold back while it is behind (`workers.backlog`; None: the defaults).
+        self.backlog_memory_mb, self.backlog_disk_reserve_mb = backlog_memory_mb, backlog_disk_reserve_mb
+        #: The budget of each camera in the current (or last) episode.
+        self.backlog_budget: BacklogBudget = NO_BACKLOG
 
         # One channel per camera ever recorded: a process channel keeps its encoder across episodes.
         if backend == "process":
@@ -242,10 +255,13 @@ class StreamingVideoEncoder:
         self._episode_number += 1
         self._episode_keys = []
         started: list[CameraChannel] = []
+        budget = backlog_budget(len(keys), temp_dir, self.backlog_memory_mb, self.backlog_disk_reserve_mb)
+        self.backlog_budget = budget
         try:
             for channel, slot in zip(channels, slots, strict=True):
                 config = self._depth_encoder if channel.camera in depth else self._rgb_encoder
-                channel.start(self._episode_number, temp_dir, self._settings(config, len(keys)), config, slot)
+                settings = self._settings(config, len(keys))
+                channel.start(self._episode_number, temp_dir, settings, config, slot, budget)
                 started.append(channel)
         except BaseException:
             for channel in started:

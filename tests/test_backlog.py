@@ -1,0 +1,99 @@
+"""The encoder process's backlog (`workers.backlog`): frames it has taken from its ring but not encoded yet, in
+memory and then on disk, so a camera past the machine's real-time capacity loses nothing while the budgets hold."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from helpers import decode_identities, identity_frame
+
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from workers.backlog import BacklogBudget, FrameBacklog, frame_bytes
+
+
+def _frame(value: int, fmt: str = "yuv420p") -> av.VideoFrame:
+    frame = av.VideoFrame(64, 48, fmt)
+    for plane in frame.planes:
+        plane.update(bytes([value % 256]) * plane.buffer_size)
+    return frame
+
+
+def _value(frame: av.VideoFrame) -> int:
+    return bytes(frame.planes[0])[0]
+
+
+@pytest.mark.parametrize("fmt", ["yuv420p", "gray12le"])
+def test_a_backlog_spills_past_its_memory_budget_and_gives_frames_back_in_order(tmp_path, fmt):
+    size = frame_bytes(_frame(0, fmt))
+    backlog = FrameBacklog(BacklogBudget(memory_bytes=3 * size, disk_reserve_bytes=0), tmp_path / "cam.backlog")
+    order = []
+    for index in range(10):
+        assert backlog.has_room(size)
+        backlog.push(index, _frame(index, fmt))
+    assert backlog.memory_bytes == 3 * size and backlog.spilled == 7 and backlog.disk_bytes > 7 * size
+    for _ in range(5):  # half of it back, then more frames: they queue behind the spilled ones
+        index, frame = backlog.pop()
+        order.append((index, _value(frame)))
+    for index in range(10, 14):
+        backlog.push(index, _frame(index, fmt))
+    while backlog:
+        index, frame = backlog.pop()
+        order.append((index, _value(frame)))
+    assert order == [(i, i) for i in range(14)]
+    assert (tmp_path / "cam.backlog").stat().st_size == 0  # read back whole: its space given back
+    backlog.discard()
+    assert not (tmp_path / "cam.backlog").exists()
+
+
+def test_a_backlog_without_room_says_so(tmp_path):
+    size = frame_bytes(_frame(0))
+    no_disk = FrameBacklog(BacklogBudget(memory_bytes=2 * size, disk_reserve_bytes=2**62), tmp_path / "a.backlog")
+    no_disk.push(0, _frame(0))
+    no_disk.push(1, _frame(1))
+    assert not no_disk.has_room(size)  # memory full, and the disk may not be used
+    empty_budget = FrameBacklog(BacklogBudget(memory_bytes=0, disk_reserve_bytes=2**62), tmp_path / "b.backlog")
+    empty_budget.push(0, _frame(0))  # the frame in hand is always held: it is encoded next
+    assert len(empty_budget) == 1 and not empty_budget.has_room(size)
+
+
+H, W, FRAMES = 480, 640, 90
+
+
+def _record_faster_than_the_encoder(tmp_path: Path, **budget) -> tuple[StreamingVideoEncoder, list[int], list[str]]:
+    """90 frames at 100 fps into an encoder that manages far fewer (x264 veryslow, one thread, 640x480), through a
+    two-slot ring: without a backlog most frames find the ring full."""
+    frames = [identity_frame(i, H, W) for i in range(FRAMES)]
+    spills: list[str] = []
+    with StreamingVideoEncoder(
+        fps=30, vcodec="h264", preset="veryslow", encoder_threads=1, queue_maxsize=2, **budget
+    ) as encoder:
+        encoder.warm_up(["cam"], frame_shapes={"cam": (H, W, 3)})
+        encoder.start_episode(["cam"], tmp_path, frame_shapes={"cam": (H, W, 3)})
+        for frame in frames:
+            encoder.feed_frame("cam", frame)
+            spills += [p.name for p in tmp_path.glob("*/*.backlog")]
+            time.sleep(0.01)
+        path, _ = encoder.finish_episode()["cam"]
+        left = list(tmp_path.glob("*/*.backlog"))
+    assert not left, "the spill file goes with the episode"
+    return encoder, decode_identities(path), spills
+
+
+def test_an_encoder_behind_real_time_loses_nothing_while_its_backlog_holds(tmp_path):
+    encoder, shown, spills = _record_faster_than_the_encoder(
+        tmp_path / "with", backlog_memory_mb=5, backlog_disk_reserve_mb=0
+    )
+    assert encoder.dropped_frames["cam"] == 0 and encoder.last_results["cam"].repeated == 0
+    assert shown == list(range(FRAMES))  # every frame, exact and in order
+    assert spills, "past 5 MB (about 10 frames) the backlog spills to disk"
+    baseline, shown, _ = _record_faster_than_the_encoder(
+        tmp_path / "without", backlog_memory_mb=0, backlog_disk_reserve_mb=float("inf")
+    )
+    dropped = baseline.dropped_frames["cam"]
+    assert dropped > 0, "with no budget the ring is all there is, and a two-slot ring overflows"
+    assert baseline.last_results["cam"].repeated == dropped and len(shown) == FRAMES  # repeat-fill, counted
+    assert np.all(np.diff(shown) >= 0)

@@ -1,0 +1,191 @@
+"""The frames an encoder process has taken from its ring but not encoded yet: in memory, then on disk.
+
+Why: past the machine's real-time capacity an encoder falls behind. Without a backlog its ring (one second of
+frames) fills and the recorder drops frames, which the MP4 then repeats - while a session's resets between
+episodes would have given the encoder all the time it needed. With one, the process keeps draining its ring as
+fast as frames arrive (statistics, health checks and the conversion to the codec's pixel format happen then),
+and queues the converted frames for its encoder: in memory up to `BacklogBudget.memory_bytes`, then appended
+to a spill file beside the episode's MP4 (sequential writes, sequential reads), as long as the disk keeps
+`BacklogBudget.disk_reserve_bytes` free. Only when both are exhausted does the process stop draining its ring,
+and the recorder's last resort - a dropped frame, repeated in the video and counted - takes over.
+
+Order is first in, first out: once a frame has gone to disk, every later frame follows it there until the spill
+file has been read back, so frames reach the encoder in recording order. A converted frame is a few planes of
+fixed size (``yuv420p``: 1.5 bytes a pixel, half an RGB frame; 12-bit depth: 2), so a spilled record is the
+frame's index (8 bytes) and its planes' bytes, and needs no header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+_INDEX = struct.Struct("<q")
+#: How often the free disk space is read again - every so many spilled frames, and at least this often (s)
+#: while the backlog waits for room: ``statvfs`` is cheap, not free.
+_DISK_CHECK_EVERY = 8
+_DISK_CHECK_S = 0.25
+
+
+@dataclass(frozen=True)
+class BacklogBudget:
+    """How much one camera's encoder process may hold back: ``memory_bytes`` of converted frames in memory,
+    then frames on disk as long as the disk keeps ``disk_reserve_bytes`` free (0 memory and a reserve larger than
+    the disk: no backlog, the ring is all there is)."""
+
+    memory_bytes: int = 0
+    disk_reserve_bytes: int = 2**62
+
+
+#: The ring is all there is (the default of a `StartEpisode`).
+NO_BACKLOG = BacklogBudget()
+
+#: Defaults of `backlog_budget`: a quarter of the memory available when the episode starts, shared by its
+#: cameras; spilling stops while the disk has less than 5 % of its size (at least 1 GiB) free - room left for
+#: the episode's own videos and everything else on the robot.
+DEFAULT_MEMORY_FRACTION = 0.25
+DEFAULT_DISK_RESERVE_FRACTION = 0.05
+MIN_DISK_RESERVE_BYTES = 2**30
+
+
+def backlog_budget(cameras: int, folder: Path, memory_mb: float | None, disk_reserve_mb: float | None) -> BacklogBudget:
+    """Each of ``cameras`` encoders' budget for an episode whose files go in ``folder``: ``memory_mb`` (MB, all
+    cameras together; None: `DEFAULT_MEMORY_FRACTION` of the available memory) and ``disk_reserve_mb`` (MB the
+    disk must keep free; None: the default above; ``inf``: never spill)."""
+    import psutil
+
+    if memory_mb is None:
+        memory = DEFAULT_MEMORY_FRACTION * psutil.virtual_memory().available
+    else:
+        memory = float(memory_mb) * 1e6
+    if disk_reserve_mb is None:
+        reserve = max(MIN_DISK_RESERVE_BYTES, DEFAULT_DISK_RESERVE_FRACTION * shutil.disk_usage(folder).total)
+    else:
+        reserve = min(float(disk_reserve_mb) * 1e6, 2.0**62)
+    return BacklogBudget(int(memory // max(1, cameras)), int(reserve))
+
+
+def frame_bytes(frame: av.VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
+class FrameBacklog:
+    """A FIFO of (index, converted frame), in memory then spilled to ``spill_path`` (created on first use)."""
+
+    def __init__(self, budget: BacklogBudget, spill_path: Path):
+        self.budget = budget
+        self.spill_path = Path(spill_path)
+        self._memory: deque[tuple[int, av.VideoFrame]] = deque()
+        self.memory_bytes = 0
+        #: Frames on disk not read back yet, and where the next one starts.
+        self.spilled = 0
+        self._spill: object | None = None  # the file, opened for appending and reading
+        self._read_at = 0
+        self._write_at = 0
+        self._frame_format: tuple[int, int, str, tuple[int, ...]] | None = None
+        self._spills_since_check = _DISK_CHECK_EVERY
+        self._disk_ok = False
+        self._checked_at = -float("inf")
+        #: The most bytes held at once (memory + disk), for the episode's report.
+        self.peak_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._memory) + self.spilled
+
+    @property
+    def disk_bytes(self) -> int:
+        return self._write_at - self._read_at
+
+    def has_room(self, next_frame_bytes: int) -> bool:
+        """Whether a frame of ``next_frame_bytes`` could be queued now (in memory, else on disk)."""
+        if not self.spilled and self.memory_bytes + next_frame_bytes <= self.budget.memory_bytes:
+            return True
+        return self._disk_has_room(next_frame_bytes)
+
+    def _disk_has_room(self, size: int) -> bool:
+        now = time.monotonic()
+        if self._spills_since_check >= _DISK_CHECK_EVERY or now - self._checked_at > _DISK_CHECK_S:
+            self._spills_since_check, self._checked_at = 0, now
+            try:
+                folder = self.spill_path.parent
+                st = os.statvfs(folder)
+                self._disk_ok = st.f_bavail * st.f_frsize - _DISK_CHECK_EVERY * (size + _INDEX.size) > (
+                    self.budget.disk_reserve_bytes
+                )
+            except OSError:
+                self._disk_ok = False
+        return self._disk_ok
+
+    def push(self, index: int, frame: av.VideoFrame) -> None:
+        """Queue a frame (the caller checked `has_room`). A failed disk write raises ``OSError``."""
+        size = frame_bytes(frame)
+        fits = self.memory_bytes + size <= self.budget.memory_bytes
+        if not self.spilled and (fits or not self._memory):  # one frame is always held: it is encoded next
+            self._memory.append((index, frame))
+            self.memory_bytes += size
+        else:
+            self._write(index, frame)
+        self.peak_bytes = max(self.peak_bytes, self.memory_bytes + self.disk_bytes)
+
+    def pop(self) -> tuple[int, av.VideoFrame]:
+        """The oldest frame (``IndexError`` when empty)."""
+        if self._memory:
+            index, frame = self._memory.popleft()
+            self.memory_bytes -= frame_bytes(frame)
+            return index, frame
+        if not self.spilled:
+            raise IndexError("the backlog is empty")
+        return self._read()
+
+    # -- the spill file ---------------------------------------------------------------------------------------
+    def _write(self, index: int, frame: av.VideoFrame) -> None:
+        layout = (frame.width, frame.height, frame.format.name, tuple(p.buffer_size for p in frame.planes))
+        if self._frame_format is None:
+            self._frame_format = layout
+        elif layout != self._frame_format:  # the encode core refuses a size change before this point
+            raise ValueError(f"spilled frames must keep one format: {layout} after {self._frame_format}")
+        if self._spill is None:
+            self._spill = open(self.spill_path, "w+b")  # noqa: SIM115 - kept open for the episode
+        self._spill.seek(self._write_at)
+        self._spill.write(_INDEX.pack(index))
+        for plane in frame.planes:
+            self._spill.write(memoryview(plane))
+        self._write_at = self._spill.tell()
+        self.spilled += 1
+        self._spills_since_check += 1
+
+    def _read(self) -> tuple[int, av.VideoFrame]:
+        width, height, pix_fmt, sizes = self._frame_format
+        self._spill.flush()
+        self._spill.seek(self._read_at)
+        (index,) = _INDEX.unpack(self._spill.read(_INDEX.size))
+        frame = av.VideoFrame(width, height, pix_fmt)
+        for plane, size in zip(frame.planes, sizes, strict=True):
+            plane.update(self._spill.read(size))
+        self._read_at = self._spill.tell()
+        self.spilled -= 1
+        if not self.spilled:  # all read back: give the space back, start over
+            self._spill.truncate(0)
+            self._read_at = self._write_at = 0
+        return index, frame
+
+    def discard(self) -> None:
+        """Drop every queued frame and delete the spill file. Idempotent."""
+        self._memory.clear()
+        self.memory_bytes = 0
+        self.spilled = 0
+        self._read_at = self._write_at = 0
+        if self._spill is not None:
+            with contextlib.suppress(OSError):
+                self._spill.close()
+            self._spill = None
+        with contextlib.suppress(FileNotFoundError):
+            self.spill_path.unlink()
