@@ -283,14 +283,20 @@ class CameraWorker:
                 self.pid,
             )
 
-    def _await_outcome(self, timeout: float) -> object | None:
+    def _await_outcome(self, timeout: float, while_encoding: bool = False) -> object | None:
+        """The episode's outcome, or None after ``timeout`` s - counted from the last frame encoded when
+        ``while_encoding``: an encoder working through a backlog (`workers.backlog`) may need far longer than
+        any fixed time, and is only given up on when it stops making progress."""
         deadline = time.monotonic() + timeout
+        encoded = self.status.frames_encoded
         while self._outcome is None and not self._lost:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             wait([self._events], timeout=remaining)
             self.poll_events()
+            if while_encoding and self.status.frames_encoded > encoded:
+                encoded, deadline = self.status.frames_encoded, time.monotonic() + timeout
         return self._outcome
 
     # -- episodes -----------------------------------------------------------------------------------------
@@ -341,7 +347,7 @@ class CameraWorker:
 
     def collect(self, timeout: float) -> EpisodeResult:
         """The finished episode's result, or raise `CameraEncoderError` naming the camera and the cause."""
-        outcome = self._await_outcome(timeout)
+        outcome = self._await_outcome(timeout, while_encoding=True)
         self._episode = None
         if isinstance(outcome, EpisodeFinished):
             return outcome.result
@@ -352,7 +358,8 @@ class CameraWorker:
             self.kill()
             raise CameraEncoderError(
                 self.camera,
-                f"Encoder process for camera '{self.camera}' did not finish within {timeout:.0f} s; it was stopped",
+                f"Encoder process for camera '{self.camera}' encoded nothing for {timeout:.0f} s while finishing the "
+                "episode; it was stopped",
                 pid,
             )
         raise WorkerDied(self.camera, self.failure or f"Encoder process for camera '{self.camera}' died", self.pid)

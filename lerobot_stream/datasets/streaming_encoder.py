@@ -91,7 +91,8 @@ class StreamingVideoEncoder:
       ``"normal"`` (see `workers.scheduling`);
     * ``fragmented``: write episode files as fragmented MP4 so a crash leaves a playable prefix
       (default True);
-    * ``finish_timeout_s``: how long ``finish_episode`` waits for one camera (default 120 s);
+    * ``finish_timeout_s``: how long ``finish_episode`` waits for a camera whose encoder makes no progress
+      (default 120 s; an encoder working through its backlog is waited for as long as it encodes);
     * ``bound_threads``: with ``encoder_threads=None``, give each encoder ``cores // streams`` threads
       (default True); False leaves the codec's own default, every core per encoder, as LeRobot does.
     """
