@@ -24,6 +24,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds or MB, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _resolution(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -78,6 +88,27 @@ def _add_record(subparsers) -> None:
         "--encoder-threads", type=_positive_int, default=None, help="threads per encoder (default: cores / cameras)"
     )
     p.add_argument(
+        "--reset-seconds",
+        type=_non_negative_float,
+        default=0.0,
+        help="seconds between episodes, saved after the reset as lerobot-record does: the encoders work through "
+        "their backlog meanwhile (default: %(default)s)",
+    )
+    p.add_argument(
+        "--backlog-memory-mb",
+        type=_non_negative_float,
+        default=None,
+        help="memory the encoders may fill with frames they are behind on, all cameras together "
+        "(default: a quarter of the available memory)",
+    )
+    p.add_argument(
+        "--backlog-disk-reserve-mb",
+        type=_non_negative_float,
+        default=None,
+        help="beyond that memory the backlog spills to disk while this much stays free; 'inf' never spills "
+        "(default: 5%% of the disk, at least 1 GiB)",
+    )
+    p.add_argument(
         "--content",
         choices=("scene", "synthetic"),  # lerobot_stream.cameras.CONTENTS (not imported: the CLI starts fast)
         default="scene",
@@ -113,6 +144,9 @@ def _cmd_record(args) -> int:
         overwrite=args.overwrite,
         content=args.content,
         source=args.source,
+        reset_seconds=args.reset_seconds,
+        backlog_memory_mb=args.backlog_memory_mb,
+        backlog_disk_reserve_mb=args.backlog_disk_reserve_mb,
     )
     try:
         summary = run_record(config)

@@ -53,6 +53,13 @@ class RecordConfig:
     #: What the cameras film (`lerobot_stream.cameras`): "scene" or "synthetic", or footage from ``source``.
     content: str = "scene"
     source: Path | None = None
+    #: Seconds between episodes, as ``lerobot-record --dataset.reset_time_s`` (none after the last one): the
+    #: episode is saved after its reset, as lerobot-record does, so its encoders work through their backlog
+    #: meanwhile.
+    reset_seconds: float = 0.0
+    #: The encoders' backlog budgets (MB; None: the defaults, see `StreamingVideoEncoder.set_backlog_budget`).
+    backlog_memory_mb: float | None = None
+    backlog_disk_reserve_mb: float | None = None
 
 
 @dataclass
@@ -70,6 +77,8 @@ class RecordSummary:
     #: Why an episode could not be saved, if one could not (the recording then stops; see `run_record`).
     save_error: str = ""
     size_mb: float = 0.0
+    #: The largest backlog (MB, all cameras together) any status update saw.
+    peak_backlog_mb: float = 0.0
 
 
 class _TolerantWriter:
@@ -154,13 +163,26 @@ class StatusDisplay:
         self._lines = 0
         self._encoded: dict[str, tuple[float, int]] = {}
 
-    def update(self, dataset: LeRobotDataset, episode: int, tick: int, ticks: int, force: bool = False) -> None:
+    def update(
+        self,
+        dataset: LeRobotDataset,
+        episode: int,
+        tick: int,
+        ticks: int,
+        force: bool = False,
+        summary: RecordSummary | None = None,
+        header: str | None = None,
+    ) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval_s:
             return
         self._last = now
         statuses = dataset.writer.camera_status()
-        lines = [f"episode {episode + 1}  {tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"]
+        if summary is not None:
+            backlog = sum(status.backlog_mb for status in statuses.values())
+            summary.peak_backlog_mb = max(summary.peak_backlog_mb, backlog)
+        time_line = f"{tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"
+        lines = [header or f"episode {episode + 1}  {time_line}"]
         for key in dataset.meta.video_keys:
             name = key.rsplit(".", 1)[-1]
             status = statuses.get(key)
@@ -173,8 +195,8 @@ class StatusDisplay:
             health = ", ".join(status.health).upper() or "ok"
             lines.append(
                 f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {status.buffered:3d}/"
-                f"{status.capacity}  dropped/repeated {status.frames_dropped:4d}"
-                f"  lag {tick - status.frames_encoded:4d} frames  {health}"
+                f"{status.capacity}  backlog {status.backlog_frames:4d} ({status.backlog_mb:5.0f} MB)"
+                f"  dropped/repeated {status.frames_dropped:4d}  {health}"
             )
         self._draw(lines)
 
@@ -198,6 +220,24 @@ def _percentiles(values: list[float]) -> str:
         return "n/a"
     p50, p99 = np.percentile(values, [50, 99])
     return f"p50 {p50:.2f}  p99 {p99:.2f}  max {max(values):.2f}"
+
+
+def _reset_period(
+    dataset: LeRobotDataset,
+    config: RecordConfig,
+    episode: int,
+    stop: _StopRequest,
+    display: StatusDisplay,
+    summary: RecordSummary,
+) -> None:
+    """``reset_seconds`` without recording, before the episode is saved (as lerobot-record does it): the robot
+    would be reset now, and the encoders work through their backlog meanwhile - shown live."""
+    ticks = round(config.episode_seconds * config.fps)
+    start = time.monotonic()
+    while not stop.requested and (elapsed := time.monotonic() - start) < config.reset_seconds:
+        header = f"reset after episode {episode + 1}  {elapsed:5.1f}/{config.reset_seconds:.1f} s"
+        display.update(dataset, episode, ticks, ticks, summary=summary, header=header)
+        time.sleep(0.05)
 
 
 def _record_episode(
@@ -230,7 +270,7 @@ def _record_episode(
         dataset.add_frame(frame)
         summary.add_frame_ms.append((time.perf_counter() - began) * 1000)
         tick += 1
-        display.update(dataset, episode, tick, ticks)
+        display.update(dataset, episode, tick, ticks, summary=summary)
     display.update(dataset, episode, tick, ticks, force=True)
     return tick
 
@@ -300,6 +340,8 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
             streaming_encoding=config.streaming,
             encoder_queue_maxsize=config.queue_size,
             encoder_threads=config.encoder_threads,
+            backlog_memory_mb=config.backlog_memory_mb,
+            backlog_disk_reserve_mb=config.backlog_disk_reserve_mb,
         )
         mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
         print(
@@ -315,6 +357,8 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                 if frames == 0:  # stopped before this episode's first frame (during set-up, or at a boundary)
                     summary.interrupted, summary.stopped_by = stop.requested, stop.signal_name
                     break
+                if episode < config.episodes - 1 and not stop.requested:
+                    _reset_period(dataset, config, episode, stop, display, summary)
                 started = time.perf_counter()
                 try:
                     dataset.save_episode()
@@ -364,6 +408,8 @@ def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) ->
             f"max {max(summary.save_seconds) * 1000:.0f} ms",
             file=out,
         )
+    if config.streaming:
+        print(f"  encoder backlog    peak {summary.peak_backlog_mb:.0f} MB (all cameras)", file=out)
     print(f"  loop lateness ms   {_percentiles(summary.lateness_ms)}", file=out)
     print(f"  add_frame ms       {_percentiles(summary.add_frame_ms)}", file=out)
     per_minute = summary.size_mb / minutes if minutes else 0.0

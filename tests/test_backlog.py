@@ -97,3 +97,27 @@ def test_an_encoder_behind_real_time_loses_nothing_while_its_backlog_holds(tmp_p
     assert dropped > 0, "with no budget the ring is all there is, and a two-slot ring overflows"
     assert baseline.last_results["cam"].repeated == dropped and len(shown) == FRAMES  # repeat-fill, counted
     assert np.all(np.diff(shown) >= 0)
+
+
+def test_the_budgets_reach_the_encoder_from_the_dataset_api_and_bad_ones_are_refused(tmp_path):
+    from helpers import features
+
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+    dataset = LeRobotDataset.create(
+        "t/budget",
+        fps=30,
+        features=features(1),
+        root=tmp_path / "ds",
+        streaming_encoding=True,
+        backlog_memory_mb=64,
+        backlog_disk_reserve_mb=float("inf"),
+    )
+    try:
+        encoder = dataset.writer._streaming_encoder
+        assert (encoder.backlog_memory_mb, encoder.backlog_disk_reserve_mb) == (64, float("inf"))
+    finally:
+        dataset.finalize()
+    for bad in (-1, "lots", True):
+        with pytest.raises(ValueError, match="backlog_memory_mb must be a number of MB"):
+            StreamingVideoEncoder(fps=30, backlog_memory_mb=bad)

@@ -212,3 +212,14 @@ def test_a_codec_that_cannot_encode_here_is_refused_before_anything_is_written(t
     with pytest.raises(ValueError, match=r"cannot encode on this machine|Invalid vcodec"):  # the latter: LeRobot's
         LeRobotDataset.create("t/codec", fps=30, features=spec, root=root, vcodec=vcodec)
     assert not root.exists()
+
+
+def test_record_runs_a_session_with_resets_and_reports_the_backlog(tmp_path):
+    root = tmp_path / "session"
+    args = ["--cameras", "2", "--resolution", "96x64", "--episodes", "2", "--episode-seconds", "0.5"]
+    result = run_cli("record", "--root", str(root), *args, "--reset-seconds", "0.5", "--backlog-memory-mb", "50")
+    assert result.returncode == 0, result.stderr
+    assert "encoder backlog    peak" in result.stdout and "Integrity: OK" in result.stdout
+    assert len(inspect_dataset(root).episodes) == 2
+    bad = run_cli("record", "--root", str(tmp_path / "x"), "--reset-seconds", "-1")
+    assert bad.returncode == 2 and "must be 0 or more" in bad.stderr

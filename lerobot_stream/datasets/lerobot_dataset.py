@@ -166,13 +166,21 @@ class LeRobotDataset:
             encoder_threads=encoder_threads,
         )
 
-    def _build_writer(self, streaming_encoding: bool, encoder_queue_maxsize: int) -> DatasetWriter:
+    def _build_writer(
+        self,
+        streaming_encoding: bool,
+        encoder_queue_maxsize: int,
+        backlog: tuple[float | None, float | None] = (None, None),
+    ) -> DatasetWriter:
+        """``backlog``: (memory MB, disk reserve MB) of the encoder processes' backlog (`workers.backlog`)."""
         encoder = None
         if streaming_encoding and self.meta.video_keys:
             depth = self._depth_encoder if self.meta.depth_keys else None
             encoder = self._build_streaming_encoder(
                 self.meta.fps, self._rgb_encoder, depth, encoder_queue_maxsize, self._encoder_threads
             )
+            if hasattr(encoder, "set_backlog_budget"):  # LeRobot's own encoder, plugged in at the seam, has none
+                encoder.set_backlog_budget(*backlog)
         try:
             return DatasetWriter(
                 self.meta,
@@ -213,11 +221,15 @@ class LeRobotDataset:
         data_files_size_in_mb: int | None = None,
         *,
         vcodec: str | None = None,
+        backlog_memory_mb: float | None = None,
+        backlog_disk_reserve_mb: float | None = None,
     ) -> LeRobotDataset:
         """Create an empty dataset at ``root`` (which must not exist) and return it ready to record.
 
         Encoder settings as in LeRobot v0.6 (``rgb_encoder``/``depth_encoder`` config objects) or v0.5
-        (``vcodec=``); passing a codec name where v0.6 has ``rgb_encoder`` also works.
+        (``vcodec=``); passing a codec name where v0.6 has ``rgb_encoder`` also works. With streaming encoding,
+        ``backlog_memory_mb``/``backlog_disk_reserve_mb`` bound what the encoders hold back while they are
+        behind (`StreamingVideoEncoder.set_backlog_budget`; None: the defaults).
         """
         encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
@@ -238,7 +250,8 @@ class LeRobotDataset:
                 )
             settings = (tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads)
             writing = (streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads)
-            return cls._open_for_writing(meta, repo_id, None, settings, writing)
+            backlog = (backlog_memory_mb, backlog_disk_reserve_mb)
+            return cls._open_for_writing(meta, repo_id, None, settings, writing, backlog)
         except BaseException:
             shutil.rmtree(meta.root, ignore_errors=True)  # created by LeRobotDatasetMetadata.create: it did not exist
             raise
@@ -251,14 +264,16 @@ class LeRobotDataset:
         revision: str | None,
         settings: tuple[float, str | None, int, tuple[Any, Any], int | None],
         writing: tuple[bool, int, int, int],
+        backlog: tuple[float | None, float | None],
     ) -> LeRobotDataset:
         """The dataset object with its writer, for `create` and `resume`: ``settings`` are (tolerance_s,
         video_backend, batch_encoding_size, encoder configs, encoder_threads), ``writing`` (streaming_encoding,
-        encoder_queue_maxsize, image_writer_processes, image_writer_threads)."""
+        encoder_queue_maxsize, image_writer_processes, image_writer_threads), ``backlog`` (memory MB, disk reserve
+        MB)."""
         streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads = writing
         obj = cls.__new__(cls)
         obj._set_attributes(meta, repo_id, meta.root, revision, *settings)
-        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize)
+        obj.writer = obj._build_writer(streaming_encoding, encoder_queue_maxsize, backlog)
         if image_writer_processes or image_writer_threads:
             obj.writer.start_image_writer(image_writer_processes, image_writer_threads)
         return obj
@@ -282,8 +297,11 @@ class LeRobotDataset:
         encoder_threads: int | None = None,
         *,
         vcodec: str | None = None,
+        backlog_memory_mb: float | None = None,
+        backlog_disk_reserve_mb: float | None = None,
     ) -> LeRobotDataset:
-        """Open an existing dataset to append episodes (new episodes go to new files, as in LeRobot)."""
+        """Open an existing dataset to append episodes (new episodes go to new files, as in LeRobot); the
+        backlog budgets as in `create`."""
         if root is None:
             raise ValueError("resume() requires an explicit 'root' directory (the dataset to append to).")
         from lerobot_stream.datasets.recovery import recover_dataset
@@ -297,7 +315,8 @@ class LeRobotDataset:
         _check_encoders_usable(meta.features, *encoders)
         settings = (tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads)
         writing = (streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads)
-        return cls._open_for_writing(meta, repo_id, revision, settings, writing)
+        backlog = (backlog_memory_mb, backlog_disk_reserve_mb)
+        return cls._open_for_writing(meta, repo_id, revision, settings, writing, backlog)
 
     # -- recording ------------------------------------------------------------------------------------------
     def _require_writer(self, name: str) -> DatasetWriter:

@@ -152,14 +152,7 @@ class StreamingVideoEncoder:
         self.backend = backend
         self.finish_timeout_s = finish_timeout_s
         self.bound_threads = bound_threads
-        for name, value in (
-            ("backlog_memory_mb", backlog_memory_mb),
-            ("backlog_disk_reserve_mb", backlog_disk_reserve_mb),
-        ):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
-                raise ValueError(f"{name} must be a number of MB >= 0 (or None for the default), got {value!r}")
-        #: What each encoder process may hold back while it is behind (`workers.backlog`; None: the defaults).
-        self.backlog_memory_mb, self.backlog_disk_reserve_mb = backlog_memory_mb, backlog_disk_reserve_mb
+        self.set_backlog_budget(backlog_memory_mb, backlog_disk_reserve_mb)
         #: The budget of each camera in the current (or last) episode.
         self.backlog_budget: BacklogBudget = NO_BACKLOG
 
@@ -177,6 +170,15 @@ class StreamingVideoEncoder:
         self._episode_active = False
         self._closed = False
         _live_encoders.add(self)
+
+    def set_backlog_budget(self, memory_mb: float | None, disk_reserve_mb: float | None) -> None:
+        """What the encoder processes may hold back while they are behind, from the next episode on
+        (`workers.backlog`): ``memory_mb`` of converted frames in memory for all cameras together, then frames on
+        disk while it keeps ``disk_reserve_mb`` free (``inf``: never spill); None: the defaults."""
+        for name, value in (("backlog_memory_mb", memory_mb), ("backlog_disk_reserve_mb", disk_reserve_mb)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+                raise ValueError(f"{name} must be a number of MB >= 0 (or None for the default), got {value!r}")
+        self.backlog_memory_mb, self.backlog_disk_reserve_mb = memory_mb, disk_reserve_mb
 
     def _check_usable(self) -> None:
         check_owner(self._owner_pid, "StreamingVideoEncoder")
