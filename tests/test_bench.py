@@ -131,3 +131,24 @@ def test_svt_av1_holds_frames_back_so_the_limit_counts_packets_out(tmp_path):
     assert encoder.frames_written == 20 and encoder.packets_written <= 10  # SVT-AV1 3 and 4 hold 16-20 back here
     encoder.finish()
     assert encoder.packets_written == 20
+
+
+def test_session_harness_runs_sessions_with_and_without_the_backlog(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.session_bench", "--cameras", "1", "--episodes", "2"]
+    command += ["--episode-seconds", "0.5", "--reset-seconds", "0.3", "--resolution", "96x64", "--limit-seconds", "0"]
+    result = subprocess.run(
+        [*command, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "process-no-backlog" in result.stdout and "frames lost" in result.stdout
+    report = json.loads(next(tmp_path.glob("session_bench-*.json")).read_text())
+    runs = {run["design"]: run for run in report["runs"]}
+    assert set(runs) == {"process", "process-no-backlog"}
+    for run in runs.values():
+        assert run["frames"] == 2 * 15 and run["lost"] == 0 and len(run["save_s"]) == 2 and not run["error"]
+    bad = subprocess.run([sys.executable, "-m", "benchmarks.session_bench", "--designs", "gpu"], capture_output=True)
+    assert bad.returncode == 2
