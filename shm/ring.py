@@ -69,6 +69,14 @@ def ring_pipes() -> tuple[RingPipes, RingPipes]:
     return RingPipes(ready=ready_out, freed=freed_in), RingPipes(ready=ready_in, freed=freed_out)
 
 
+#: Bytes past the last slot. Readers with vector loads may read a little past the end of the data they were
+#: given - FFmpeg asks for 64 bytes of padding after input buffers (``AV_INPUT_BUFFER_PADDING_SIZE``), and swscale
+#: converting the ring's last slot in place read past the end of the mapping: the encoder process died of SIGSEGV
+#: whenever the page after it was unmapped (PyAV 15, once the process had a second thread and its memory map had
+#: moved). One page keeps every such read inside the segment.
+READ_PADDING = 4096
+
+
 def _slot_views(segment: SharedSegment, spec: RingSpec) -> list[np.ndarray]:
     flat = np.frombuffer(segment.buffer, dtype=spec.dtype, count=spec.capacity * int(np.prod(spec.slot_shape)))
     return list(flat.reshape((spec.capacity, *spec.slot_shape)))
@@ -94,7 +102,7 @@ class RingProducer:
 
     @staticmethod
     def nbytes(capacity: int, slot_shape: tuple[int, ...], dtype: str = "uint8") -> int:
-        return capacity * int(np.prod(slot_shape)) * np.dtype(dtype).itemsize
+        return capacity * int(np.prod(slot_shape)) * np.dtype(dtype).itemsize + READ_PADDING
 
     def allocate(
         self, capacity: int, slot_shape: tuple[int, ...], dtype: str = "uint8", prefault: bool = True
