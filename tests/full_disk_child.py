@@ -9,6 +9,8 @@ Modes:
   save it checks that the dataset's files are byte for byte what they were, frees the space and goes on.
 * ``mid-episode``: fill the disk while an episode is being recorded; report every error ``add_frame`` raised,
   then free the space and record one more episode.
+* ``backlog-reserve``: an encoder far behind, whose backlog spills to disk: the free space must stay above the
+  reserve it was given.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from helpers import dataset_tables, identities_shown, identity_frame
 
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 from lerobot_stream.integrity import inspect_dataset
 
 H, W = 64, 96
@@ -184,9 +187,48 @@ def mid_episode(mount: Path) -> dict:
     return report
 
 
+def backlog_reserve(mount: Path) -> dict:
+    """An encoder far behind (x264 veryslow, one thread, 640x480 at full speed) whose backlog may spill until the
+    disk has 40 MB free: the free space, sampled every 10 ms, must never go below that."""
+    import threading
+
+    reserve_mb, lowest = 40, [float("inf")]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            st = os.statvfs(mount)
+            lowest[0] = min(lowest[0], st.f_bavail * st.f_frsize / 1e6)
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    frames = [identity_frame(i, 480, 640) for i in range(8)]
+    with StreamingVideoEncoder(
+        fps=30,
+        vcodec="h264",
+        preset="veryslow",
+        encoder_threads=1,
+        backlog_memory_mb=1,
+        backlog_disk_reserve_mb=reserve_mb,
+    ) as encoder:
+        encoder.warm_up(["cam"], frame_shapes={"cam": (480, 640, 3)})
+        encoder.start_episode(["cam"], mount / "staging", frame_shapes={"cam": (480, 640, 3)})
+        peak_disk = 0.0
+        for i in range(150):
+            encoder.feed_frame("cam", frames[i % 8])
+            peak_disk = max(peak_disk, encoder.status()["cam"].backlog_disk_mb)
+            time.sleep(0.005)
+        encoder.cancel_episode()  # the point is the disk while recording, not the encode afterwards
+        dropped = encoder.dropped_frames["cam"]
+    done.set()
+    sampler.join()
+    return {"lowest_free_mb": lowest[0], "reserve_mb": reserve_mb, "dropped": dropped, "peak_disk_mb": peak_disk}
+
+
 def main() -> None:
     mode, mount = sys.argv[1], Path(sys.argv[2])
-    report = {"save-sweep": save_sweep, "mid-episode": mid_episode}[mode](mount)
+    report = {"save-sweep": save_sweep, "mid-episode": mid_episode, "backlog-reserve": backlog_reserve}[mode](mount)
     print("REPORT " + json.dumps(report), flush=True)
 
 

@@ -60,3 +60,10 @@ def test_a_disk_that_fills_mid_episode_gives_one_clear_error_and_spares_the_next
     assert report["lengths"] == [5, 6] and report["saved"] == 2  # the encoders recovered with the disk
     assert report["healthy"], report["problems"]
     assert report["aligned"]
+
+
+def test_a_spilling_backlog_keeps_the_disk_reserve_it_was_given(tmp_path):
+    report = run_on_small_filesystem(tmp_path, "size=64m", "backlog-reserve")
+    assert report["peak_disk_mb"] > 0, "the backlog spilled to disk"
+    assert report["lowest_free_mb"] >= report["reserve_mb"], report  # never below the reserve
+    assert report["dropped"] > 0  # memory and disk budgets spent: the ring filled, frames repeated and counted
