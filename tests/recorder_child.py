@@ -7,6 +7,7 @@ Modes:
 * ``die-at-commit``: save 2 episodes, then die (``os._exit``) inside the 3rd ``save_episode`` right
   after its videos and data are on disk and before its metadata row is written;
 * ``first-episode-h264``: record the first episode of an H.264 dataset until killed;
+* ``behind``: record with encoders far behind real time until killed;
 * ``fill-disk``: record episodes until the disk is full, then report what the user saw (JSON).
 """
 
@@ -57,6 +58,9 @@ def main() -> None:
     if mode == "first-episode-h264":
         first_episode(root)
         return
+    if mode == "behind":
+        behind(root)
+        return
     dataset = LeRobotDataset.create("test/child", fps=30, features=features(), root=root, streaming_encoding=True)
     g = 0
     for length in (6, 4):
@@ -102,6 +106,44 @@ def first_episode(root: Path) -> None:
         time.sleep(1 / 30)
         add(dataset, g % 100)
         g += 1
+
+
+def behind(root: Path) -> None:
+    """Record with encoders far behind real time (x264 veryslow, one thread, 640x480) until killed: their
+    backlogs hold most of the episode. READY says how many frames were added when the journal last flushed."""
+    from lerobot_stream.configs.video import RGBEncoderConfig
+
+    height, width = 480, 640
+    rng = np.random.default_rng(0)
+    frames = [[identity_frame(g, height, width, camera=c) for c in range(len(KEYS))] for g in range(120)]
+    for pair in frames:  # noise below the identity band: costly to encode, as sensor noise is
+        for frame in pair:
+            frame[height // 2 :] = rng.integers(0, 256, frame[height // 2 :].shape, dtype=np.uint8)
+    dataset = LeRobotDataset.create(
+        "test/child",
+        fps=30,
+        features=features(height, width),
+        root=root,
+        streaming_encoding=True,
+        rgb_encoder=RGBEncoderConfig(vcodec="h264", preset="veryslow"),
+        encoder_threads=1,
+    )
+
+    def add_tick(g: int) -> None:
+        frame = dict(zip(KEYS, frames[g % 120], strict=True))
+        frame["observation.state"] = np.full(3, g % 120, dtype=np.float32)
+        frame["task"] = "task"
+        dataset.add_frame(frame)
+
+    for g in range(90):
+        add_tick(g)
+        time.sleep(1 / 30)
+    ready(workers=list(dataset.writer._streaming_encoder.worker_pids().values()), added=90)
+    g = 90
+    while True:
+        add_tick(g)
+        g += 1
+        time.sleep(1 / 30)
 
 
 def fill_disk(root: Path) -> None:

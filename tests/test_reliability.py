@@ -144,6 +144,27 @@ def test_a_damaged_row_journal_salvages_only_rows_proved_whole(tmp_path, damage)
     assert inspect_dataset(root).healthy
 
 
+def test_a_recorder_killed_while_its_encoders_are_behind_loses_only_its_last_second(tmp_path):
+    """The encoders outlive the recorder: they encode the frames their backlogs and rings hold and close their
+    files, and salvage waits for them. Without that the MP4s held only what had been encoded by then."""
+    root = tmp_path / "ds"
+    child, info = start_child("behind", root)
+    time.sleep(0.2)
+    child.kill()  # the recorder only, as a crash would: the encoder processes live on
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+    report = recover_dataset(root)
+    assert "salvaged the episode being recorded" in report.summary(), report.summary()
+    assert not wait_gone(info["workers"], timeout=60), "the encoders exit once their frames are encoded"
+    data, episodes = dataset_tables(root)
+    assert len(episodes) == 1 and len(data) >= info["added"] - 30  # the journal: all but about its last second
+    states = [int(row["observation.state"][0]) for row in data]
+    for key in KEYS:
+        assert identities_shown(root, key, data, episodes, 30) == states
+    assert inspect_dataset(root).healthy
+
+
 def test_a_salvaged_first_episode_is_described_by_the_settings_it_was_recorded_with(tmp_path):
     root = tmp_path / "ds"
     child, _ = start_child("first-episode-h264", root)

@@ -17,8 +17,10 @@ reports; the encoding thread only encodes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,12 +29,57 @@ import numpy as np
 from workers.backlog import BacklogBudget, FrameBacklog, frame_bytes
 from workers.encode import EpisodeEncoder, EpisodeResult
 
+#: Held (``flock``) in the episode's folder while its encoder process may still write the episode's MP4 - also
+#: after the recorder died, while the process encodes the frames it holds (`workers.worker_main`). Salvage waits
+#: for it (`wait_for_encoders`).
+ENCODING_LOCK = ".encoding.lock"
+
+
+def hold_encoding_lock(folder: Path) -> int | None:
+    try:
+        fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return None  # the folder is gone (a cancelled episode): nothing to protect
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def release_encoding_lock(fd: int | None) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
+    """Wait until no encoder process holds an episode folder under ``staging``: a recorder that died left its
+    encoders encoding the frames they held, into files salvage is about to read. Gives up on a folder whose
+    MP4 has not grown for ``stall_s``; returns the folders still held then."""
+    held: list[str] = []
+    for lock_path in sorted(Path(staging).glob(f"*/{ENCODING_LOCK}")):
+        with contextlib.suppress(OSError), open(lock_path) as lock:
+            last_size, last_change = -1, time.monotonic()
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    size = sum(p.stat().st_size for p in lock_path.parent.glob("*.mp4"))
+                    if size != last_size:
+                        last_size, last_change = size, time.monotonic()
+                    elif time.monotonic() - last_change > stall_s:
+                        held.append(str(lock_path.parent))
+                        break
+                    time.sleep(0.2)
+    return held
+
 
 class EncodingEpisode:
     """The frames of one episode on their way into ``encoder``; see the module docstring."""
 
     def __init__(self, encoder: EpisodeEncoder, budget: BacklogBudget, wake_fd: int):
         self.encoder = encoder
+        self._busy = hold_encoding_lock(Path(encoder.path).parent)
         self.backlog = FrameBacklog(budget, Path(encoder.path).with_suffix(".backlog"))
         self._wake_fd = wake_fd
         self._lock = threading.Condition()
@@ -73,19 +120,27 @@ class EncodingEpisode:
         with self._lock:
             return len(self.backlog), self.backlog.memory_bytes + self.backlog.disk_bytes, self.backlog.disk_bytes
 
-    def finish(self, total_frames: int) -> EpisodeResult:
-        """Once `idle`: pad to ``total_frames`` with repeats, flush the codec and close the file."""
+    def drain(self) -> None:
+        """Wait until every queued frame is encoded (or the encoding thread failed)."""
+        with self._lock:
+            while (self.backlog or self._encoding) and self.error is None:
+                self._lock.wait(0.1)
+
+    def finish(self, total_frames: int | None) -> EpisodeResult:
+        """Once `idle`: pad to ``total_frames`` with repeats (None: none), flush the codec and close the file."""
         self._stop_thread()
         try:
             return self.encoder.finish(total_frames=total_frames)
         finally:
             self.backlog.discard()
+            release_encoding_lock(self._busy)
 
     def close(self, delete: bool = True) -> None:
         """Stop without finishing (the frame being encoded completes first); ``delete`` the partial file."""
         self._stop_thread()
         self.encoder.abort(delete=delete)
         self.backlog.discard()
+        release_encoding_lock(self._busy)
 
     def _stop_thread(self) -> None:
         with self._lock:

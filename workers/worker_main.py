@@ -119,10 +119,41 @@ class EncoderWorker:
         except _RecorderGone:
             logger.info("camera %s: recorder went away; closing", self.camera)
             if self.episode is not None:
-                # Keep what was encoded: a fragmented MP4 closed cleanly plays to its last frame.
-                self.episode.pipeline.close(delete=False)
+                self._finish_for_salvage(self.episode)
         finally:
             self.ring.close()
+
+    def _finish_for_salvage(self, episode: _Episode) -> None:
+        """The recorder died mid-episode. This process outlives it and still holds frames - in its ring (the
+        mapping stays valid after the recorder is gone) and in its backlog: encode every one of them and close
+        the MP4 properly, so that salvage (`lerobot_stream.datasets.salvage`, which waits for this process)
+        finds them. A process killed too (``kill -9`` of the whole group) loses what it held in memory; its
+        fragmented MP4 still plays to its last complete fragment."""
+        pipeline = episode.pipeline
+        try:
+            if episode.error is None:
+                while pipeline.error is None:
+                    handoff = self.ring.receive(timeout=0)  # EOFError once the published frames are read
+                    if handoff is None:
+                        break
+                    if handoff.batch != episode.number:
+                        continue
+                    while not pipeline.can_take_frame() and pipeline.error is None:
+                        time.sleep(0.01)
+                    pipeline.add(handoff.seq, self.ring.view(handoff.slot), release=lambda: None)  # no one to tell
+        except (EOFError, OSError):
+            pass
+        except Exception as exc:
+            logger.error("camera %s: %s while taking the last frames", self.camera, exc)
+        try:
+            pipeline.drain()
+            if episode.error is None and pipeline.error is None:
+                result = pipeline.finish(total_frames=None)
+                logger.info("camera %s: %d frame(s) kept for salvage in %s", self.camera, result.frames, result.path)
+                return
+        except Exception as exc:
+            logger.error("camera %s: could not finish the episode for salvage: %s", self.camera, exc)
+        pipeline.close(delete=False)  # keep what was encoded: a fragmented MP4 plays to its last fragment
 
     def _loop(self) -> None:
         """Commands first, then frames waiting in the ring (taken as fast as they come, while the backlog has

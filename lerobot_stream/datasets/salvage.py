@@ -28,6 +28,7 @@ from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, journa
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES, STAGING_DIR
 from lerobot_stream.datasets.video_utils import trim_video_file
 from workers.encode import EpisodeResult
+from workers.episode_pipeline import wait_for_encoders
 from workers.media_paths import ffmpeg_path
 from workers.stats import ImageStatsAccumulator
 
@@ -67,6 +68,11 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
         return None
     if any(f.get("dtype") == "image" or is_depth_map(f) for f in features.values()):
         return None
+    still_encoding = wait_for_encoders(staging)  # a dead recorder's encoders finish the frames they held
+    if still_encoding:
+        logger.warning(
+            "encoder processes of the dead recorder are stuck on %s; salvaging what is there", still_encoding
+        )
     contents = read_journal(journal_path)
     staged = {key: _staged_video(staging, key) for key in video_keys}
     if contents is None or contents.rows.num_rows == 0 or None in staged.values():
