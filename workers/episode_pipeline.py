@@ -10,14 +10,14 @@ beside an x264 encode kept 92 % of its idle rate), so the main thread keeps drai
 
 The encoding thread reports through a wake-up pipe the main thread waits on: when it has emptied the backlog
 (an episode waiting to finish may complete), when it made room in a full backlog (the ring can be drained
-again) and when it failed. Only the main thread finishes, aborts or
-reports; the encoding thread only encodes.
+again) and when it failed. Only the main thread finishes, aborts or reports; the encoding thread only encodes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -28,6 +28,8 @@ import numpy as np
 
 from workers.backlog import BacklogBudget, FrameBacklog, frame_bytes
 from workers.encode import EpisodeEncoder, EpisodeResult
+
+logger = logging.getLogger(__name__)
 
 #: Held (``flock``) in the episode's folder while its encoder process may still write the episode's MP4 - also
 #: after the recorder died, while the process encodes the frames it holds (`workers.worker_main`). Salvage waits
@@ -44,13 +46,6 @@ def hold_encoding_lock(folder: Path) -> int | None:
     return fd
 
 
-def release_encoding_lock(fd: int | None) -> None:
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
 def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
     """Wait until no encoder process holds an episode folder under ``staging``: a recorder that died left its
     encoders encoding the frames they held, into files salvage is about to read. Gives up on a folder whose
@@ -64,6 +59,12 @@ def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if last_size < 0:
+                        logger.warning(
+                            "waiting for an encoder process of the recorder that died to finish the frames it held "
+                            "(%s)",
+                            lock_path.parent,
+                        )
                     size = sum(p.stat().st_size for p in lock_path.parent.glob("*.mp4"))
                     if size != last_size:
                         last_size, last_change = size, time.monotonic()
@@ -133,14 +134,21 @@ class EncodingEpisode:
             return self.encoder.finish(total_frames=total_frames)
         finally:
             self.backlog.discard()
-            release_encoding_lock(self._busy)
+            self._release_lock()
 
     def close(self, delete: bool = True) -> None:
         """Stop without finishing (the frame being encoded completes first); ``delete`` the partial file."""
         self._stop_thread()
         self.encoder.abort(delete=delete)
         self.backlog.discard()
-        release_encoding_lock(self._busy)
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        """Once only: a descriptor closed twice could close whatever file took its number meanwhile."""
+        fd, self._busy = self._busy, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _stop_thread(self) -> None:
         with self._lock:
