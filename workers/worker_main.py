@@ -74,7 +74,8 @@ class _Episode:
         return self.finish is not None and self.received >= self.finish.frames_published
 
     def ready_to_complete(self) -> bool:
-        return self.error is None and self.all_frames_received() and self.pipeline.idle
+        """Every published frame received and - unless the episode failed - encoded."""
+        return self.all_frames_received() and (self.error is not None or self.pipeline.idle)
 
     def can_take_frame(self) -> bool:
         """A failed episode only gives frames back; a live one takes them while its backlog has room."""
