@@ -25,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -87,15 +88,13 @@ class FrameBacklog:
         self.memory_bytes = 0
         #: Frames on disk not read back yet, and where the next one starts.
         self.spilled = 0
-        self._spill: object | None = None  # the file, opened for appending and reading
+        self._spill: BinaryIO | None = None  # opened on the first spilled frame, kept open for the episode
         self._read_at = 0
         self._write_at = 0
         self._frame_format: tuple[int, int, str, tuple[int, ...]] | None = None
         self._spills_since_check = _DISK_CHECK_EVERY
         self._disk_ok = False
         self._checked_at = -float("inf")
-        #: The most bytes held at once (memory + disk), for the episode's report.
-        self.peak_bytes = 0
 
     def __len__(self) -> int:
         return len(self._memory) + self.spilled
@@ -133,7 +132,6 @@ class FrameBacklog:
             self.memory_bytes += size
         else:
             self._write(index, frame)
-        self.peak_bytes = max(self.peak_bytes, self.memory_bytes + self.disk_bytes)
 
     def pop(self) -> tuple[int, av.VideoFrame]:
         """The oldest frame (``IndexError`` when empty)."""

@@ -77,6 +77,10 @@ class RecoveryReport:
         return "\n".join(lines)
 
 
+#: Half-written files an interrupted save leaves (`atomic_write` temporaries, videos being concatenated).
+TEMPORARY_FILES = (".*.tmp", ".*.pending.mp4", ".concat-*.mp4")
+
+
 class RecoveryRefused(ValueError):
     """The dataset is damaged in a way recovery cannot prove to be an unsaved episode's remains (missing or
     unreadable metadata, files out of place) or does not repair (what ``info`` reports): the message says what
@@ -219,7 +223,7 @@ def _remove_leftovers(root: Path, report: RecoveryReport) -> None:
         count = sum(1 for _ in images.rglob("*.png"))
         shutil.rmtree(images)
         report.actions.append(f"removed {count} staged PNG file(s) of an unsaved episode ({IMAGES_DIR}/)")
-    for pattern in (".*.tmp", ".*.pending.mp4", ".concat-*.mp4"):
+    for pattern in TEMPORARY_FILES:
         for path in walk_dataset_files(root, pattern):
             path.unlink()
             report.actions.append(f"removed half-written temporary file {path.relative_to(root)}")
@@ -298,7 +302,9 @@ def _check_read_only(root: Path, report: RecoveryReport, cause: OSError) -> Reco
     nothing needed writing - and anything to repair is refused, saying what and why. The integrity check
     (`lerobot_stream.integrity`, what ``info`` reports) decides what counts as consistent."""
     inspection = inspect_dataset(root)
-    leftovers = walk_dataset_files(root, f".*{BACKUP_SUFFIX}") + walk_dataset_files(root, ".*.tmp")
+    leftovers = [
+        path for pattern in (f".*{BACKUP_SUFFIX}", *TEMPORARY_FILES) for path in walk_dataset_files(root, pattern)
+    ]
     if not inspection.healthy or inspection.notes or leftovers:
         found = [*inspection.problems, *inspection.notes, *(f"{p.relative_to(root)} is left over" for p in leftovers)]
         raise RecoveryRefused(
