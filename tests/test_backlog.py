@@ -124,3 +124,45 @@ def test_the_budgets_reach_the_encoder_from_the_dataset_api_and_bad_ones_are_ref
     for bad in (-1, "lots", True):
         with pytest.raises(ValueError, match="backlog_memory_mb must be a number of MB"):
             StreamingVideoEncoder(fps=30, backlog_memory_mb=bad)
+
+
+def _noisy_frames(count: int, offset: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(offset)
+    frames = [identity_frame(offset + i, H, W) for i in range(count)]
+    for frame in frames:
+        frame[H // 2 :] = rng.integers(0, 256, frame[H // 2 :].shape, dtype=np.uint8)
+    return frames
+
+
+def test_the_next_episode_starts_while_the_last_one_is_still_encoding_and_both_come_out_whole(tmp_path):
+    """`end_episode` does not wait: episode 2 is recorded while episode 1's backlog is encoded, and each video
+    holds exactly its own frames, in order."""
+    first, second = _noisy_frames(40), _noisy_frames(30, offset=100)
+    with StreamingVideoEncoder(
+        fps=30, vcodec="h264", preset="veryslow", encoder_threads=1, queue_maxsize=2, backlog_memory_mb=64
+    ) as encoder:
+        encoder.warm_up(["cam"], frame_shapes={"cam": (H, W, 3)})
+        encoder.start_episode(["cam"], tmp_path / "one")
+        for frame in first:
+            encoder.feed_frame("cam", frame)
+            time.sleep(0.005)
+        started = time.monotonic()
+        ending = encoder.end_episode()
+        encoder.start_episode(["cam"], tmp_path / "two")
+        assert time.monotonic() - started < 0.5, "ending an episode and starting the next do not wait"
+        assert not ending.collected
+        behind = 0
+        for frame in second:
+            encoder.feed_frame("cam", frame)
+            behind = max(behind, encoder.status()["cam"].backlog_frames)
+            time.sleep(0.02)
+        following = encoder.end_episode()
+        one, two = ending.results()["cam"], following.results()["cam"]
+        assert (one.frames, one.repeated, two.frames, two.repeated) == (40, 0, 30, 0)
+        assert decode_identities(one.path) == list(range(40))
+        assert decode_identities(two.path) == list(range(100, 130))
+        assert encoder.dropped_frames["cam"] == 0
+        ending.remove_files()
+        following.remove_files()
+        assert not one.path.exists() and not two.path.exists()
+    assert behind > 0, "episode 1 was still being encoded when episode 2 started"

@@ -23,8 +23,7 @@ def test_a_worker_encodes_its_ring_into_an_episode_and_repeats_a_frame_that_neve
             while not worker.offer(1, index, identity_frame(index), "hwc"):
                 worker.poll_events()  # ring full while the worker starts: wait for a slot
             published += 1
-        worker.finish(frames_fed=10, frames_published=published)
-        result = worker.collect(timeout=60)
+        result = worker.collect(worker.finish(frames_fed=10, frames_published=published), timeout=60)
         assert worker.alive
         assert (result.frames, result.repeated) == (10, 1)
         assert decode_identities(result.path) == [0, 1, 2, 3, 4, 4, 6, 7, 8, 9]
@@ -36,8 +35,8 @@ def test_a_worker_encodes_its_ring_into_an_episode_and_repeats_a_frame_that_neve
         for index in range(3):
             while not worker.offer(2, index, identity_frame(index, 32, 48), "hwc"):
                 worker.poll_events()
-        worker.finish(frames_fed=3, frames_published=3)
-        assert decode_identities(worker.collect(timeout=60).path) == [0, 1, 2]
+        episode = worker.finish(frames_fed=3, frames_published=3)
+        assert decode_identities(worker.collect(episode, timeout=60).path) == [0, 1, 2]
     finally:
         worker.close()
     assert not encoder_children() and not own_segments()

@@ -21,6 +21,7 @@ import contextlib
 import os
 import shutil
 import struct
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -74,16 +75,31 @@ def backlog_budget(cameras: int, folder: Path, memory_mb: float | None, disk_res
     return BacklogBudget(int(memory // max(1, cameras)), int(reserve))
 
 
+class MemoryAccount:
+    """The bytes of converted frames one encoder process holds in memory, over all its episodes' backlogs: a
+    saved episode may still be encoding while the next one queues behind it, and both draw on one budget."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the main thread adds, the encoding thread takes away
+        self.used = 0
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.used += size
+
+
 def frame_bytes(frame: av.VideoFrame) -> int:
     return sum(plane.buffer_size for plane in frame.planes)
 
 
 class FrameBacklog:
-    """A FIFO of (index, converted frame), in memory then spilled to ``spill_path`` (created on first use)."""
+    """A FIFO of (index, converted frame), in memory then spilled to ``spill_path`` (created on first use).
+    ``account``: the process's memory in use, shared with its other episodes' backlogs (default: its own)."""
 
-    def __init__(self, budget: BacklogBudget, spill_path: Path):
+    def __init__(self, budget: BacklogBudget, spill_path: Path, account: MemoryAccount | None = None):
         self.budget = budget
         self.spill_path = Path(spill_path)
+        self._account = account if account is not None else MemoryAccount()
         self._memory: deque[tuple[int, av.VideoFrame]] = deque()
         self.memory_bytes = 0
         #: Frames on disk not read back yet, and where the next one starts.
@@ -105,7 +121,7 @@ class FrameBacklog:
 
     def has_room(self, next_frame_bytes: int) -> bool:
         """Whether a frame of ``next_frame_bytes`` could be queued now (in memory, else on disk)."""
-        if not self.spilled and self.memory_bytes + next_frame_bytes <= self.budget.memory_bytes:
+        if not self.spilled and self._account.used + next_frame_bytes <= self.budget.memory_bytes:
             return True
         return self._disk_has_room(next_frame_bytes)
 
@@ -126,10 +142,11 @@ class FrameBacklog:
     def push(self, index: int, frame: av.VideoFrame) -> None:
         """Queue a frame (the caller checked `has_room`). A failed disk write raises ``OSError``."""
         size = frame_bytes(frame)
-        fits = self.memory_bytes + size <= self.budget.memory_bytes
+        fits = self._account.used + size <= self.budget.memory_bytes
         if not self.spilled and (fits or not self._memory):  # one frame is always held: it is encoded next
             self._memory.append((index, frame))
             self.memory_bytes += size
+            self._account.add(size)
         else:
             self._write(index, frame)
 
@@ -137,7 +154,9 @@ class FrameBacklog:
         """The oldest frame (``IndexError`` when empty)."""
         if self._memory:
             index, frame = self._memory.popleft()
-            self.memory_bytes -= frame_bytes(frame)
+            size = frame_bytes(frame)
+            self.memory_bytes -= size
+            self._account.add(-size)
             return index, frame
         if not self.spilled:
             raise IndexError("the backlog is empty")
@@ -178,6 +197,7 @@ class FrameBacklog:
     def discard(self) -> None:
         """Drop every queued frame and delete the spill file. Idempotent."""
         self._memory.clear()
+        self._account.add(-self.memory_bytes)
         self.memory_bytes = 0
         self.spilled = 0
         self._read_at = self._write_at = 0

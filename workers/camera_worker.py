@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -85,6 +86,9 @@ def _import_path() -> str:
     return os.pathsep.join(entries)
 
 
+#: The shortest interval the encode rate is measured over (progress reports come about twice a second).
+_RATE_INTERVAL_S = 0.25
+
 _HEALTH_HINTS = {
     "frozen": "identical frames for a second or more: is the driver delivering new images?",
     "black": "mean level below 8 for a second: lens cap, lost exposure, or no light",
@@ -141,7 +145,16 @@ class CameraWorker:
         self.failure: str | None = None
         self._lost = False
         self._episode: int | None = None
-        self._outcome: object | None = None
+        #: How each episode ended (finished, failed, cancelled), until collected.
+        self._outcomes: dict[int, object] = {}
+        #: Episodes finished by the recorder whose outcome is awaited.
+        self._finishing: set[int] = set()
+        #: The last `Progress` of the episode being recorded and of each finishing one.
+        self._progress: dict[int, Progress] = {}
+        #: Frames encoded in episodes already completed, for the encode rate across episodes.
+        self._encoded_before = 0
+        #: Events are read by the recording thread (non-blocking) and by whichever thread awaits an outcome.
+        self._events_lock = threading.Lock()
         self._ready = False
         self._health_warned: set[str] = set()
         #: (time, frames encoded) of the last progress report, for `LiveStatus.encode_fps`.
@@ -218,52 +231,72 @@ class CameraWorker:
             self._mark_lost()
 
     # -- events -------------------------------------------------------------------------------------------
-    def poll_events(self) -> None:
-        """Take in whatever the worker has sent (non-blocking); notices a dead worker."""
-        if self._lost:
+    def poll_events(self, block: bool = False) -> None:
+        """Take in whatever the worker has sent (non-blocking); notices a dead worker. Without ``block`` it
+        returns at once if another thread is reading the events right now."""
+        if self._lost or not self._events_lock.acquire(blocking=block):
             return
         try:
             while self._events_ready():
                 self._on_event(self._events.recv())
         except (EOFError, OSError):
             self._mark_lost()
+        finally:
+            self._events_lock.release()
 
     def _encode_rate(self, frames_encoded: int) -> float | None:
-        """Frames per second encoded since the previous report, smoothed over a few reports."""
-        now = time.monotonic()
-        previous, self._rate_mark = self._rate_mark, (now, frames_encoded)
-        if previous is None or now <= previous[0] or frames_encoded < previous[1]:
-            return self.status.encode_fps
+        """Frames per second encoded (over every episode of the process), measured over at least
+        `_RATE_INTERVAL_S` and smoothed over a few such intervals."""
+        now, last = time.monotonic(), self.status.encode_fps
+        previous = self._rate_mark
+        if previous is None or frames_encoded < previous[1]:
+            self._rate_mark = (now, frames_encoded)
+            return last
+        if now - previous[0] < _RATE_INTERVAL_S:
+            return last
+        self._rate_mark = (now, frames_encoded)
         rate = (frames_encoded - previous[1]) / (now - previous[0])
-        last = self.status.encode_fps
         return rate if last is None else 0.5 * last + 0.5 * rate
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
+            if event.episode == self._episode or event.episode in self._finishing:
+                self._progress[event.episode] = event
+                self._update_status()
             if event.episode == self._episode:
-                self.status = LiveStatus(
-                    event.frames_encoded,
-                    event.frames_repeated,
-                    event.histograms,
-                    event.health,
-                    event.backlog_frames,
-                    event.backlog_bytes,
-                    event.backlog_disk_bytes,
-                    self._encode_rate(event.frames_encoded),
-                )
                 for flag in set(event.health) - self._health_warned:
                     self._health_warned.add(flag)
                     logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, _HEALTH_HINTS[flag])
-        elif isinstance(event, EpisodeFailed):
-            if event.episode == self._episode:
-                self.failure = event.message
+        elif isinstance(event, (EpisodeFailed, EpisodeFinished, EpisodeCancelled)):
+            if event.episode == self._episode or event.episode in self._finishing:
+                self._outcomes[event.episode] = event
+            if isinstance(event, EpisodeFailed):
+                if event.episode == self._episode:
+                    self.failure = event.message
                 logger.debug("camera %s worker traceback:\n%s", self.camera, event.traceback)
-                self._outcome = event
-        elif isinstance(event, (EpisodeFinished, EpisodeCancelled)):
-            if event.episode == self._episode:
-                self._outcome = event
+            progress = self._progress.pop(event.episode, None)
+            if progress is not None:
+                self._encoded_before += progress.frames_encoded
+                self._update_status()
         elif isinstance(event, WorkerReady):
             self._ready = True
+
+    def _update_status(self) -> None:
+        """`status` from the latest reports on the episode being recorded and on the episodes still encoding
+        before it: the backlog is theirs together, and so is the encode rate."""
+        reports = list(self._progress.values())
+        current = self._progress.get(self._episode) if self._episode is not None else None
+        encoded = self._encoded_before + sum(p.frames_encoded for p in reports)
+        self.status = LiveStatus(
+            current.frames_encoded if current else 0,
+            current.frames_repeated if current else 0,
+            current.histograms if current else None,
+            current.health if current else (),
+            sum(p.backlog_frames for p in reports),
+            sum(p.backlog_bytes for p in reports),
+            sum(p.backlog_disk_bytes for p in reports),
+            self._encode_rate(encoded),
+        )
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the worker has started (imports done), or raise `WorkerDied`."""
@@ -272,8 +305,8 @@ class CameraWorker:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._lost:
                 break
-            wait([self._events], timeout=remaining)
-            self.poll_events()
+            wait([self._events], timeout=min(remaining, 0.2))
+            self.poll_events(block=True)
         if not self._ready:
             if not self._lost:
                 self.kill()
@@ -283,21 +316,25 @@ class CameraWorker:
                 self.pid,
             )
 
-    def _await_outcome(self, timeout: float, while_encoding: bool = False) -> object | None:
-        """The episode's outcome, or None after ``timeout`` s - counted from the last frame encoded when
+    def _await_outcome(self, episode: int, timeout: float, while_encoding: bool = False) -> object | None:
+        """How ``episode`` ended, or None after ``timeout`` s - counted from the last frame encoded when
         ``while_encoding``: an encoder working through a backlog (`workers.backlog`) may need far longer than
-        any fixed time, and is only given up on when it stops making progress."""
+        any fixed time, and is only given up on when it stops making progress. Safe beside a thread that polls
+        the events (its reading is waited for; what it read is in ``_outcomes``)."""
         deadline = time.monotonic() + timeout
-        encoded = self.status.frames_encoded
-        while self._outcome is None and not self._lost:
+        encoded = self._encoded_total()
+        while episode not in self._outcomes and not self._lost:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            wait([self._events], timeout=remaining)
-            self.poll_events()
-            if while_encoding and self.status.frames_encoded > encoded:
-                encoded, deadline = self.status.frames_encoded, time.monotonic() + timeout
-        return self._outcome
+            wait([self._events], timeout=min(remaining, 0.2))  # short: another thread may take the event
+            self.poll_events(block=True)
+            if while_encoding and self._encoded_total() > encoded:
+                encoded, deadline = self._encoded_total(), time.monotonic() + timeout
+        return self._outcomes.pop(episode, None)
+
+    def _encoded_total(self) -> int:
+        return self._encoded_before + sum(p.frames_encoded for p in self._progress.values())
 
     # -- episodes -----------------------------------------------------------------------------------------
     def start_episode(
@@ -308,12 +345,11 @@ class CameraWorker:
         fragmented: bool = True,
         backlog: BacklogBudget = NO_BACKLOG,
     ) -> None:
+        """Begin ``episode``; earlier episodes may still be encoding (`finish` did not wait for them)."""
         self._episode = episode
-        self._outcome = None
         self.failure = None
-        self.status = LiveStatus()
-        self._rate_mark = None
         self._health_warned = set()  # each health flag is logged once per episode
+        self._update_status()
         self._send(StartEpisode(episode, str(path), settings, fragmented, backlog))
 
     def ensure_ring(self, slot: SlotFormat, in_loop: bool = False) -> None:
@@ -341,14 +377,21 @@ class CameraWorker:
         self.ring.publish(slot, episode, index)
         return True
 
-    def finish(self, frames_fed: int, frames_published: int) -> None:
-        """Ask the worker to complete the episode; collect the result with `collect`."""
-        self._send(FinishEpisode(self._episode, frames_fed, frames_published))
-
-    def collect(self, timeout: float) -> EpisodeResult:
-        """The finished episode's result, or raise `CameraEncoderError` naming the camera and the cause."""
-        outcome = self._await_outcome(timeout, while_encoding=True)
+    def finish(self, frames_fed: int, frames_published: int) -> int:
+        """Ask the worker to complete the episode being recorded and return its number, for `collect`. The
+        next episode may start at once: the worker encodes what this one still holds first."""
+        episode = self._episode
+        self._send(FinishEpisode(episode, frames_fed, frames_published))
+        self._finishing.add(episode)
         self._episode = None
+        return episode
+
+    def collect(self, episode: int, timeout: float) -> EpisodeResult:
+        """The finished ``episode``'s result, or raise `CameraEncoderError` naming the camera and the cause."""
+        try:
+            outcome = self._await_outcome(episode, timeout, while_encoding=True)
+        finally:
+            self._finishing.discard(episode)
         if isinstance(outcome, EpisodeFinished):
             return outcome.result
         if isinstance(outcome, EpisodeFailed):
@@ -365,16 +408,18 @@ class CameraWorker:
         raise WorkerDied(self.camera, self.failure or f"Encoder process for camera '{self.camera}' died", self.pid)
 
     def cancel(self, frames_published: int, timeout: float = 10.0) -> None:
-        """Abandon the episode; the worker deletes its partial file and returns every ring slot."""
-        if self._episode is None:
+        """Abandon the episode being recorded; the worker deletes its partial file and returns every ring slot."""
+        episode = self._episode
+        if episode is None:
             return
-        self._send(CancelEpisode(self._episode, frames_published))
-        outcome = self._await_outcome(timeout)
+        self._send(CancelEpisode(episode, frames_published))
+        outcome = self._await_outcome(episode, timeout)
         if outcome is None and not self._lost:
             logger.warning(
                 "camera %s: encoder did not acknowledge the cancel within %.0f s; stopping it", self.camera, timeout
             )
             self.kill()
+        self._progress.pop(episode, None)
         self._episode = None
 
     # -- shutdown -----------------------------------------------------------------------------------------

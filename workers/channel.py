@@ -12,8 +12,9 @@ host the encoder:
 * `workers.thread_channel.ThreadChannel`: LeRobot's design, an encoder thread per episode fed through a
   ``queue.Queue`` - the benchmark's baseline.
 
-One episode on a channel: ``start`` -> ``offer`` per frame -> ``request_finish`` then ``result`` (split so
-that every camera of a rig finishes at once), or ``cancel``. ``close`` stops the encoder for good.
+One episode on a channel: ``start`` -> ``offer`` per frame -> ``request_finish`` then ``collect`` (split so
+that every camera of a rig finishes at once, and - on the process host - so that the next episode can start
+while this one is still encoding), or ``cancel``. ``close`` stops the encoder for good.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ class CameraStatus:
     backlog_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class FinishTicket:
+    """A camera's episode that `CameraChannel.request_finish` ended and `CameraChannel.collect` has not
+    collected yet: which it was, where its MP4 goes, how many timesteps it has."""
+
+    camera: str
+    episode: int
+    path: Path
+    frames_fed: int
+
+
 def backlog_seconds(frames: int, encode_fps: float | None) -> float | None:
     """How long the encoder needs for ``frames`` at its measured rate (0 for none; None while unmeasured)."""
     if not frames:
@@ -99,7 +111,8 @@ class CameraChannel:
         #: The encoder config of the current episode, as the caller gave it (LeRobot v0.6's attribute).
         self.video_encoder: Any = None
         self.depth = False
-        #: The current (or last) episode's MP4, in a folder of its own.
+        #: The current (or last) episode's number and MP4 (in a folder of its own).
+        self.episode = 0
         self.path: Path | None = None
         #: The format of this camera's buffer slots, once known (from a hint or the first frame).
         self.slot: SlotFormat | None = None
@@ -144,7 +157,7 @@ class CameraChannel:
     def _request_finish(self) -> None:
         """Ask the encoder to complete the episode (`_collect` waits for it)."""
 
-    def _collect(self, timeout: float) -> EpisodeResult:
+    def _collect(self, ticket: FinishTicket, timeout: float) -> EpisodeResult:
         raise NotImplementedError
 
     def _abandon(self) -> None:
@@ -183,7 +196,7 @@ class CameraChannel:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        self.path, self.video_encoder, self.depth = path, config, settings.is_depth
+        self.episode, self.path, self.video_encoder, self.depth = episode, path, config, settings.is_depth
         self.slot = slot
         self.frames_fed = self.frames_dropped = 0
         self._last_drop_warning = -np.inf
@@ -230,17 +243,19 @@ class CameraChannel:
             self.frames_dropped,
         )
 
-    def request_finish(self) -> None:
-        """Ask the encoder to complete the episode now; `result` collects it."""
-        self._request_finish()
-
-    def result(self, timeout: float) -> EpisodeResult:
-        """The finished episode, or raise `CameraEncoderError` (its folder is then deleted)."""
+    def request_finish(self) -> FinishTicket:
+        """Ask the encoder to complete the episode now; `collect` collects it."""
         self.active = False
+        ticket = FinishTicket(self.camera, self.episode, self.path, self.frames_fed)
+        self._request_finish()
+        return ticket
+
+    def collect(self, ticket: FinishTicket, timeout: float) -> EpisodeResult:
+        """The finished episode, or raise `CameraEncoderError` (its folder is then deleted)."""
         try:
-            return self._collect(timeout)
+            return self._collect(ticket, timeout)
         except BaseException:
-            self.remove_files()
+            remove_episode_folder(ticket.path)
             raise
 
     def cancel(self) -> None:
@@ -255,8 +270,7 @@ class CameraChannel:
 
     def remove_files(self) -> None:
         """Delete the episode's folder (once its MP4 has been copied where it belongs)."""
-        if self.path is not None:
-            shutil.rmtree(self.path.parent, ignore_errors=True)
+        remove_episode_folder(self.path)
 
     def status(self) -> CameraStatus:
         """What the camera is doing right now."""
@@ -276,6 +290,12 @@ class CameraChannel:
             backlog_disk_mb=live.backlog_disk_bytes / 1e6,
             backlog_seconds=backlog_seconds(live.backlog_frames, live.encode_fps),
         )
+
+
+def remove_episode_folder(path: Path | None) -> None:
+    """Delete the folder an episode's MP4 was made in (`CameraChannel.start`), with whatever is in it."""
+    if path is not None:
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def prepare_channels(channels: list[CameraChannel], slots: list[SlotFormat | None], wait: bool) -> None:

@@ -8,9 +8,16 @@ up, a scene that is expensive - and while one runs on the main thread the ring i
 cannot hold are dropped. The codecs release the GIL while they encode (measured: a Python thread spinning
 beside an x264 encode kept 92 % of its idle rate), so the main thread keeps draining meanwhile.
 
-The encoding thread reports through a wake-up pipe the main thread waits on: when it has emptied the backlog
-(an episode waiting to finish may complete), when it made room in a full backlog (the ring can be drained
-again) and when it failed. Only the main thread finishes, aborts or reports; the encoding thread only encodes.
+Episodes queue: after the recorder has finished an episode (it may already record the next), the process still
+encodes what that episode's backlog holds. Each episode has its own encoder, backlog and thread, but only the
+oldest unfinished one encodes: a later episode is created *gated* - its frames are taken, converted and queued
+as usual, and its thread starts encoding when the main thread `open`s it, once every earlier episode is done. So
+one codec runs at a time per camera, and the episodes' backlogs share one memory budget (`MemoryAccount`).
+
+The encoding thread reports through a wake-up pipe the main thread waits on: when it made room in a full
+backlog (the ring can be drained again), when it has closed the episode's MP4 after `EncodingEpisode.end` (the
+slow part of finishing: flushing a codec's look-ahead) and when it failed. Only the main thread reports or
+aborts; the encoding thread encodes and closes the file.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.backlog import BacklogBudget, FrameBacklog, frame_bytes
+from workers.backlog import BacklogBudget, FrameBacklog, MemoryAccount, frame_bytes
 from workers.encode import EpisodeEncoder, EpisodeResult
 
 logger = logging.getLogger(__name__)
@@ -78,19 +85,32 @@ def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
 class EncodingEpisode:
     """The frames of one episode on their way into ``encoder``; see the module docstring."""
 
-    def __init__(self, encoder: EpisodeEncoder, budget: BacklogBudget, wake_fd: int):
+    def __init__(
+        self,
+        encoder: EpisodeEncoder,
+        budget: BacklogBudget,
+        wake_fd: int,
+        account: MemoryAccount | None = None,
+        gated: bool = False,
+    ):
         self.encoder = encoder
         self._busy = hold_encoding_lock(Path(encoder.path).parent)
-        self.backlog = FrameBacklog(budget, Path(encoder.path).with_suffix(".backlog"))
+        self.backlog = FrameBacklog(budget, Path(encoder.path).with_suffix(".backlog"), account)
         self._wake_fd = wake_fd
         self._lock = threading.Condition()
-        self._encoding = False
+        #: Not encoding yet: an earlier episode of this process still is (see the module docstring).
+        self._gated = gated
         self._stopping = False
         self._waiting_for_room = False
+        #: `end` was called: no more frames; the MP4 gets ``_total_frames`` frames (None: as many as came).
+        self.ending = False
+        self._total_frames: int | None = None
+        #: The finished MP4, once the encoding thread has closed it.
+        self._result: EpisodeResult | None = None
         #: What stopped the encoding thread, for the main thread to report.
         self.error: BaseException | None = None
         self._frame_bytes = 0
-        self._thread = threading.Thread(target=self._encode_frames, name="lerobot_stream-encode", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="lerobot_stream-encode", daemon=True)
         self._thread.start()
 
     # -- main thread ------------------------------------------------------------------------------------------
@@ -110,36 +130,56 @@ class EncodingEpisode:
             self.backlog.push(index, frame)
             self._lock.notify()
 
-    @property
-    def idle(self) -> bool:
-        """Nothing queued and nothing being encoded."""
+    def open(self) -> None:
+        """Let the encoding thread start (every earlier episode is done). Idempotent."""
         with self._lock:
-            return not self.backlog and not self._encoding
+            self._gated = False
+            self._lock.notify()
+
+    def end(self, total_frames: int | None) -> None:
+        """No more frames will come: once the backlog is encoded, the encoding thread pads the video to
+        ``total_frames`` with repeats (None: none), flushes the codec and closes the file - slow with a codec's
+        look-ahead, so not on the main thread, which meanwhile drains the ring for the next episode."""
+        with self._lock:
+            self.ending, self._total_frames = True, total_frames
+            self._lock.notify()
+
+    @property
+    def finished(self) -> bool:
+        """The MP4 is closed (`result` has it) or the encoding thread failed (`error`)."""
+        with self._lock:
+            return self._result is not None or self.error is not None
 
     def counts(self) -> tuple[int, int, int]:
         """(frames, bytes, bytes on disk) waiting in the backlog."""
         with self._lock:
             return len(self.backlog), self.backlog.memory_bytes + self.backlog.disk_bytes, self.backlog.disk_bytes
 
-    def drain(self) -> None:
-        """Wait until every queued frame is encoded (or the encoding thread failed)."""
-        with self._lock:
-            while (self.backlog or self._encoding) and self.error is None:
-                self._lock.wait(0.1)
+    def result(self) -> EpisodeResult:
+        """Once `finished`: the episode's MP4 and counts (or the encoding thread's error, raised); frees what the
+        episode held."""
+        self._thread.join()
+        self.backlog.discard()
+        self._release_lock()
+        if self.error is not None:
+            raise self.error
+        return self._result
 
     def finish(self, total_frames: int | None) -> EpisodeResult:
-        """Once `idle`: pad to ``total_frames`` with repeats (None: none), flush the codec and close the file."""
-        self._stop_thread()
-        try:
-            return self.encoder.finish(total_frames=total_frames)
-        finally:
-            self.backlog.discard()
-            self._release_lock()
+        """`open`, `end` and wait for the encoding thread: the episode's MP4, every queued frame in it."""
+        self.open()
+        self.end(total_frames)
+        return self.result()
 
     def close(self, delete: bool = True) -> None:
         """Stop without finishing (the frame being encoded completes first); ``delete`` the partial file."""
-        self._stop_thread()
-        self.encoder.abort(delete=delete)
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        if self._result is None:
+            self.encoder.abort(delete=delete)
         self.backlog.discard()
         self._release_lock()
 
@@ -150,33 +190,33 @@ class EncodingEpisode:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _stop_thread(self) -> None:
-        with self._lock:
-            self._stopping = True
-            self._lock.notify()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-
     # -- encoding thread --------------------------------------------------------------------------------------
-    def _encode_frames(self) -> None:
+    def _run(self) -> None:
+        try:
+            if self._encode_frames():
+                result = self.encoder.finish(total_frames=self._total_frames)
+                with self._lock:
+                    self._result = result
+        except BaseException as exc:
+            with self._lock:
+                self.error = exc
+        self._wake()
+
+    def _encode_frames(self) -> bool:
+        """Encode queued frames until the episode has ended and its backlog is empty (True) or `close` stops it
+        (False)."""
         while True:
             with self._lock:
-                while not self.backlog and not self._stopping:
+                while not self._stopping and (self._gated or (not self.backlog and not self.ending)):
                     self._lock.wait()
                 if self._stopping:
-                    return
+                    return False
+                if not self.backlog:
+                    return True
                 item = self.backlog.pop()
-                self._encoding = True
-            try:
-                self.encoder.encode_prepared(*item)
-            except BaseException as exc:
-                with self._lock:
-                    self.error, self._encoding = exc, False
-                self._wake()
-                return
+            self.encoder.encode_prepared(*item)
             with self._lock:
-                self._encoding = False
-                wake = not self.backlog or self._waiting_for_room
+                wake = self._waiting_for_room
                 self._waiting_for_room = False
             if wake:
                 self._wake()

@@ -10,7 +10,7 @@ import numpy as np
 from shm import RingProducer
 from workers.backlog import BacklogBudget
 from workers.camera_worker import CameraWorker, LiveStatus
-from workers.channel import CameraChannel
+from workers.channel import CameraChannel, FinishTicket
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import WorkerDied
@@ -91,8 +91,8 @@ class ProcessChannel(CameraChannel):
     def _request_finish(self) -> None:
         self._running().finish(self.frames_fed, self.frames_published)
 
-    def _collect(self, timeout: float) -> EpisodeResult:
-        return self._running().collect(timeout)
+    def _collect(self, ticket: FinishTicket, timeout: float) -> EpisodeResult:
+        return self._running().collect(ticket.episode, timeout)
 
     def _abandon(self) -> None:
         self._running().cancel(self.frames_published)

@@ -11,7 +11,7 @@ import numpy as np
 
 from workers.backlog import BacklogBudget
 from workers.camera_worker import LiveStatus
-from workers.channel import CameraChannel
+from workers.channel import CameraChannel, FinishTicket
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError
@@ -69,7 +69,8 @@ class ThreadChannel(CameraChannel):
             return False
         return True
 
-    def _collect(self, timeout: float) -> EpisodeResult:
+    def _collect(self, ticket: FinishTicket, timeout: float) -> EpisodeResult:
+        """The episode just finished: the thread host collects each episode before the next starts."""
         thread = self.thread
         assert thread is not None
         failure = self._failure()

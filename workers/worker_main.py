@@ -25,6 +25,7 @@ import traceback
 from multiprocessing.connection import Connection, wait
 
 from shm import RingConsumer, RingPipes, SharedMemorySpaceError
+from workers.backlog import MemoryAccount
 from workers.encode import EpisodeEncoder
 from workers.episode_pipeline import EncodingEpisode
 from workers.protocol import (
@@ -66,7 +67,7 @@ class _Episode:
         self.number = number
         self.pipeline = pipeline
         self.received = 0
-        self.reported_frames = 0
+        self.reported_frames = -1
         self.finish: FinishEpisode | None = None
         self.error: EpisodeFailed | None = None
 
@@ -74,8 +75,8 @@ class _Episode:
         return self.finish is not None and self.received >= self.finish.frames_published
 
     def ready_to_complete(self) -> bool:
-        """Every published frame received and - unless the episode failed - encoded."""
-        return self.all_frames_received() and (self.error is not None or self.pipeline.idle)
+        """Every published frame received and - unless the episode failed - its MP4 closed."""
+        return self.all_frames_received() and (self.error is not None or self.pipeline.finished)
 
     def can_take_frame(self) -> bool:
         """A failed episode only gives frames back; a live one takes them while its backlog has room."""
@@ -87,7 +88,12 @@ class _RecorderGone(Exception):
 
 
 class EncoderWorker:
-    """The command/frame loop of one encoder process."""
+    """The command/frame loop of one encoder process.
+
+    ``episodes`` holds the episodes this process still has work for, oldest first: those the recorder has
+    finished (it may already be recording the next) while their backlogs are encoded, then the one being
+    recorded. Only the oldest live one encodes (`workers.episode_pipeline`); they complete in order.
+    """
 
     def __init__(self, config: Configure, commands: Connection, events: Connection, ring: RingConsumer):
         self.config = config
@@ -95,8 +101,10 @@ class EncoderWorker:
         self.commands = commands
         self.events = events
         self.ring = ring
-        self.episode: _Episode | None = None
-        #: The encoding thread's wake-up pipe (`workers.episode_pipeline`): read end waited on, write end its.
+        self.episodes: list[_Episode] = []
+        #: The converted frames in memory over all episodes' backlogs, against one budget.
+        self._memory = MemoryAccount()
+        #: The encoding threads' wake-up pipe (`workers.episode_pipeline`): read end waited on, write end theirs.
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._last_progress = 0.0
@@ -113,70 +121,89 @@ class EncoderWorker:
     def _demote(self) -> None:
         demote_all_threads(self.config.priority)
 
+    def _episode(self, number: int) -> _Episode | None:
+        return next((episode for episode in self.episodes if episode.number == number), None)
+
     # -- main loop --------------------------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._loop()
         except _RecorderGone:
             logger.info("camera %s: recorder went away; closing", self.camera)
-            if self.episode is not None:
-                self._finish_for_salvage(self.episode)
+            self._finish_for_salvage()
         finally:
             self.ring.close()
 
-    def _finish_for_salvage(self, episode: _Episode) -> None:
-        """The recorder died mid-episode. This process outlives it and still holds frames - in its ring (the
-        mapping stays valid after the recorder is gone) and in its backlog: encode every one of them and close
-        the MP4 properly, so that salvage (`lerobot_stream.datasets.salvage`, which waits for this process)
-        finds them. A process killed too (``kill -9`` of the whole group) loses what it held in memory; its
+    def _finish_for_salvage(self) -> None:
+        """The recorder died. This process outlives it and still holds frames - in its ring (the mapping stays
+        valid after the recorder is gone) and in its episodes' backlogs: encode every one of them and close each
+        MP4 properly, so that salvage (`lerobot_stream.datasets.salvage`, which waits for this process) finds
+        them. A process killed too (``kill -9`` of the whole group) loses what it held in memory; its
         fragmented MP4 still plays to its last complete fragment."""
-        pipeline = episode.pipeline
         try:
-            if episode.error is None:
-                while pipeline.error is None:
-                    handoff = self.ring.receive(timeout=0)  # EOFError once the published frames are read
-                    if handoff is None:
-                        break
-                    if handoff.batch != episode.number:
-                        continue
-                    while not pipeline.can_take_frame() and pipeline.error is None:
-                        time.sleep(0.01)
-                    pipeline.add(handoff.seq, self.ring.view(handoff.slot), release=lambda: None)  # no one to tell
+            while True:
+                handoff = self.ring.receive(timeout=0)  # EOFError once the published frames are read
+                if handoff is None:
+                    break
+                episode = self._episode(handoff.batch)
+                if episode is not None and episode.error is None and episode.pipeline.error is None:
+                    episode.received += 1
+                    # Room is not waited for: the ring holds a second of frames at most.
+                    episode.pipeline.add(handoff.seq, self.ring.view(handoff.slot), release=lambda: None)
         except (EOFError, OSError):
             pass
         except Exception as exc:
             logger.error("camera %s: %s while taking the last frames", self.camera, exc)
+        for episode in self.episodes:
+            self._finish_one_for_salvage(episode)
+        self.episodes = []
+
+    def _finish_one_for_salvage(self, episode: _Episode) -> None:
+        pipeline = episode.pipeline
         try:
-            pipeline.drain()
             if episode.error is None and pipeline.error is None:
-                result = pipeline.finish(total_frames=None)
+                # The recorder's count of timesteps, if it finished the episode and every frame arrived.
+                total = episode.finish.frames_fed if episode.all_frames_received() else None
+                result = pipeline.finish(total_frames=total)
                 logger.info("camera %s: %d frame(s) kept for salvage in %s", self.camera, result.frames, result.path)
                 return
         except Exception as exc:
             logger.error("camera %s: could not finish the episode for salvage: %s", self.camera, exc)
         pipeline.close(delete=False)  # keep what was encoded: a fragmented MP4 plays to its last fragment
 
+    def _settle(self) -> bool:
+        """Report a failed encoding thread, complete the oldest episode when it is done, let the oldest live
+        episode encode. True if something was reported (the loop looks again before waiting)."""
+        for episode in self.episodes:
+            if episode.error is None and episode.pipeline.error is not None:
+                self._fail(episode, episode.pipeline.error)
+                return True
+            if episode.error is None and episode.all_frames_received() and not episode.pipeline.ending:
+                episode.pipeline.end(total_frames=episode.finish.frames_fed)
+        if self.episodes and self.episodes[0].ready_to_complete():
+            self._complete_episode(self.episodes[0])
+            return True
+        live = next((episode for episode in self.episodes if episode.error is None), None)
+        if live is not None:
+            live.pipeline.open()
+        return False
+
     def _loop(self) -> None:
-        """Commands first, then frames waiting in the ring (taken as fast as they come, while the backlog has
-        room), then one frame of the backlog into the encoder; sleep only when there is none of the three."""
+        """Commands first, then frames waiting in the ring (taken as fast as they come, while the backlogs have
+        room); the encoding threads encode meanwhile. Sleep until there is something to do."""
         ready_pipe = self.ring.ready_connection
         while True:
-            episode = self.episode
-            if episode is not None and episode.error is None and episode.pipeline.error is not None:
-                self._fail(episode, episode.pipeline.error)
-                continue
-            if episode is not None and episode.ready_to_complete():
-                self._complete_episode(episode)
+            if self._settle():
                 continue
             if self.commands.poll():
                 if not self._handle_command(self._receive_command()):
                     return
                 continue
-            taking = episode is None or episode.can_take_frame()
+            taking = all(episode.can_take_frame() for episode in self.episodes if not episode.all_frames_received())
             sources = [self.commands, self._wake_read, *([ready_pipe] if taking else [])]
             readable = wait(sources, timeout=PROGRESS_INTERVAL_S)
             if self._wake_read in readable:
-                os.read(self._wake_read, 4096)  # the encoding thread emptied its backlog or failed
+                os.read(self._wake_read, 4096)  # an encoding thread emptied its backlog, made room or failed
             if ready_pipe in readable and self.commands not in readable:
                 self._on_frame()
             self._maybe_send_progress()
@@ -201,70 +228,78 @@ class EncoderWorker:
                 self._ring_error = None
                 self.ring.attach(command.spec, reserve=command.reserve)
             except SharedMemorySpaceError as exc:
-                # Frames cannot be read from this ring: the episode that uses it fails, naming the cause.
+                # Frames cannot be read from this ring: the episode being recorded fails, naming the cause.
                 self._ring_error = exc
-                if self.episode is not None:
-                    self._fail(self.episode, exc)
+                if self.episodes and self.episodes[-1].finish is None:
+                    self._fail(self.episodes[-1], exc)
             except FileNotFoundError:
                 # The recorder replaced this ring (a new frame size or dtype) before we got to it; the
                 # AttachRing for its successor is already in the pipe. Frames never refer to a replaced ring.
                 logger.debug("camera %s: ring %s was replaced before attaching", self.camera, command.spec.segment_name)
         elif isinstance(command, StartEpisode):
-            if self.episode is not None:  # the recorder never does this; be safe anyway
-                self.episode.pipeline.close()
-            encoder = EpisodeEncoder(
-                command.path, command.settings, fragmented=command.fragmented, on_codec_open=self._demote
-            )
-            pipeline = EncodingEpisode(encoder, command.backlog, self._wake_write)
-            self.episode = _Episode(command.episode, pipeline)
-            self._last_progress = time.monotonic()
-            if self._ring_error is not None:
-                self._fail(self.episode, self._ring_error)
+            self._start_episode(command)
         elif isinstance(command, FinishEpisode):
-            if self.episode is not None and self.episode.number == command.episode:
-                self.episode.finish = command
+            episode = self._episode(command.episode)
+            if episode is not None and episode.finish is None:
+                episode.finish = command
             else:
                 self._send(EpisodeFailed(command.episode, f"camera {self.camera}: no such episode to finish"))
         elif isinstance(command, CancelEpisode):
             self._cancel(command)
         elif isinstance(command, Shutdown):
-            if self.episode is not None:
-                self.episode.pipeline.close()
-                self.episode = None
+            for episode in self.episodes:
+                episode.pipeline.close()
+            self.episodes = []
             return False
         else:
             logger.warning("camera %s: ignoring unknown command %r", self.camera, command)
         return True
 
+    def _start_episode(self, command: StartEpisode) -> None:
+        if self.episodes and self.episodes[-1].finish is None:  # the recorder never does this; be safe anyway
+            self.episodes.pop().pipeline.close()
+        encoder = EpisodeEncoder(
+            command.path, command.settings, fragmented=command.fragmented, on_codec_open=self._demote
+        )
+        # Gated while an earlier episode is still encoding (`_settle` opens it).
+        pipeline = EncodingEpisode(encoder, command.backlog, self._wake_write, self._memory, gated=bool(self.episodes))
+        episode = _Episode(command.episode, pipeline)
+        self.episodes.append(episode)
+        self._last_progress = time.monotonic()
+        if self._ring_error is not None:
+            self._fail(episode, self._ring_error)
+
     def _cancel(self, command: CancelEpisode) -> None:
-        episode = self.episode
-        if episode is not None and episode.number == command.episode:
+        episode = self._episode(command.episode)
+        if episode is not None:
             episode.pipeline.close()
             # Give back every slot the recorder published for this episode before acknowledging, so the
-            # recorder's ring is whole again when it starts the next episode.
+            # recorder's ring is whole again when it starts the next episode. Frames of an earlier episode still
+            # in the ring before them go to their episode as usual.
             deadline = time.monotonic() + _DRAIN_TIMEOUT_S
             while episode.received < command.frames_published and time.monotonic() < deadline:
                 handoff = self._receive_frame(timeout=max(0.0, deadline - time.monotonic()))
                 if handoff is not None:
-                    self.ring.release(handoff.slot)
-                    if handoff.batch == episode.number:
-                        episode.received += 1
-            self.episode = None
+                    self._take(handoff, cancelled=episode)
+            self.episodes.remove(episode)
             _return_freed_memory()
         self._send(EpisodeCancelled(command.episode))
 
     # -- frames -----------------------------------------------------------------------------------------
     def _on_frame(self) -> None:
         handoff = self._receive_frame(timeout=0)
-        if handoff is None:
-            return
-        episode = self.episode
-        if episode is None or handoff.batch != episode.number or episode.error is not None:
+        if handoff is not None:
+            self._take(handoff)
+
+    def _take(self, handoff, cancelled: _Episode | None = None) -> None:
+        """Give the frame to its episode's pipeline, or its slot straight back (no such episode, a failed or
+        ``cancelled`` one)."""
+        episode = self._episode(handoff.batch)
+        if episode is not None:
+            episode.received += 1
+        if episode is None or episode.error is not None or episode is cancelled:
             self.ring.release(handoff.slot)
-            if episode is not None and handoff.batch == episode.number:
-                episode.received += 1
             return
-        episode.received += 1
         try:
             episode.pipeline.add(handoff.seq, self.ring.view(handoff.slot), lambda: self.ring.release(handoff.slot))
         except Exception as exc:
@@ -279,39 +314,44 @@ class EncoderWorker:
         self._send(episode.error)
 
     def _complete_episode(self, episode: _Episode) -> None:
-        self.episode = None
+        self.episodes.remove(episode)
         if episode.error is not None:
             self._send(episode.error)
             return
         try:
-            result = episode.pipeline.finish(total_frames=episode.finish.frames_fed)
+            result = episode.pipeline.result()
         except Exception as exc:
             self._fail(episode, exc)
             return
         finally:
-            _return_freed_memory()
+            if not self.episodes:
+                _return_freed_memory()
         self._send(EpisodeFinished(episode.number, result))
 
     def _maybe_send_progress(self) -> None:
-        episode = self.episode
         now = time.monotonic()
-        if episode is None or episode.error is not None or now - self._last_progress < PROGRESS_INTERVAL_S:
+        if now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
+        for episode in self.episodes:
+            if episode.error is None:
+                self._send_progress(episode)
+
+    def _send_progress(self, episode: _Episode) -> None:
         encoder = episode.pipeline.encoder
-        if encoder.frames_written == episode.reported_frames:
-            return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
-        episode.reported_frames = encoder.frames_written
-        histograms, _ = encoder.stats.snapshot()
-        health = encoder.health.flags()
         frames, size, on_disk = episode.pipeline.counts()
+        mark = (encoder.frames_written, frames)
+        if mark == episode.reported_frames:
+            return  # nothing new: do not fill the pipe while the recorder is not feeding (and not reading)
+        episode.reported_frames = mark
+        histograms, _ = encoder.stats.snapshot()
         self._send(
             Progress(
                 episode.number,
                 encoder.frames_written,
                 encoder.frames_repeated,
                 histograms,
-                health,
+                encoder.health.flags(),
                 backlog_frames=frames,
                 backlog_bytes=size,
                 backlog_disk_bytes=on_disk,

@@ -42,7 +42,8 @@ from workers.backlog import NO_BACKLOG, BacklogBudget, backlog_budget
 from workers.channel import CameraChannel, CameraStatus, prepare_channels
 from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
-from workers.errors import CameraEncoderError, EncodingFailed
+from workers.errors import EncodingFailed
+from workers.finishing import FinishingEpisode
 from workers.frames import SlotFormat, slot_from_shape
 from workers.process_channel import ProcessChannel
 from workers.scheduling import PRIORITIES
@@ -166,6 +167,8 @@ class StreamingVideoEncoder:
         self._episode_keys: list[str] = []
         #: The results of the last finished episode, by camera (what `finish_results` returned).
         self.last_results: dict[str, EpisodeResult] = {}
+        #: The last episode ended (`end_episode`), collected or not.
+        self._last_finished: FinishingEpisode | None = None
         self._episode_number = 0
         self._episode_active = False
         self._closed = False
@@ -305,11 +308,11 @@ class StreamingVideoEncoder:
     def _dropped_frames(self) -> dict[str, int]:
         return {key: channel.frames_dropped for key, channel in self._episode_channels().items()}
 
-    def finish_results(self) -> dict[str, EpisodeResult]:
-        """Complete every camera's MP4 and return its full result: path, frame and repeat counts, statistics.
-
-        Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
-        """
+    def end_episode(self) -> FinishingEpisode:
+        """End the episode without waiting for its videos: every camera is told the episode is over, and the
+        next ``start_episode`` may follow at once while an encoder that is behind still encodes this one's
+        backlog. Collect the videos with the returned handle's ``results()``. The thread backend (LeRobot's
+        design) finishes the episode here, before returning."""
         check_owner(self._owner_pid, "StreamingVideoEncoder")
         if not self._episode_active:
             raise RuntimeError("No active episode to finish.")
@@ -319,19 +322,26 @@ class StreamingVideoEncoder:
             self.cancel_episode()
             raise RuntimeError(f"No frames were fed for camera(s) {empty} in this episode; nothing to finish.")
         self._episode_active = False
-        for channel in channels.values():  # every camera finishes at once; then each is collected
-            channel.request_finish()
-        results: dict[str, EpisodeResult] = {}
-        errors: dict[str, CameraEncoderError] = {}
-        for key, channel in channels.items():
-            try:
-                results[key] = channel.result(self.finish_timeout_s)
-            except CameraEncoderError as exc:
-                errors[key] = exc
+        tickets = [(channel, channel.request_finish()) for channel in channels.values()]  # every camera at once
+        dropped = {key: channel.frames_dropped for key, channel in channels.items()}
+        finishing = FinishingEpisode(self._episode_number, tickets, dropped, self.finish_timeout_s, self.backend)
+        self._last_finished = finishing
+        if self.backend == "thread":
+            with contextlib.suppress(EncodingFailed):  # raised again by results()
+                finishing.results()
+        return finishing
+
+    def finish_results(self) -> dict[str, EpisodeResult]:
+        """Complete every camera's MP4 and return its full result: path, frame and repeat counts, statistics.
+
+        Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
+        """
+        try:
+            results = self.end_episode().results()
+        except EncodingFailed:
+            self.last_results = {}
+            raise
         self.last_results = results
-        self._log_summary(results, errors)
-        if errors:
-            raise EncodingFailed(errors, {key: (r.path, r.stats) for key, r in results.items()})
         return results
 
     def finish_episode(self) -> dict[str, tuple[Path, dict | None]]:
@@ -344,24 +354,18 @@ class StreamingVideoEncoder:
         return {key: (result.path, result.stats) for key, result in self.finish_results().items()}
 
     def remove_episode_files(self) -> None:
-        """Delete the last episode's temporary MP4s (and the folders this encoder made for them), once the
+        """Delete the last ended episode's temporary MP4s (and the folders this encoder made for them), once the
         caller has copied them where they belong. Not during an episode."""
         if self._episode_active:
             raise RuntimeError("remove_episode_files() during an episode; finish or cancel it first")
-        for channel in self._episode_channels().values():
-            channel.remove_files()
+        if self._last_finished is not None:
+            self._last_finished.remove_files()
 
     @property
     def dropped_frames(self) -> dict[str, int]:
         """Frames of the current (or last) episode that found the camera's buffer full, by camera; each one is
         in the video as a repeat of the frame before it (LeRobot's name for it: ``_dropped_frames``)."""
         return self._dropped_frames
-
-    def _log_summary(self, results: dict[str, EpisodeResult], errors: dict[str, CameraEncoderError]) -> None:
-        parts = [f"{key}: {r.frames} frames, {r.repeated} repeated" for key, r in results.items()]
-        parts += [f"{key}: FAILED" for key in errors]
-        level = logging.WARNING if errors or any(self._dropped_frames.values()) else logging.INFO
-        logger.log(level, "Episode %d finished (%s): %s", self._episode_number, self.backend, "; ".join(parts))
 
     def cancel_episode(self) -> None:
         """Abandon the current episode and delete its partial files; ready for the next ``start_episode``."""
