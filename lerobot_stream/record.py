@@ -69,6 +69,8 @@ class RecordSummary:
     frames: int = 0
     repeated: dict[str, int] = field(default_factory=dict)
     save_seconds: list[float] = field(default_factory=list)
+    #: How long the end of the session waited for the encoders to finish the saved episodes.
+    finalize_seconds: float = 0.0
     add_frame_ms: list[float] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
     interrupted: bool = False
@@ -161,7 +163,6 @@ class StatusDisplay:
         self.interval_s = interval_s if self.interactive else 2.0
         self._last = 0.0
         self._lines = 0
-        self._encoded: dict[str, tuple[float, int]] = {}
 
     def update(
         self,
@@ -183,16 +184,14 @@ class StatusDisplay:
             summary.peak_backlog_mb = max(summary.peak_backlog_mb, backlog)
         time_line = f"{tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"
         lines = [header or f"episode {episode + 1}  {time_line}"]
-        for key in dataset.meta.video_keys:
+        for key in _video_keys(dataset):
             name = key.rsplit(".", 1)[-1]
             status = statuses.get(key)
             if status is None:
                 lines.append(f"  {name:>6}: PNG staging ({tick} frames written)")
                 continue
-            previous_t, previous_n = self._encoded.get(key, (now, status.frames_encoded))
-            rate = (status.frames_encoded - previous_n) / (now - previous_t) if now > previous_t else 0.0
-            self._encoded[key] = (now, status.frames_encoded)
             health = ", ".join(status.health).upper() or "ok"
+            rate = status.encode_fps or 0.0
             lines.append(
                 f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {status.buffered:3d}/"
                 f"{status.capacity}  backlog {status.backlog_frames:4d} ({status.backlog_mb:5.0f} MB)"
@@ -212,7 +211,27 @@ class StatusDisplay:
 
     def reset(self) -> None:
         self._lines = 0
-        self._encoded = {}
+
+
+def _video_keys(dataset: LeRobotDataset) -> list[str]:
+    """The camera features, from the dataset's feature list: ``dataset.meta`` would wait for the episodes still
+    being committed in the background, and the loop must not."""
+    return [key for key, feature in dataset.features.items() if feature["dtype"] == "video"]
+
+
+def _wait_for_encoders(dataset: LeRobotDataset, display: StatusDisplay, summary: RecordSummary) -> None:
+    """Show the encoders finishing the saved episodes (``finalize`` waits for them), with the time left."""
+    writer = dataset.writer
+    while writer is not None and writer.pending_episodes:
+        statuses = writer.camera_status()
+        frames = sum(status.backlog_frames for status in statuses.values())
+        seconds = max((status.backlog_seconds or 0.0 for status in statuses.values()), default=0.0)
+        header = (
+            f"finishing: {writer.pending_episodes} saved episode(s) still encoding, {frames} frame(s) left"
+            + (f", about {seconds:.0f} s" if seconds else "")
+        )
+        display.update(dataset, 0, 0, 0, summary=summary, header=header)
+        time.sleep(0.1)
 
 
 def _percentiles(values: list[float]) -> str:
@@ -251,7 +270,7 @@ def _record_episode(
     summary: RecordSummary,
 ) -> int:
     ticks = round(config.episode_seconds * config.fps)
-    keys = dataset.meta.video_keys
+    keys = _video_keys(dataset)
     start = time.perf_counter()
     tick = 0
     display.reset()
@@ -371,12 +390,11 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                 summary.save_seconds.append(time.perf_counter() - started)
                 summary.episodes += 1
                 summary.frames += frames
-                last = dataset.meta.episodes[-1]
-                for key in dataset.meta.video_keys:
-                    summary.repeated[key] = summary.repeated.get(key, 0) + last.get(f"videos/{key}/repeated_frames", 0)
                 state = "partial episode saved" if stop.requested else "saved"
+                pending = dataset.writer.pending_episodes
                 print(
-                    f"episode {episode + 1}: {frames} frames {state} in {summary.save_seconds[-1] * 1000:.0f} ms",
+                    f"episode {episode + 1}: {frames} frames {state} in {summary.save_seconds[-1] * 1000:.0f} ms"
+                    + (f" ({pending} episode(s) still encoding in the background)" if pending else ""),
                     file=out,
                     flush=True,
                 )
@@ -384,11 +402,32 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                     summary.interrupted, summary.stopped_by = True, stop.signal_name
                     break
         finally:
+            waiting = time.perf_counter()
             with contextlib.suppress(Exception):
+                _wait_for_encoders(dataset, display, summary)
+            try:
                 dataset.finalize()
+            except EpisodeSaveError as exc:  # an episode saved while its videos were encoded could not be kept
+                summary.save_error = str(exc)
+                print(f"could not save every episode: {exc}", file=out, flush=True)
+            except Exception as exc:
+                print(f"finalize failed: {type(exc).__name__}: {exc}", file=out, flush=True)
+            summary.finalize_seconds = time.perf_counter() - waiting
+            _count_repeated(dataset, summary)
     summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
     _print_summary(summary, config, out)
     return summary
+
+
+def _count_repeated(dataset: LeRobotDataset, summary: RecordSummary) -> None:
+    """Frames repeated in the saved videos (encoder overload), per camera, and what was saved, from the
+    finished dataset."""
+    with contextlib.suppress(Exception):
+        episodes = dataset.meta.episodes
+        summary.episodes = len(episodes)
+        summary.frames = sum(int(episode["length"]) for episode in episodes)
+        for key in _video_keys(dataset):
+            summary.repeated[key] = sum(int(episode.get(f"videos/{key}/repeated_frames", 0)) for episode in episodes)
 
 
 def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) -> None:
@@ -410,6 +449,7 @@ def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) ->
         )
     if config.streaming:
         print(f"  encoder backlog    peak {summary.peak_backlog_mb:.0f} MB (all cameras)", file=out)
+    print(f"  finalize           {summary.finalize_seconds:.1f} s (the encoders finishing the saved episodes)", file=out)
     print(f"  loop lateness ms   {_percentiles(summary.lateness_ms)}", file=out)
     print(f"  add_frame ms       {_percentiles(summary.add_frame_ms)}", file=out)
     per_minute = summary.size_mb / minutes if minutes else 0.0

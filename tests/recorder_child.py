@@ -70,6 +70,7 @@ def main() -> None:
         dataset.save_episode()
     encoder = dataset.writer._streaming_encoder
     if mode == "die-at-commit":
+        dataset.meta  # noqa: B018 - the 2 episodes committed (in the background) before the trap is set
         original = LeRobotDatasetMetadata.save_episode
 
         def die(self, *args, **kwargs):
@@ -81,6 +82,7 @@ def main() -> None:
             g += 1
         ready(workers=list(encoder.worker_pids().values()))
         dataset.save_episode()
+        dataset.meta  # noqa: B018 - waits for the episode's commit (in the background), where it dies
         LeRobotDatasetMetadata.save_episode = original
         return
     for _ in range(8):
@@ -159,14 +161,17 @@ def fill_disk(root: Path) -> None:
                 add(dataset, g, 120, 160)
                 g += 1
             dataset.save_episode()
-            report["saved"] += 1
         except Exception as exc:  # what the user sees
             report["errors"].append(f"{type(exc).__name__}: {exc}")
             if dataset.has_pending_frames():
                 dataset.clear_episode_buffer()
             if len(report["errors"]) >= 2:
                 break
-    dataset.finalize()
+    try:
+        dataset.finalize()  # waits for the episodes saved while their videos were encoded: their errors too
+    except Exception as exc:
+        report["errors"].append(f"{type(exc).__name__}: {exc}")
+    report["saved"] = dataset.num_episodes
     from lerobot_stream.integrity import inspect_dataset
 
     inspection = inspect_dataset(root)

@@ -166,11 +166,11 @@ def test_overwrite_deletes_only_a_finished_dataset(tmp_path):
 
     root = tmp_path / "live"
     with recording(root, *small[:4], "--episodes", "1", "--episode-seconds", "60") as recorder:
-        while not list(root.glob(".staging/*/*.mp4")) and recorder.poll() is None:
+        while not list(root.glob(".staging/*/*/*.mp4")) and recorder.poll() is None:
             time.sleep(0.1)
         result = run_cli("record", "--root", str(root), "--overwrite", *small)
         assert result.returncode == 2 and f"being written by process {recorder.pid}" in result.stderr
-        assert (root / "meta/info.json").exists() and list(root.glob(".staging/*/*.mp4"))
+        assert (root / "meta/info.json").exists() and list(root.glob(".staging/*/*/*.mp4"))
         recorder.send_signal(signal.SIGINT)  # the live recorder saves its episode as if nothing happened
         recorder.communicate(timeout=60)
     assert recorder.returncode == 0 and inspect_dataset(root).healthy

@@ -191,9 +191,9 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
     recorder = _start_recorder(root, cameras=1, resolution="96x64", episodes=1, seconds=60)
     try:
         deadline = time.monotonic() + 60
-        while not list(root.glob(".staging/*/*.mp4")) and time.monotonic() < deadline:
+        while not list(root.glob(".staging/*/*/*.mp4")) and time.monotonic() < deadline:
             time.sleep(0.1)
-        staged = list(root.glob(".staging/*/*.mp4"))
+        staged = list(root.glob(".staging/*/*/*.mp4"))
         assert staged, "the recorder is recording"
         result = _cli("recover", str(root))
         assert result.returncode == 1 and f"being written by process {recorder.pid}" in result.stderr
@@ -235,7 +235,7 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
     assert list(root.glob(".staging/journal-000001.arrow")), "the second episode was being recorded"
     result = _cli("recover", str(root))
     assert result.returncode == 0, result.stderr
-    assert "salvaged the episode being recorded when the recorder died as episode 1" in result.stdout
+    assert "salvaged an episode the recorder had not committed when the recorder died as episode 1" in result.stdout
     report = inspect_dataset(root)
     assert report.healthy, report.problems
     assert len(report.episodes) == 2 and report.episodes[0]["length"] == 75

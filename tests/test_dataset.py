@@ -237,13 +237,14 @@ def test_invalid_codec_and_batch_encoding_are_rejected_before_anything_is_create
 @pytest.mark.parametrize("streaming", [True, False], ids=["stream", "png"])
 def test_batch_encoding_size_above_one_is_accepted_and_every_episode_is_complete_when_saved(tmp_path, streaming):
     """LeRobot batches PNG encoding over episodes; here episodes are encoded one at a time anyway, so a
-    batch size > 1 changes nothing - each saved episode has its video at once."""
+    batch size > 1 changes nothing - each saved episode has its video as soon as the dataset's files are looked
+    at (``dataset.root`` waits for an episode still being committed in the background)."""
     root = tmp_path / "ds"
     dataset = LeRobotDataset.create(
         "test/batch", fps=FPS, features=features(1), root=root, streaming_encoding=streaming, batch_encoding_size=3
     )
     record(dataset, [4], 1)
-    assert count_frames(root / "videos/observation.images.cam0/chunk-000/file-000.mp4") == 4
+    assert count_frames(dataset.root / "videos/observation.images.cam0/chunk-000/file-000.mp4") == 4
     record(dataset, [5], 1, start=4)
     dataset.finalize()
     assert count_frames(root / "videos/observation.images.cam0/chunk-000/file-000.mp4") == 9
@@ -269,6 +270,7 @@ def test_encoder_failure_is_reported_and_the_writer_stays_usable(tmp_path):
     root = tmp_path / "ds"
     dataset = LeRobotDataset.create("test/fail", fps=FPS, features=features(2), root=root, streaming_encoding=True)
     g = record(dataset, [3], 2)
+    assert dataset.meta.total_episodes == 1  # waits for episode 0's videos: the kill is in episode 1 only
     for _ in range(3):
         dataset.add_frame(frame(g, 2, "task 1"))
         g += 1

@@ -96,7 +96,7 @@ def test_recorder_killed_mid_episode_recover_keeps_saved_episodes_and_resume_con
     assert not list(SHM_DIR.glob(f"{SEGMENT_PREFIX}{child.pid}_*"))
     assert (root / ".staging").exists()  # the unsaved episode's partial videos and its row journal
     report = recover_dataset(root)
-    assert report.changed and "salvaged the episode being recorded" in report.summary()
+    assert report.changed and "salvaged an episode the recorder had not committed" in report.summary()
     assert sorted(p.name for p in root.iterdir()) == ["data", "meta", "videos"]
     inspection = inspect_dataset(root)
     lengths = [e["length"] for e in inspection.episodes]
@@ -155,7 +155,7 @@ def test_a_recorder_killed_while_its_encoders_are_behind_loses_only_its_last_sec
     child.stdout.close()
     child.stderr.close()
     report = recover_dataset(root)
-    assert "salvaged the episode being recorded" in report.summary(), report.summary()
+    assert "salvaged an episode the recorder had not committed" in report.summary(), report.summary()
     assert not wait_gone(info["workers"], timeout=60), "the encoders exit once their frames are encoded"
     data, episodes = dataset_tables(root)
     assert len(episodes) == 1 and len(data) >= info["added"] - 30  # the journal: all but about its last second
@@ -174,7 +174,7 @@ def test_a_salvaged_first_episode_is_described_by_the_settings_it_was_recorded_w
     child.stdout.close()
     child.stderr.close()
     report = recover_dataset(root)
-    assert "salvaged the episode being recorded" in report.summary() and report.episodes == 1
+    assert "salvaged an episode the recorder had not committed" in report.summary() and report.episodes == 1
     info = json.loads((root / "meta/info.json").read_text())
     for key in KEYS:
         video = info["features"][key]["info"]
@@ -194,7 +194,7 @@ def test_recorder_killed_inside_save_episode_recover_trims_the_uncommitted_episo
     report = recover_dataset(root)
     summary = report.summary()
     assert "removed 5 data row(s)" in summary and "frame(s) of an unsaved episode" in summary
-    assert "salvaged the episode being recorded" in summary  # then saved whole from its journal
+    assert "salvaged an episode the recorder had not committed" in summary  # then saved whole from its journal
     inspection = inspect_dataset(root)
     assert inspection.healthy, inspection.problems
     assert [e["length"] for e in inspection.episodes] == [6, 4, 5]

@@ -66,6 +66,8 @@ class CameraStatus:
     backlog_mb: float = 0.0
     backlog_disk_mb: float = 0.0
     backlog_seconds: float | None = None
+    #: Frames per second the encoder encodes, over every episode it works on (None: not measured yet).
+    encode_fps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class CameraChannel:
         # the encoder in index order whichever thread feeds them.
         self._lock = threading.Lock()
         self._last_drop_warning = -np.inf
+        #: The last frame dropped while none of the episode was published (see `_publish_one_frame`).
+        self._unpublished: tuple[int, np.ndarray, Layout] | None = None
 
     # -- hosting hooks (subclasses) ----------------------------------------------------------------------
     @property
@@ -227,8 +231,24 @@ class CameraChannel:
             if self._publish(index, array, layout):
                 return True
             self.frames_dropped += 1
+            if self.frames_dropped == self.frames_fed:  # nothing of the episode reached the encoder yet
+                self._unpublished = (index, np.array(array, copy=True), layout)
             self._warn_dropped()
             return False
+
+    def _publish_one_frame(self, timeout: float = 5.0) -> None:
+        """An episode whose every frame found the buffer full (a burst into an encoder still busy with the last
+        episode) would have no picture to repeat: publish its last frame, waiting for room this once - at the
+        end of the episode, not in the recording loop - so the video repeats a real frame of the episode."""
+        if self._unpublished is None or self.frames_published:
+            return
+        index, array, layout = self._unpublished
+        deadline = time.monotonic() + timeout
+        while not self._publish(index, array, layout):
+            if time.monotonic() > deadline or self._failure() is not None:
+                return
+            time.sleep(0.002)
+        self.frames_dropped -= 1
 
     def _warn_dropped(self) -> None:
         now = time.monotonic()
@@ -245,18 +265,18 @@ class CameraChannel:
 
     def request_finish(self) -> FinishTicket:
         """Ask the encoder to complete the episode now; `collect` collects it."""
+        with self._lock:
+            self._publish_one_frame()
+            self._unpublished = None
         self.active = False
         ticket = FinishTicket(self.camera, self.episode, self.path, self.frames_fed)
         self._request_finish()
         return ticket
 
     def collect(self, ticket: FinishTicket, timeout: float) -> EpisodeResult:
-        """The finished episode, or raise `CameraEncoderError` (its folder is then deleted)."""
-        try:
-            return self._collect(ticket, timeout)
-        except BaseException:
-            remove_episode_folder(ticket.path)
-            raise
+        """The finished episode, or raise `CameraEncoderError` (what the encoder wrote is left in place: an
+        encoder that died leaves a playable prefix; `remove_episode_folder` deletes it)."""
+        return self._collect(ticket, timeout)
 
     def cancel(self) -> None:
         """Abandon the episode and delete its files."""
@@ -289,6 +309,7 @@ class CameraChannel:
             backlog_mb=live.backlog_bytes / 1e6,
             backlog_disk_mb=live.backlog_disk_bytes / 1e6,
             backlog_seconds=backlog_seconds(live.backlog_frames, live.encode_fps),
+            encode_fps=live.encode_fps,
         )
 
 

@@ -58,7 +58,7 @@ def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
     encoders encoding the frames they held, into files salvage is about to read. Gives up on a folder whose
     MP4 has not grown for ``stall_s``; returns the folders still held then."""
     held: list[str] = []
-    for lock_path in sorted(Path(staging).glob(f"*/{ENCODING_LOCK}")):
+    for lock_path in sorted(Path(staging).rglob(ENCODING_LOCK)):
         with contextlib.suppress(OSError), open(lock_path) as lock:
             last_size, last_change = -1, time.monotonic()
             while True:

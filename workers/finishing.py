@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from workers.channel import CameraChannel, FinishTicket, remove_episode_folder
 from workers.encode import EpisodeResult
@@ -40,6 +41,9 @@ class FinishingEpisode:
         self._lock = threading.Lock()
         self._results: dict[str, EpisodeResult] | None = None
         self._failure: EncodingFailed | None = None
+        #: After a failure: the cameras that finished, and the MP4 (possibly partial) of each that did not.
+        self.completed: dict[str, EpisodeResult] = {}
+        self.failed_paths: dict[str, Path] = {}
 
     @property
     def cameras(self) -> list[str]:
@@ -52,7 +56,7 @@ class FinishingEpisode:
     def results(self) -> dict[str, EpisodeResult]:
         """Every camera's finished MP4 (path, frame and repeat counts, statistics), waiting for encoders that
         are still working through a backlog for as long as they make progress. Raises `EncodingFailed` if a
-        camera failed; the failed cameras' files are gone then, the others' are kept until `remove_files`."""
+        camera failed; every file stays until `remove_files` (`completed` and `failed_paths` name them)."""
         with self._lock:
             if self._results is None and self._failure is None:
                 self._collect()
@@ -70,20 +74,24 @@ class FinishingEpisode:
                 errors[ticket.camera] = exc
         self._log_summary(results, errors)
         if errors:
+            self.completed = results
+            self.failed_paths = {ticket.camera: ticket.path for _, ticket in self._cameras if ticket.camera in errors}
             self._failure = EncodingFailed(errors, {key: (r.path, r.stats) for key, r in results.items()})
         else:
             self._results = results
 
-    def remove_files(self) -> None:
-        """Delete the episode's temporary MP4s (and their folders): once they are in the dataset, or to drop
-        the episode. Waits for the cameras first, so that no encoder still writes there."""
+    def remove_files(self, failed_only: bool = False) -> None:
+        """Delete the episode's temporary MP4s (and their folders) - those of the failed cameras only, with
+        ``failed_only``: once they are in the dataset, or to drop the episode. Waits for the cameras first, so
+        that no encoder still writes there."""
         try:
             self.results()
         except EncodingFailed:
             pass
         finally:
             for _, ticket in self._cameras:
-                remove_episode_folder(ticket.path)
+                if not failed_only or ticket.camera in self.failed_paths:
+                    remove_episode_folder(ticket.path)
 
     def _log_summary(self, results: dict[str, EpisodeResult], errors: dict[str, CameraEncoderError]) -> None:
         parts = [f"{key}: {r.frames} frames, {r.repeated} repeated" for key, r in results.items()]

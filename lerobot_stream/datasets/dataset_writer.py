@@ -3,7 +3,10 @@
 Two recording paths behind one API:
 
 * **streaming** (``streaming_encoder`` given): camera frames go to the per-camera encoder processes as
-  they arrive; ``save_episode`` only finishes their files (the work is already done) and appends them.
+  they arrive. With our encoder (process backend) and no image features ``save_episode`` does not wait for the
+  encoders: it journals the rows, ends the cameras' episode and returns; the episode is committed in the
+  background once its videos are complete (`lerobot_stream.datasets.pending_episodes` says what a reader sees
+  meanwhile). Otherwise it finishes the cameras' files and appends them before returning.
 * **PNG**: camera frames are written as PNG files under ``root/images`` by background threads during the
   episode; ``save_episode`` encodes them, cameras in parallel, with the same encode core, then deletes
   them.
@@ -28,6 +31,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +53,8 @@ from lerobot_stream.datasets.file_transaction import RollbackFailed
 from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import RowJournal
-from lerobot_stream.datasets.streamed_videos import StreamedVideos
+from lerobot_stream.datasets.pending_episodes import PendingEpisode, PendingEpisodes
+from lerobot_stream.datasets.streamed_videos import StreamedVideos, episode_folder_name
 from lerobot_stream.datasets.utils import (
     DEFAULT_DEPTH_PATH,
     DEFAULT_IMAGE_PATH,
@@ -57,6 +63,7 @@ from lerobot_stream.datasets.utils import (
     check_batch_encoding_size,
     check_private_folder,
 )
+from lerobot_stream.datasets.video_prefix import common_prefix, cut_buffer
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
     StreamingVideoEncoder,
@@ -66,7 +73,7 @@ from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, resolve_settings
 from workers.encode import EpisodeResult
-from workers.errors import CameraEncoderError
+from workers.errors import CameraEncoderError, EncodingFailed
 from workers.frames import to_depth_map, to_hwc_uint8
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
@@ -101,6 +108,11 @@ def _encode_video_worker(
     encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
     shutil.rmtree(img_dir)
     return temp_path
+
+
+def _journal_number(path: Path) -> int:
+    """The recording number in a journal's name (``journal-000003.arrow`` -> 3)."""
+    return int(path.stem.rsplit("-", 1)[-1])
 
 
 class EpisodeSaveError(RuntimeError):
@@ -143,6 +155,11 @@ class DatasetWriter:
             else None
         )
         self._recorded_frames = initial_frames
+        #: Episodes and frames saved - committed, or pending in the background (`pending_episodes`).
+        self._saved_lock = threading.Lock()
+        self._saved_episodes, self._saved_frames = meta.total_episodes, initial_frames
+        #: The recording number of the next episode (names its journal and staging folder; see `journal`).
+        self._next_number = meta.total_episodes
         self._latest_episode: dict[str, Any] | None = None
         self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
         self._episodes_since_last_encoding = 0
@@ -154,6 +171,10 @@ class DatasetWriter:
         self._committer = EpisodeCommitter(meta, self._schema)
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self._journal = RowJournal(self._root / STAGING_DIR, self._schema, meta.features, meta.fps)
+        commit = weakref.WeakMethod(self._commit_pending)  # no reference cycle through the committing thread
+        self._pending = PendingEpisodes(lambda episode: commit()(episode))
+        #: Whether ``save_episode`` returns before the videos are complete (see the module docstring).
+        self._pipelined = self._journaling and callable(getattr(streaming_encoder, "end_episode", None))
         if self._journaling:
             # pyarrow imports pandas (when installed) on its first conversion of Python values: ~150 ms, which
             # belongs here and not in the first recorded frame's journal append.
@@ -180,7 +201,7 @@ class DatasetWriter:
         buffer: dict[str, Any] = {"size": 0, "task": []}
         for key in self._meta.features:
             buffer[key] = []
-        buffer["episode_index"] = self._meta.total_episodes if episode_index is None else episode_index
+        buffer["episode_index"] = self._saved_episodes if episode_index is None else episode_index
         depth_keys = self._meta.depth_keys
         self._image_stats = {
             key: DepthStatsAccumulator() if key in depth_keys else ImageStatsAccumulator()
@@ -189,9 +210,10 @@ class DatasetWriter:
         return buffer
 
     def camera_status(self) -> dict[str, CameraStatus]:
-        """Each streamed camera of the episode being recorded (`StreamingVideoEncoder.status`: counts, buffer,
-        health); empty on the PNG path and between episodes."""
-        return self._streamed.status() if self._streamed is not None else {}
+        """Each streamed camera (`StreamingVideoEncoder.encoding_status`): counts and health of the episode being
+        recorded (or the last one, between episodes), and the backlog of every episode its encoder still holds;
+        empty on the PNG path."""
+        return self._streamed.encoder.encoding_status() if self._streamed is not None else {}
 
     def config_for(self, key: str) -> Any:
         """The encoder config of a camera (the depth config for depth maps)."""
@@ -229,7 +251,9 @@ class DatasetWriter:
             self._check_disk_space(episode_index)
             self._record_depth_units(frame)
         if frame_index == 0 and self._streamed is not None:
-            self._streamed.start_episode()
+            number, self._next_number = self._next_number, self._next_number + 1
+            self._streamed.start_episode(number)
+            self._journal.number = number
             self._journal.camera_settings = {key: self._settings_for(key) for key in self._meta.video_keys}
         values: dict[str, Any] = {}
         cameras_fed = 0
@@ -297,7 +321,11 @@ class DatasetWriter:
             shape = self._meta.features[key]["shape"]
             cameras[key] = (int(np.prod(shape[:2])) if len(shape) >= 2 else 0, key in depth_keys)
         rate = recording_rate(cameras, self._meta.fps, streaming=self._streamed is not None)
-        check_episode_disk_space(self._root, self._committer.bytes_rewritten_by_next_save(), rate, episode_index)
+        try:
+            rewritten = self._committer.bytes_rewritten_by_next_save()
+        except OSError:  # a pending episode's commit is replacing those files right now
+            rewritten = 0
+        check_episode_disk_space(self._root, rewritten, rate, episode_index)
 
     def _record_depth_units(self, frame: dict) -> None:
         """Each depth feature's unit, from its first frame's dtype (float: metres, integer: millimetres);
@@ -312,7 +340,8 @@ class DatasetWriter:
 
     # -- saving ---------------------------------------------------------------------------------------------
     def save_episode(self, episode_data: dict | None = None, parallel_encoding: bool = True) -> None:
-        """Write the buffered episode into the dataset (see the module docstring for the commit order)."""
+        """Save the buffered episode: at once (see the module docstring for the commit order), or - streaming
+        with our encoder - hand it to the background commit and return without waiting for the encoders."""
         check_owner(self._owner_pid, "dataset writer")
         if self._finalized:
             raise RuntimeError("This dataset writer is finalized; use LeRobotDataset.resume() to record more.")
@@ -320,12 +349,30 @@ class DatasetWriter:
         length = buffer.get("size", 0)
         if length == 0:
             raise ValueError("You must add one or several frames with `add_frame` before calling `add_episode`.")
+        if episode_data is None:  # an earlier episode that failed in the background moved this one up
+            buffer["episode_index"] = self._saved_episodes
         episode_index = buffer["episode_index"]
-        if episode_index != self._meta.total_episodes:
+        if episode_index != self._saved_episodes:
             raise NotImplementedError(
-                f"The episode buffer is for episode {episode_index} but the dataset has {self._meta.total_episodes} "
+                f"The episode buffer is for episode {episode_index} but the dataset has {self._saved_episodes} "
                 "episodes; episodes must be saved in order."
             )
+        if self._pipelined:
+            self._save_later(buffer, episode_index)
+        else:
+            self._save_now(buffer, episode_index, parallel_encoding)
+        with self._saved_lock:
+            self._saved_episodes += 1
+            self._saved_frames += length
+        if episode_data is None:
+            self.episode_buffer = self._create_episode_buffer()
+        failures = self._pending.take_failures()
+        if failures:
+            raise EpisodeSaveError(
+                f"{' '.join(failures)} (Episode {episode_index}, just saved, is kept: it is being encoded.)"
+            )
+
+    def _save_now(self, buffer: dict, episode_index: int, parallel_encoding: bool) -> None:
         videos: dict[str, EpisodeResult] = {}
         try:
             if self._episode_failure is not None:
@@ -346,8 +393,103 @@ class DatasetWriter:
             self._remove_encoded_videos()
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._staging.cleanup()
-        if episode_data is None:
-            self.episode_buffer = self._create_episode_buffer()
+
+    def _save_later(self, buffer: dict, episode_index: int) -> None:
+        """Journal every row, end the cameras' episode and queue it for the background commit."""
+        try:
+            if self._episode_failure is not None:
+                raise self._episode_failure
+            self._journal.update(buffer, flush=True)
+            settings = {key: self._settings_for(key) for key in self._meta.video_keys}
+            videos = self._streamed.end()
+        except Exception as exc:
+            self.clear_episode_buffer()
+            raise EpisodeSaveError(self._save_failure(episode_index, exc)) from exc
+        except BaseException:
+            self.clear_episode_buffer()
+            raise
+        self._pending.submit(PendingEpisode(buffer, videos, settings, self._journal.detach()))
+
+    def _commit_pending(self, pending: PendingEpisode) -> None:
+        """The committing thread's work (`pending_episodes`): wait for the episode's videos, then commit it as
+        the next episode of the dataset - its index is the number of episodes committed before it, so an
+        earlier episode that failed leaves no gap."""
+        episode_index = self._meta.total_episodes
+        try:
+            try:
+                videos, buffer = pending.videos.results(), pending.buffer
+            except EncodingFailed as failure:
+                videos, buffer = self._encoded_prefix(pending, episode_index, failure)
+            buffer["episode_index"] = episode_index
+            self.commit_encoded_episode(buffer, videos, pending.settings, image_stats={})
+            with self._saved_lock:
+                self._saved_frames -= pending.frames - buffer["size"]
+        except Exception as exc:
+            with self._saved_lock:
+                self._saved_episodes -= 1
+                self._saved_frames -= pending.frames
+            cause = self._save_failure(episode_index, exc)
+            self._pending.fail(f"{cause} (It was saved while its videos were still being encoded.)")
+        finally:
+            pending.videos.remove_files()
+            if pending.journal is not None:
+                with contextlib.suppress(OSError):
+                    pending.journal.unlink()
+                    shutil.rmtree(pending.journal.parent / episode_folder_name(_journal_number(pending.journal)))
+
+    def _encoded_prefix(
+        self, pending: PendingEpisode, episode_index: int, failure: EncodingFailed
+    ) -> tuple[dict[str, EpisodeResult], dict]:
+        """A saved episode whose encoder died before finishing it (its frames were only in that process's
+        memory): keep the timesteps every camera's MP4 holds (`video_prefix`), rather than losing the episode;
+        raise ``failure`` if there are none, or a depth camera is involved."""
+        videos = {key: result.path for key, result in pending.videos.completed.items()}
+        videos.update(pending.videos.failed_paths)
+        if any(key in self._meta.depth_keys or not path.exists() for key, path in videos.items()):
+            raise failure
+        kept = common_prefix(videos, pending.frames, self._meta.fps)
+        if not kept:
+            raise failure
+        frames = next(iter(kept.values())).frames
+        logger.warning(
+            "Episode %d: %s. Its first %d of %d timesteps, which every camera's video holds, are saved.",
+            episode_index,
+            failure,
+            frames,
+            pending.frames,
+        )
+        return kept, cut_buffer(pending.buffer, frames)
+
+    # -- saved episodes -------------------------------------------------------------------------------------
+    @property
+    def saved_episodes(self) -> int:
+        """Episodes in the dataset, counting those saved and still being committed in the background."""
+        return self._saved_episodes
+
+    @property
+    def saved_frames(self) -> int:
+        return self._saved_frames
+
+    @property
+    def pending_episodes(self) -> int:
+        """Episodes saved whose videos are still being encoded (not in the dataset's files yet)."""
+        return len(self._pending)
+
+    def wait_for_saved_episodes(self) -> None:
+        """Until every saved episode is in the dataset's files (logging progress every few seconds)."""
+        self._pending.wait(self._report_pending)
+
+    def _report_pending(self, episodes: int, frames: int) -> None:
+        backlog = self._streaming_encoder.encoding_status() if self._streaming_encoder is not None else {}
+        left = max((status.backlog_seconds or 0.0 for status in backlog.values()), default=0.0)
+        frames_left = sum(status.backlog_frames for status in backlog.values())
+        logger.info(
+            "Waiting for %d saved episode(s) (%d frames) to finish encoding: %d frame(s) left to encode, about %.0f s",
+            episodes,
+            frames,
+            frames_left,
+            left,
+        )
 
     def _save_failure(self, episode_index: int, exc: Exception) -> str:
         """What a failed save left, in words: the dataset as before it (every file it had changed was put
@@ -367,14 +509,20 @@ class DatasetWriter:
         )
 
     def commit_encoded_episode(
-        self, buffer: dict, videos: dict[str, EpisodeResult], settings: dict[str, EncoderSettings] | None = None
+        self,
+        buffer: dict,
+        videos: dict[str, EpisodeResult],
+        settings: dict[str, EncoderSettings] | None = None,
+        image_stats: dict[str, ImageStatsAccumulator] | None = None,
     ) -> None:
         """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last
         step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`, which passes
-        the ``settings`` the cameras were encoded with)."""
+        the ``settings`` the cameras were encoded with). ``image_stats``: of its image features (default: those
+        of the episode being recorded)."""
         episode_index = buffer["episode_index"]
         settings_for = settings.__getitem__ if settings else self._settings_for
-        metadata = self._committer.commit(buffer, episode_index, videos, self._image_stats, settings_for)
+        stats = self._image_stats if image_stats is None else image_stats
+        metadata = self._committer.commit(buffer, episode_index, videos, stats, settings_for)
         self._latest_episode = {"episode_index": episode_index, **metadata}
         self._recorded_frames += buffer["size"]
 
@@ -408,11 +556,21 @@ class DatasetWriter:
         if self._streaming_encoder is not None:
             self._streaming_encoder.cancel_episode()
         self._journal.discard()
+        self._remove_empty_episode_folders()
         self._staging.discard_errors()
         if delete_images:
             self._staging.remove_episode(self._meta.camera_keys, int(np.asarray(episode_index).reshape(-1)[0]))
         self._staging.cleanup()
         self.episode_buffer = self._create_episode_buffer()
+
+    def _remove_empty_episode_folders(self) -> None:
+        """The staging folders of episodes whose files are gone (cancelled, or committed). Recording thread
+        only: the committing thread never removes a folder the next episode may be creating files in."""
+        staging = self._root / STAGING_DIR
+        if staging.is_dir() and not staging.is_symlink():
+            for folder in staging.glob(episode_folder_name(0).replace("000000", "*")):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
 
     def _remove_encoded_videos(self) -> None:
         """The episode's temporary MP4s, each deleted by whoever made it, once they are in the dataset."""
@@ -455,14 +613,19 @@ class DatasetWriter:
             with contextlib.suppress(Exception):
                 self.clear_episode_buffer()
         try:
+            self.wait_for_saved_episodes()
             self.flush_pending_videos()
         finally:
             try:
                 self.stop_image_writer()
+                self._remove_empty_episode_folders()
                 self._staging.cleanup()
                 self._meta.finalize()
             finally:
                 self._lock.release()  # whatever else failed: the dataset must not stay locked
+        failures = self._pending.take_failures()
+        if failures:
+            raise EpisodeSaveError(" ".join(failures))
 
     def __del__(self) -> None:
         """A writer nobody finalized: release what this process holds - the image-writer threads and the

@@ -8,7 +8,10 @@ MP4s. Each append is one record batch, flushed to the file, so a recorder killed
 journal whose complete batches are readable. `lerobot_stream.datasets.recovery` turns it back into a
 saved episode, cut to the frames that both the journal and every camera's MP4 hold.
 
-The journal is removed when the episode is saved or discarded.
+The journal is removed when the episode is discarded, or once it is in the dataset: with streaming encoding
+that may be a while after ``save_episode`` returned (`lerobot_stream.datasets.pending_episodes`), so journals of
+several episodes can be on disk at once. They are named by the episode's *recording number* (its index when it
+was recorded; `RowJournal.number`), which orders them; recovery gives each the next free index.
 """
 
 from __future__ import annotations
@@ -61,12 +64,16 @@ class EpisodeJournal:
             self.rows += batch.num_rows
         self._sink.flush()
 
-    def discard(self) -> None:
-        """Close and delete the journal. Idempotent."""
+    def close(self) -> None:
+        """Close the file, keeping it. Idempotent."""
         with contextlib.suppress(Exception):
             self._writer.close()
         with contextlib.suppress(Exception):
             self._sink.close()
+
+    def discard(self) -> None:
+        """Close and delete the journal. Idempotent."""
+        self.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -89,7 +96,8 @@ def journal_rows(schema: pa.Schema, features: dict[str, dict], buffer: dict, sta
 
 class RowJournal:
     """The journal of whichever episode is being recorded: opened on its first row, appended to about once a
-    second of recording (the first row at once), flushed whole before the episode is saved, then discarded."""
+    second of recording (the first row at once), flushed whole when the episode is saved, then detached (the
+    saved episode's journal stays until its commit) or discarded."""
 
     def __init__(self, staging_dir: Path, data_schema: pa.Schema, features: dict[str, dict], fps: int):
         self._staging_dir = staging_dir
@@ -102,6 +110,8 @@ class RowJournal:
         #: How each camera of the episode is encoded: written into the journal, so an episode salvaged after a
         #: crash is described in info.json by the settings it was recorded with, not by the defaults.
         self.camera_settings: dict[str, EncoderSettings] = {}
+        #: The episode's recording number, which names the journal (None: its index in the buffer).
+        self.number: int | None = None
 
     @property
     def open(self) -> bool:
@@ -119,8 +129,10 @@ class RowJournal:
             return
         try:
             if self._journal is None:
-                episode_index = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
-                path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=episode_index)
+                number = self.number
+                if number is None:
+                    number = int(np.asarray(buffer["episode_index"]).reshape(-1)[0])
+                path = self._staging_dir / JOURNAL_PATTERN.format(episode_index=number)
                 metadata = {SETTINGS_KEY: encode_settings(self.camera_settings)}
                 self._journal = EpisodeJournal(path, self._schema.with_metadata(metadata))
             start, stop = self._journal.rows, buffer["size"]
@@ -142,6 +154,16 @@ class RowJournal:
             self._journal.discard()
             self._journal = None
         self.stopped = None
+
+    def detach(self) -> Path | None:
+        """Close the episode's journal and keep it (its episode is saved but not committed yet); the next row
+        starts a new journal. Returns its path (None if there was none)."""
+        journal, self._journal = self._journal, None
+        self.stopped = None
+        if journal is None:
+            return None
+        journal.close()
+        return journal.path
 
 
 def encode_settings(settings: dict[str, EncoderSettings]) -> bytes:

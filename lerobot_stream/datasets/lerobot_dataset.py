@@ -130,10 +130,10 @@ class LeRobotDataset:
         encoder_threads: int | None,
     ) -> None:
         """The attributes every way of constructing a dataset defines (LeRobot checks they are the same)."""
-        self.meta = meta
+        self._meta = meta
         self.repo_id = repo_id
         self._requested_root = Path(root).absolute() if root is not None else None
-        self.root = meta.root
+        self._root = meta.root
         self.revision = revision
         self.tolerance_s = tolerance_s
         self.image_transforms = None
@@ -365,6 +365,34 @@ class LeRobotDataset:
             self.writer.clear_episode_buffer()
         self.finalize()
 
+    # -- what a user sees of the files ------------------------------------------------------------------------
+    @property
+    def meta(self) -> LeRobotDatasetMetadata:
+        """The dataset's metadata - after every saved episode is in it: with streaming encoding ``save_episode``
+        may return while the encoders still work on an episode's videos, and the episode is committed in the
+        background (`lerobot_stream.datasets.pending_episodes`); reading ``meta`` waits for that."""
+        self._wait_for_saved_episodes()
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: LeRobotDatasetMetadata) -> None:
+        self._meta = value
+
+    @property
+    def root(self) -> Path:
+        """The dataset's folder - its files complete with every saved episode (waits, as `meta` does)."""
+        self._wait_for_saved_episodes()
+        return self._root
+
+    @root.setter
+    def root(self, value: str | Path) -> None:
+        self._root = Path(value)
+
+    def _wait_for_saved_episodes(self) -> None:
+        writer = getattr(self, "writer", None)
+        if writer is not None and writer.pending_episodes:
+            writer.wait_for_saved_episodes()
+
     # -- reading --------------------------------------------------------------------------------------------
     @property
     def depth_output_unit(self) -> str:
@@ -373,19 +401,27 @@ class LeRobotDataset:
 
     @property
     def fps(self) -> int:
-        return self.meta.fps
+        return self._meta.fps
 
     @property
     def features(self) -> dict[str, dict]:
-        return self.meta.features
+        return self._meta.features
 
     @property
     def num_frames(self) -> int:
-        return self.meta.total_frames if self.reader is None else self.reader.num_frames
+        """Frames saved (those of episodes still being committed included: they count as soon as saved)."""
+        if self._recording:
+            return self.writer.saved_frames
+        return self._meta.total_frames if self.reader is None else self.reader.num_frames
 
     @property
     def num_episodes(self) -> int:
-        return self.meta.total_episodes
+        """Episodes saved (those still being committed included)."""
+        return self.writer.saved_episodes if self._recording else self._meta.total_episodes
+
+    @property
+    def _recording(self) -> bool:
+        return self.writer is not None and not self._is_finalized
 
     def __len__(self) -> int:
         return self.num_frames

@@ -34,7 +34,7 @@ from lerobot_stream.datasets.dataset_walk import walk_dataset_files
 from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
 from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
-from lerobot_stream.datasets.salvage import salvage_episode
+from lerobot_stream.datasets.salvage import salvage_episodes
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     DEFAULT_DATA_PATH,
@@ -349,11 +349,11 @@ def recover_dataset(root: str | Path, decode_videos: bool = True) -> RecoveryRep
             _fix_info_and_stats(root, rows, report)  # the salvaged episode's metadata builds on these
     finally:
         lock.release()
-    salvaged = salvage_episode(root, load_json(root / INFO_PATH), len(rows))  # takes the lock itself
+    salvaged = salvage_episodes(root, len(rows))  # takes the lock itself
     lock.acquire("recovering it")
     try:
         if salvaged:
-            report.actions.append(salvaged)
+            report.actions += salvaged
             rows = _episode_rows(root)
         _remove_leftovers(root, report)
         _fix_info_and_stats(root, rows, report)

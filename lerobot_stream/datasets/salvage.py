@@ -1,11 +1,15 @@
-"""Turn the episode a killed recorder was recording into a saved episode.
+"""Turn the episodes a killed recorder had not committed into saved episodes.
 
-What a streaming recorder leaves in ``.staging/`` when it is killed mid-episode: the journal of the
-episode's rows (`lerobot_stream.datasets.journal`, complete up to its last flush, about a second ago) and one
-fragmented MP4 per camera (playable up to its last complete fragment). The episode is salvaged as the
-first ``n`` timesteps, ``n`` being the most that the journal *and* every camera hold, so rows and frames
-match exactly: each camera's MP4 is cut to ``n`` frames, its statistics are computed from those frames,
-and the episode is committed through the dataset writer like any other.
+What a streaming recorder leaves in ``.staging/`` when it is killed: for the episode it was recording, and for
+each episode it had saved while the encoders were still working on it (`lerobot_stream.datasets.
+pending_episodes`), the journal of the episode's rows (`lerobot_stream.datasets.journal`; a saved episode's is
+whole, the recorded one's complete up to its last flush, about a second ago) and, in the episode's folder
+(``episode-<number>/``), one MP4 per camera - closed properly by an encoder process that outlived the recorder,
+or, if the encoders were killed too, fragmented and playable up to its last complete fragment. Episodes are
+salvaged in recording order, each as the next episode of the dataset, each as its first ``n`` timesteps, ``n``
+being the most that the journal *and* every camera hold, so rows and frames match exactly: each camera's MP4
+is cut to ``n`` frames, its statistics are computed from those frames, and the episode is committed through
+the dataset writer like any other.
 
 Not salvaged (the leftovers are removed, as before): datasets with image features (their frames are staged
 PNGs) or depth streams (their statistics need the raw depth, which only the recorder had), and episodes of
@@ -18,79 +22,72 @@ import logging
 import shutil
 from pathlib import Path
 
-import av
 import numpy as np
 
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
 from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, journal_settings, read_journal
-from lerobot_stream.datasets.utils import DEFAULT_FEATURES, STAGING_DIR
-from lerobot_stream.datasets.video_utils import trim_video_file
-from workers.encode import EpisodeResult
+from lerobot_stream.datasets.streamed_videos import episode_folder_name
+from lerobot_stream.datasets.utils import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
+from lerobot_stream.datasets.video_prefix import common_prefix
 from workers.episode_pipeline import wait_for_encoders
-from workers.media_paths import ffmpeg_path
-from workers.stats import ImageStatsAccumulator
 
 logger = logging.getLogger(__name__)
 
 
-def _staged_video(staging: Path, key: str) -> Path | None:
-    """The camera's episode MP4 in the staging folder (the streaming encoder's naming), if exactly one."""
-    found = list(staging.glob(f"*/{key.replace('/', '_')}_streaming.mp4"))
+def _staged_video(folder: Path, key: str) -> Path | None:
+    """The camera's episode MP4 in an episode's folder (the streaming encoder's naming), if exactly one."""
+    found = list(folder.glob(f"*/{key.replace('/', '_')}_streaming.mp4"))
     return found[0] if len(found) == 1 else None
 
 
-def _decodable_stats(path: Path, limit: int) -> tuple[int, ImageStatsAccumulator]:
-    """How many of the first ``limit`` frames decode (a killed writer leaves a truncated last fragment),
-    and their statistics."""
-    stats = ImageStatsAccumulator()
-    try:
-        with av.open(ffmpeg_path(path)) as container:
-            for frame in container.decode(video=0):
-                if stats.frames >= limit:
-                    break
-                stats.update(frame.to_ndarray(format="rgb24"))
-    except (av.error.FFmpegError, OSError, ValueError):
-        pass  # everything before the damage counts
-    return stats.frames, stats
+def _journal_number(path: Path) -> int:
+    return int(path.stem.rsplit("-", 1)[-1])
 
 
-def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
-    """Commit episode ``episode_index`` from the journal and the staged MP4s, or return None if it cannot
-    be (see the module docstring). Returns what was done, for the recovery report. The caller holds no
-    writer lock: the dataset writer used here takes it."""
+def salvage_episodes(root: Path, first_index: int) -> list[str]:
+    """Salvage every journaled episode in the staging folder, oldest first, as episodes ``first_index``,
+    ``first_index + 1``, ...; returns what was done (see `salvage_episode`)."""
     staging = root / STAGING_DIR
-    journal_path = staging / JOURNAL_PATTERN.format(episode_index=episode_index)
+    journals = sorted(staging.glob(JOURNAL_PATTERN.format(episode_index=0).replace("000000", "*")), key=_journal_number)
+    if not journals:
+        return []
+    still_encoding = wait_for_encoders(staging)  # a dead recorder's encoders finish the frames they held
+    if still_encoding:
+        logger.warning(
+            "encoder processes of the dead recorder are stuck on %s; salvaging what is there", still_encoding
+        )
+    reports = []
+    for journal in journals:
+        folder = staging / episode_folder_name(_journal_number(journal))
+        if not folder.is_dir() and len(journals) == 1:
+            folder = staging  # a recorder of an earlier version: its episode's folders lay in the staging folder
+        report = salvage_episode(root, load_json(root / INFO_PATH), first_index + len(reports), journal, folder)
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def salvage_episode(root: Path, info: dict, episode_index: int, journal_path: Path, folder: Path) -> str | None:
+    """Commit the episode journaled in ``journal_path`` whose MP4s are in ``folder`` as episode
+    ``episode_index``, or return None if it cannot be (see the module docstring). Returns what was done, for
+    the recovery report. The caller holds no writer lock: the dataset writer used here takes it."""
     features = info["features"]
     video_keys = [k for k, f in features.items() if f.get("dtype") == "video"]
     if not journal_path.exists() or not video_keys:
         return None
     if any(f.get("dtype") == "image" or is_depth_map(f) for f in features.values()):
         return None
-    still_encoding = wait_for_encoders(staging)  # a dead recorder's encoders finish the frames they held
-    if still_encoding:
-        logger.warning(
-            "encoder processes of the dead recorder are stuck on %s; salvaging what is there", still_encoding
-        )
     contents = read_journal(journal_path)
-    staged = {key: _staged_video(staging, key) for key in video_keys}
+    staged = {key: _staged_video(folder, key) for key in video_keys}
     if contents is None or contents.rows.num_rows == 0 or None in staged.values():
         return None
     journal = contents.rows
-    counts, stats = {}, {}
-    for key, path in staged.items():
-        counts[key], stats[key] = _decodable_stats(path, journal.num_rows)
-    frames = min(journal.num_rows, *counts.values())
-    if frames == 0:
+    videos = common_prefix(staged, journal.num_rows, int(info["fps"]))
+    if not videos:
         return None
-    fps = int(info["fps"])
-    videos = {}
-    for key, path in staged.items():
-        trim_video_file(path, frames / fps)  # cut to the common frames; a truncated fragment goes too
-        if counts[key] != frames:
-            stats[key] = _decodable_stats(path, frames)[1]
-        videos[key] = EpisodeResult(path, frames, 0, stats[key].statistics())
+    frames = next(iter(videos.values())).frames
     rows = journal.slice(0, frames).to_pydict()
     buffer: dict = {"size": frames, "episode_index": episode_index, TASK_COLUMN: rows[TASK_COLUMN]}
     buffer["frame_index"], buffer["timestamp"] = rows["frame_index"], rows["timestamp"]
@@ -112,7 +109,7 @@ def salvage_episode(root: Path, info: dict, episode_index: int) -> str | None:
     journal_path.unlink(missing_ok=True)
     lost = journal.num_rows - frames
     return (
-        f"salvaged the episode being recorded when the recorder died as episode {episode_index}: {frames} "
+        f"salvaged an episode the recorder had not committed when it died as episode {episode_index}: {frames} "
         f"frame(s) that the row journal and every camera hold"
         + (f" ({lost} journaled row(s) beyond the cameras' last complete frame were dropped)" if lost else "")
         + (

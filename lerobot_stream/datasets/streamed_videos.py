@@ -17,6 +17,13 @@ from lerobot_stream.datasets.feature_utils import camera_hw
 from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
+from workers.finishing import FinishingEpisode
+
+EPISODE_FOLDER = "episode-{number:06d}"
+
+
+def episode_folder_name(number: int) -> str:
+    return EPISODE_FOLDER.format(number=number)
 
 
 class StreamedVideos:
@@ -40,10 +47,17 @@ class StreamedVideos:
         """Start the encoder processes and allocate the frame rings now, not on the first frame."""
         self.encoder.warm_up(self._meta.video_keys, **self.hints())
 
-    def start_episode(self) -> None:
+    def start_episode(self, number: int) -> None:
+        """Start the cameras' episode; its files go under ``episode-<number>`` in the staging folder (``number``:
+        the episode's recording number, which also names its journal - salvage pairs them by it)."""
         hints = self.hints()
         depth_keys = hints.pop("depth_video_keys")
-        self.encoder.start_episode(self._meta.video_keys, self._staging_dir, depth_keys, **hints)
+        folder = self._staging_dir / episode_folder_name(number)
+        self.encoder.start_episode(self._meta.video_keys, folder, depth_keys, **hints)
+
+    def end(self) -> FinishingEpisode:
+        """End the cameras' episode without waiting for their videos (`StreamingVideoEncoder.end_episode`)."""
+        return self.encoder.end_episode()
 
     def feed(self, key: str, frame: Any) -> None:
         self.encoder.feed_frame(key, frame)

@@ -336,10 +336,12 @@ class StreamingVideoEncoder:
 
         Raises `EncodingFailed` (a ``RuntimeError``) if a camera failed; the episode is over either way.
         """
+        finishing = self.end_episode()
         try:
-            results = self.end_episode().results()
+            results = finishing.results()
         except EncodingFailed:
             self.last_results = {}
+            finishing.remove_files(failed_only=True)  # the caller owns the files of the cameras that finished
             raise
         self.last_results = results
         return results
@@ -391,6 +393,11 @@ class StreamingVideoEncoder:
         also logs each flag once per episode as a warning naming the camera.
         """
         return {key: channel.status() for key, channel in self._threads.items()}
+
+    def encoding_status(self) -> dict[str, CameraStatus]:
+        """Every camera this encoder has recorded, between episodes too: what its encoder still holds of the
+        episodes it has ended (``backlog_*``), and the rate it encodes at."""
+        return {key: channel.status() for key, channel in self._channels.items()}
 
     def worker_pids(self) -> dict[str, int]:
         """PIDs of the encoder processes (process backend; empty for threads)."""
