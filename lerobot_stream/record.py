@@ -226,10 +226,8 @@ def _wait_for_encoders(dataset: LeRobotDataset, display: StatusDisplay, summary:
         statuses = writer.camera_status()
         frames = sum(status.backlog_frames for status in statuses.values())
         seconds = max((status.backlog_seconds or 0.0 for status in statuses.values()), default=0.0)
-        header = (
-            f"finishing: {writer.pending_episodes} saved episode(s) still encoding, {frames} frame(s) left"
-            + (f", about {seconds:.0f} s" if seconds else "")
-        )
+        left = f", about {seconds:.0f} s" if seconds else ""
+        header = f"finishing: {writer.pending_episodes} saved episode(s) still encoding, {frames} frame(s) left{left}"
         display.update(dataset, 0, 0, 0, summary=summary, header=header)
         time.sleep(0.1)
 
@@ -449,7 +447,7 @@ def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) ->
         )
     if config.streaming:
         print(f"  encoder backlog    peak {summary.peak_backlog_mb:.0f} MB (all cameras)", file=out)
-    print(f"  finalize           {summary.finalize_seconds:.1f} s (the encoders finishing the saved episodes)", file=out)
+    print(f"  finalize           {summary.finalize_seconds:.1f} s (encoders finishing saved episodes)", file=out)
     print(f"  loop lateness ms   {_percentiles(summary.lateness_ms)}", file=out)
     print(f"  add_frame ms       {_percentiles(summary.add_frame_ms)}", file=out)
     per_minute = summary.size_mb / minutes if minutes else 0.0
