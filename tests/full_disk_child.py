@@ -4,8 +4,8 @@ Usage: ``python full_disk_child.py MODE MOUNT_POINT``; prints one ``REPORT <json
 
 Modes:
 * ``save-sweep``: fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 8, 16, ... KiB free - before each
-  ``save_episode``, so saves (the first, which creates every file, and later ones) run out of space at every file
-  they write. After each failed
+  ``save_episode`` (and its commit, awaited with ``wait_for_saved_episodes``), so saves (the first, which creates
+  every file, and later ones) run out of space at every file they write. After each failed
   save it checks that the dataset's files are byte for byte what they were, frees the space and goes on.
 * ``mid-episode``: fill the disk while an episode is being recorded; report every error ``add_frame`` raised,
   then free the space and record one more episode.
@@ -112,6 +112,7 @@ def save_sweep(mount: Path) -> dict:
         filler.leave_inodes(amount) if kind == "inodes" else filler.leave_bytes(amount)
         try:
             dataset.save_episode()
+            dataset.wait_for_saved_episodes()  # the commit runs in the background: on this full disk
             report["saved"] += 1
             saved_with_bytes_left += kind == "bytes"
         except EpisodeSaveError as exc:
@@ -146,7 +147,8 @@ def mid_episode(mount: Path) -> dict:
     report: dict = {"errors": [[], []], "buffered": [], "saved": 0}
     record(dataset, 0, 5)
     dataset.save_episode()
-    report["saved"] += 1
+    dataset.wait_for_saved_episodes()  # in the dataset before the disk fills (a saved episode still being
+    report["saved"] += 1  # encoded when it fills would fail too, as the README says)
     g = 5
     for phase in (0, 1):
         record(dataset, g, 5)

@@ -6,8 +6,10 @@ Modes:
 * ``mid-episode``: save 2 episodes, then record frames of a 3rd until killed;
 * ``die-at-commit``: save 2 episodes, then die (``os._exit``) inside the 3rd ``save_episode`` right
   after its videos and data are on disk and before its metadata row is written;
+* ``die-after-commit``: the same, right after its metadata row is written (its journal not deleted yet);
 * ``first-episode-h264``: record the first episode of an H.264 dataset until killed;
 * ``behind``: record with encoders far behind real time until killed;
+* ``behind-saved``: the same, after saving 2 short episodes that the encoders are still working on;
 * ``fill-disk``: record episodes until the disk is full, then report what the user saw (JSON).
 """
 
@@ -29,6 +31,8 @@ from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 
 H, W = 64, 96
 KEYS = ["observation.images.cam0", "observation.images.cam1"]
+#: Frames in each episode ``behind-saved`` saves before the one it is killed in.
+SAVED_LENGTH = 20
 
 
 def features(height: int = H, width: int = W) -> dict:
@@ -58,8 +62,8 @@ def main() -> None:
     if mode == "first-episode-h264":
         first_episode(root)
         return
-    if mode == "behind":
-        behind(root)
+    if mode in ("behind", "behind-saved"):
+        behind(root, saved=2 if mode == "behind-saved" else 0)
         return
     dataset = LeRobotDataset.create("test/child", fps=30, features=features(), root=root, streaming_encoding=True)
     g = 0
@@ -69,11 +73,13 @@ def main() -> None:
             g += 1
         dataset.save_episode()
     encoder = dataset.writer._streaming_encoder
-    if mode == "die-at-commit":
+    if mode in ("die-at-commit", "die-after-commit"):
         dataset.meta  # noqa: B018 - the 2 episodes committed (in the background) before the trap is set
         original = LeRobotDatasetMetadata.save_episode
 
         def die(self, *args, **kwargs):
+            if mode == "die-after-commit":
+                original(self, *args, **kwargs)  # the commit point passed; the journal is still there
             os._exit(9)
 
         LeRobotDatasetMetadata.save_episode = die
@@ -110,9 +116,11 @@ def first_episode(root: Path) -> None:
         g += 1
 
 
-def behind(root: Path) -> None:
+def behind(root: Path, saved: int = 0) -> None:
     """Record with encoders far behind real time (x264 veryslow, one thread, 640x480) until killed: their
-    backlogs hold most of the episode. READY says how many frames were added when the journal last flushed."""
+    backlogs hold most of the episode - and of the ``saved`` episodes of `SAVED_LENGTH` frames before it, which
+    ``save_episode`` did not wait for. READY says how many frames of the last episode were added when the journal
+    last flushed, and how many saved episodes were still being encoded right after the last save."""
     from lerobot_stream.configs.video import RGBEncoderConfig
 
     height, width = 480, 640
@@ -137,11 +145,21 @@ def behind(root: Path) -> None:
         frame["task"] = "task"
         dataset.add_frame(frame)
 
-    for g in range(90):
+    g = 0
+    for _ in range(saved):
+        for _ in range(SAVED_LENGTH):
+            add_tick(g)
+            g += 1
+            time.sleep(1 / 30)
+        dataset.save_episode()
+    pending = dataset.writer.pending_episodes  # right after the last save
+    start = g
+    for _ in range(90 - 45 * bool(saved)):
         add_tick(g)
+        g += 1
         time.sleep(1 / 30)
-    ready(workers=list(dataset.writer._streaming_encoder.worker_pids().values()), added=90)
-    g = 90
+    workers = list(dataset.writer._streaming_encoder.worker_pids().values())
+    ready(workers=workers, added=g - start, pending=pending)
     while True:
         add_tick(g)
         g += 1

@@ -235,7 +235,7 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
     assert list(root.glob(".staging/journal-000001.arrow")), "the second episode was being recorded"
     result = _cli("recover", str(root))
     assert result.returncode == 0, result.stderr
-    assert "salvaged an episode the recorder had not committed when the recorder died as episode 1" in result.stdout
+    assert "salvaged an episode the recorder had not committed when it died as episode 1" in result.stdout
     report = inspect_dataset(root)
     assert report.healthy, report.problems
     assert len(report.episodes) == 2 and report.episodes[0]["length"] == 75
@@ -303,6 +303,7 @@ def test_a_staging_folder_replaced_by_a_symlink_stops_the_next_episode_cleanly(t
     for i in range(3):
         dataset.add_frame({"observation.images.cam0": identity_frame(i, 48, 64), "task": "t"})
     dataset.save_episode()
+    dataset.wait_for_saved_episodes()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "precious").write_text("not the recorder's")

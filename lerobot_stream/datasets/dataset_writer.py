@@ -52,7 +52,7 @@ from lerobot_stream.datasets.feature_utils import data_schema, validate_frame
 from lerobot_stream.datasets.file_transaction import RollbackFailed
 from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.journal import RowJournal
+from lerobot_stream.datasets.journal import RowJournal, journal_number, mark_committing
 from lerobot_stream.datasets.pending_episodes import PendingEpisode, PendingEpisodes
 from lerobot_stream.datasets.streamed_videos import StreamedVideos, episode_folder_name
 from lerobot_stream.datasets.utils import (
@@ -108,11 +108,6 @@ def _encode_video_worker(
     encode_video_frames(img_dir, temp_path, fps, encoder_threads=encoder_threads, overwrite=True, **settings)
     shutil.rmtree(img_dir)
     return temp_path
-
-
-def _journal_number(path: Path) -> int:
-    """The recording number in a journal's name (``journal-000003.arrow`` -> 3)."""
-    return int(path.stem.rsplit("-", 1)[-1])
 
 
 class EpisodeSaveError(RuntimeError):
@@ -174,7 +169,9 @@ class DatasetWriter:
         commit = weakref.WeakMethod(self._commit_pending)  # no reference cycle through the committing thread
         self._pending = PendingEpisodes(lambda episode: commit()(episode))
         #: Whether ``save_episode`` returns before the videos are complete (see the module docstring).
-        self._pipelined = self._journaling and callable(getattr(streaming_encoder, "end_episode", None))
+        # Our encoder's process backend only: the thread backend stands for LeRobot's design (the benchmarks'
+        # baseline) and saves as LeRobot does; LeRobot's own encoder has no end_episode.
+        self._pipelined = self._journaling and getattr(streaming_encoder, "backend", None) == "process"
         if self._journaling:
             # pyarrow imports pandas (when installed) on its first conversion of Python values: ~150 ms, which
             # belongs here and not in the first recorded frame's journal append.
@@ -366,14 +363,11 @@ class DatasetWriter:
             self._saved_frames += length
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
-        failures = self._pending.take_failures()
-        if failures:
-            raise EpisodeSaveError(
-                f"{' '.join(failures)} (Episode {episode_index}, just saved, is kept: it is being encoded.)"
-            )
+        self.raise_save_failures(f" (Episode {episode_index}, just saved, is kept: it is being encoded.)")
 
     def _save_now(self, buffer: dict, episode_index: int, parallel_encoding: bool) -> None:
         videos: dict[str, EpisodeResult] = {}
+        journal: Path | None = None
         try:
             if self._episode_failure is not None:
                 raise self._episode_failure
@@ -381,6 +375,7 @@ class DatasetWriter:
             if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
                 self._journal.update(buffer, flush=True)
             videos = self._finish_videos(buffer, episode_index, parallel_encoding)
+            journal = mark_committing(self._journal.detach(), episode_index)
             self.commit_encoded_episode(buffer, videos)
         except Exception as exc:
             self.clear_episode_buffer()
@@ -390,6 +385,8 @@ class DatasetWriter:
             raise
         finally:
             self._journal.discard()
+            if journal is not None:
+                journal.unlink(missing_ok=True)
             self._remove_encoded_videos()
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._staging.cleanup()
@@ -415,12 +412,14 @@ class DatasetWriter:
         the next episode of the dataset - its index is the number of episodes committed before it, so an
         earlier episode that failed leaves no gap."""
         episode_index = self._meta.total_episodes
+        journal = pending.journal
         try:
             try:
                 videos, buffer = pending.videos.results(), pending.buffer
             except EncodingFailed as failure:
                 videos, buffer = self._encoded_prefix(pending, episode_index, failure)
             buffer["episode_index"] = episode_index
+            journal = mark_committing(journal, episode_index)
             self.commit_encoded_episode(buffer, videos, pending.settings, image_stats={})
             with self._saved_lock:
                 self._saved_frames -= pending.frames - buffer["size"]
@@ -432,10 +431,10 @@ class DatasetWriter:
             self._pending.fail(f"{cause} (It was saved while its videos were still being encoded.)")
         finally:
             pending.videos.remove_files()
-            if pending.journal is not None:
+            if journal is not None:
                 with contextlib.suppress(OSError):
-                    pending.journal.unlink()
-                    shutil.rmtree(pending.journal.parent / episode_folder_name(_journal_number(pending.journal)))
+                    journal.unlink()
+                    shutil.rmtree(journal.parent / episode_folder_name(journal_number(journal)))
 
     def _encoded_prefix(
         self, pending: PendingEpisode, episode_index: int, failure: EncodingFailed
@@ -451,12 +450,9 @@ class DatasetWriter:
         if not kept:
             raise failure
         frames = next(iter(kept.values())).frames
-        logger.warning(
-            "Episode %d: %s. Its first %d of %d timesteps, which every camera's video holds, are saved.",
-            episode_index,
-            failure,
-            frames,
-            pending.frames,
+        self._pending.fail(
+            f"Episode {episode_index} was saved cut short: {failure}. Its first {frames} of {pending.frames} "
+            "timesteps, which every camera's video holds, are in the dataset."
         )
         return kept, cut_buffer(pending.buffer, frames)
 
@@ -478,6 +474,13 @@ class DatasetWriter:
     def wait_for_saved_episodes(self) -> None:
         """Until every saved episode is in the dataset's files (logging progress every few seconds)."""
         self._pending.wait(self._report_pending)
+
+    def raise_save_failures(self, note: str = "") -> None:
+        """Raise `EpisodeSaveError` for the saved episodes that could not be committed (or only in part) since
+        the last time this was raised."""
+        failures = self._pending.take_failures()
+        if failures:
+            raise EpisodeSaveError(" ".join(failures) + note)
 
     def _report_pending(self, episodes: int, frames: int) -> None:
         backlog = self._streaming_encoder.encoding_status() if self._streaming_encoder is not None else {}
@@ -623,9 +626,7 @@ class DatasetWriter:
                 self._meta.finalize()
             finally:
                 self._lock.release()  # whatever else failed: the dataset must not stay locked
-        failures = self._pending.take_failures()
-        if failures:
-            raise EpisodeSaveError(" ".join(failures))
+        self.raise_save_failures()
 
     def __del__(self) -> None:
         """A writer nobody finalized: release what this process holds - the image-writer threads and the

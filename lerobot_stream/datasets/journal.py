@@ -36,6 +36,8 @@ from workers.codecs import DepthQuantization, EncoderSettings
 logger = logging.getLogger(__name__)
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
+#: Appended to a journal's name just before its episode is committed, with the index it is committed as.
+COMMITTING_MARK = ".committing-as-"
 TASK_COLUMN = "task"
 SETTINGS_KEY = b"lerobot_stream.encoder_settings"
 FIRST_ROW_KEY = b"first_row"
@@ -164,6 +166,36 @@ class RowJournal:
             return None
         journal.close()
         return journal.path
+
+
+def journal_number(path: Path) -> int:
+    """The recording number in a journal's name (``journal-000003.arrow[...]`` -> 3)."""
+    return int(path.name.split(".", 1)[0].rsplit("-", 1)[-1])
+
+
+def mark_committing(path: Path | None, episode_index: int) -> Path | None:
+    """Rename a journal to say which episode index its episode is being committed as, just before the commit.
+    Without it a recorder killed after the commit point and before the journal was deleted would leave an
+    episode that is both in the dataset and salvageable; with it recovery knows from the episodes table which
+    (`committing_index`)."""
+    if path is None:
+        return None
+    target = path.with_name(f"{path.name}{COMMITTING_MARK}{episode_index:06d}")
+    path.replace(target)
+    return target
+
+
+def committing_index(path: Path) -> int | None:
+    """The index a journal's episode was being committed as (`mark_committing`), or None."""
+    _, mark, index = path.name.partition(COMMITTING_MARK)
+    return int(index) if mark else None
+
+
+def find_journals(staging: Path) -> list[Path]:
+    """The journals in a staging folder, oldest recording first."""
+    pattern = JOURNAL_PATTERN.format(episode_index=0).replace("000000", "*")
+    found = [*staging.glob(pattern), *staging.glob(f"{pattern}{COMMITTING_MARK}*")]
+    return sorted(found, key=journal_number)
 
 
 def encode_settings(settings: dict[str, EncoderSettings]) -> bytes:

@@ -336,6 +336,14 @@ class LeRobotDataset:
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
         self._require_writer("clear_episode_buffer").clear_episode_buffer(delete_images)
 
+    def wait_for_saved_episodes(self) -> None:
+        """Wait until every saved episode is in the dataset's files, and raise `EpisodeSaveError` for those that
+        could not be (with streaming encoding, ``save_episode`` returns before the encoders are done; see
+        `lerobot_stream.datasets.pending_episodes`). Not part of LeRobot's API: its ``save_episode`` waits."""
+        writer = self._require_writer("wait_for_saved_episodes")
+        writer.wait_for_saved_episodes()
+        writer.raise_save_failures()
+
     def has_pending_frames(self) -> bool:
         return self.writer is not None and self.writer.has_pending_frames()
 

@@ -27,7 +27,14 @@ import numpy as np
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
-from lerobot_stream.datasets.journal import JOURNAL_PATTERN, TASK_COLUMN, journal_settings, read_journal
+from lerobot_stream.datasets.journal import (
+    TASK_COLUMN,
+    committing_index,
+    find_journals,
+    journal_number,
+    journal_settings,
+    read_journal,
+)
 from lerobot_stream.datasets.streamed_videos import episode_folder_name
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
 from lerobot_stream.datasets.video_prefix import common_prefix
@@ -42,15 +49,18 @@ def _staged_video(folder: Path, key: str) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _journal_number(path: Path) -> int:
-    return int(path.stem.rsplit("-", 1)[-1])
-
-
 def salvage_episodes(root: Path, first_index: int) -> list[str]:
     """Salvage every journaled episode in the staging folder, oldest first, as episodes ``first_index``,
     ``first_index + 1``, ...; returns what was done (see `salvage_episode`)."""
     staging = root / STAGING_DIR
-    journals = sorted(staging.glob(JOURNAL_PATTERN.format(episode_index=0).replace("000000", "*")), key=_journal_number)
+    journals = []
+    for journal in find_journals(staging):
+        index = committing_index(journal)
+        if index is not None and index < first_index:  # its commit got through before the recorder died
+            journal.unlink()
+            shutil.rmtree(staging / episode_folder_name(journal_number(journal)), ignore_errors=True)
+        else:
+            journals.append(journal)
     if not journals:
         return []
     still_encoding = wait_for_encoders(staging)  # a dead recorder's encoders finish the frames they held
@@ -60,7 +70,7 @@ def salvage_episodes(root: Path, first_index: int) -> list[str]:
         )
     reports = []
     for journal in journals:
-        folder = staging / episode_folder_name(_journal_number(journal))
+        folder = staging / episode_folder_name(journal_number(journal))
         if not folder.is_dir() and len(journals) == 1:
             folder = staging  # a recorder of an earlier version: its episode's folders lay in the staging folder
         report = salvage_episode(root, load_json(root / INFO_PATH), first_index + len(reports), journal, folder)
