@@ -117,10 +117,11 @@ def run_session(design: str, cameras: int, args: argparse.Namespace, sources: li
             started = time.perf_counter()
             dataset.save_episode()
             result.save_s.append(time.perf_counter() - started)
-        result.lost = _lost_frames(dataset, design)
+        lost = _lost_frames(dataset, design) if design == "lerobot" else None  # its encoder's counts, before finalize
         started = time.perf_counter()
-        dataset.finalize()
+        dataset.finalize()  # ours: waits for the saved episodes still encoding, then reads the episodes table
         result.finalize_s = time.perf_counter() - started
+        result.lost = lost if lost is not None else _lost_frames(dataset, design)
     except Exception as exc:  # a design that fails is a result too
         result.error = f"{type(exc).__name__}: {exc}"
         dataset.finalize()

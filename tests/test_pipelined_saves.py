@@ -86,14 +86,14 @@ def test_save_episode_returns_at_once_and_the_episodes_are_committed_in_order_wh
 def test_finalize_waits_for_the_saved_episodes_and_says_what_is_left(tmp_path, caplog):
     root = tmp_path / "ds"
     dataset = _slow_dataset(root)
-    _record(dataset, 0, 120, interval=0.0)  # far more than the encoder manages in the time it takes
+    _record(dataset, 0, 100)  # far more than the encoder manages in the time it takes
     dataset.save_episode()
     assert dataset.writer.pending_episodes == 1
     with caplog.at_level(logging.INFO, logger="lerobot_stream.datasets.dataset_writer"):
         dataset.finalize()
     assert any("to finish encoding" in r.getMessage() and "frame(s) left" in r.getMessage() for r in caplog.records)
     episodes, shown, states = _shown_and_states(root)
-    assert [e["length"] for e in episodes] == [120] and shown == states == list(range(120))
+    assert [e["length"] for e in episodes] == [100] and shown == states == list(range(100))
 
 
 def test_clear_episode_buffer_discards_the_episode_being_recorded_never_a_saved_one(tmp_path):
@@ -121,7 +121,7 @@ def test_a_saved_episode_whose_encoder_dies_is_reported_and_later_episodes_close
     _record(dataset, 0, 10)
     dataset.save_episode()
     assert dataset.meta.total_episodes == 1  # episode 0 is in: the kill is about episode 1 only
-    _record(dataset, 1000, 60, interval=0.0)
+    _record(dataset, 1000, 60)
     dataset.save_episode()
     assert dataset.writer.pending_episodes == 1
     os.kill(dataset.writer._streaming_encoder.worker_pids()[CAMERA], 9)

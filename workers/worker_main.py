@@ -247,8 +247,13 @@ class EncoderWorker:
         elif isinstance(command, CancelEpisode):
             self._cancel(command)
         elif isinstance(command, Shutdown):
+            # An episode the recorder ended but never collected (a writer dropped without finalize) is a saved
+            # episode: finish it for salvage, as if the recorder had died. One it did not end is abandoned.
             for episode in self.episodes:
-                episode.pipeline.close()
+                if episode.finish is not None:
+                    self._finish_one_for_salvage(episode)
+                else:
+                    episode.pipeline.close()
             self.episodes = []
             return False
         else:

@@ -98,17 +98,18 @@ class PendingEpisodes:
         return failures
 
     def wait(self, report: Callable[[int, int], None] | None = None) -> None:
-        """Until every pending episode is committed (or failed). ``report(episodes, frames)`` is called about every
-        `REPORT_INTERVAL_S` while it waits. Returns at once when called from the committing thread itself."""
+        """Until every pending episode is committed (or failed). ``report(episodes, frames)`` is called when it
+        starts waiting and about every `REPORT_INTERVAL_S` after. Returns at once when called from the committing
+        thread itself."""
         if threading.current_thread() is self._thread:
             return
-        last_report = time.monotonic()
+        last_report = -float("inf")
         with self._done:
             while self._queue:
-                self._done.wait(0.2)
-                if report is not None and self._queue and time.monotonic() - last_report >= REPORT_INTERVAL_S:
+                if report is not None and time.monotonic() - last_report >= REPORT_INTERVAL_S:
                     last_report = time.monotonic()
                     report(len(self._queue), sum(episode.frames for episode in self._queue))
+                self._done.wait(0.2)
 
     def _run(self) -> None:
         while True:
