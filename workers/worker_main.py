@@ -138,7 +138,7 @@ class EncoderWorker:
         """The recorder died. This process outlives it and still holds frames - in its ring (the mapping stays
         valid after the recorder is gone) and in its episodes' backlogs: encode every one of them and close each
         MP4 properly, so that salvage (`lerobot_stream.datasets.salvage`, which waits for this process) finds
-        them. A process killed too (``kill -9`` of the whole group) loses what it held in memory; its
+        them. A process killed too (a container stopped, the OOM killer) loses what it held in memory; its
         fragmented MP4 still plays to its last complete fragment."""
         try:
             while True:
