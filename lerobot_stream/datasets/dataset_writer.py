@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -369,20 +370,13 @@ class DatasetWriter:
         videos: dict[str, EpisodeResult] = {}
         journal: Path | None = None
         try:
-            if self._episode_failure is not None:
-                raise self._episode_failure
-            self._staging.wait()
-            if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
-                self._journal.update(buffer, flush=True)
-            videos = self._finish_videos(buffer, episode_index, parallel_encoding)
-            journal = mark_committing(self._journal.detach(), episode_index)
-            self.commit_encoded_episode(buffer, videos)
-        except Exception as exc:
-            self.clear_episode_buffer()
-            raise EpisodeSaveError(self._save_failure(episode_index, exc)) from exc
-        except BaseException:
-            self.clear_episode_buffer()
-            raise
+            with self._discarded_on_failure(episode_index):
+                self._staging.wait()
+                if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
+                    self._journal.update(buffer, flush=True)
+                videos = self._finish_videos(buffer, episode_index, parallel_encoding)
+                journal = mark_committing(self._journal.detach(), episode_index)
+                self.commit_encoded_episode(buffer, videos)
         finally:
             self._journal.discard()
             if journal is not None:
@@ -391,20 +385,27 @@ class DatasetWriter:
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._staging.cleanup()
 
-    def _save_later(self, buffer: dict, episode_index: int) -> None:
-        """Journal every row, end the cameras' episode and queue it for the background commit."""
+    @contextlib.contextmanager
+    def _discarded_on_failure(self, episode_index: int) -> Iterator[None]:
+        """A save that fails (an encoder failed during the episode, or anything inside the block) discards the
+        episode and raises `EpisodeSaveError` saying what the dataset holds."""
         try:
             if self._episode_failure is not None:
                 raise self._episode_failure
-            self._journal.update(buffer, flush=True)
-            settings = {key: self._settings_for(key) for key in self._meta.video_keys}
-            videos = self._streamed.end()
+            yield
         except Exception as exc:
             self.clear_episode_buffer()
             raise EpisodeSaveError(self._save_failure(episode_index, exc)) from exc
         except BaseException:
             self.clear_episode_buffer()
             raise
+
+    def _save_later(self, buffer: dict, episode_index: int) -> None:
+        """Journal every row, end the cameras' episode and queue it for the background commit."""
+        with self._discarded_on_failure(episode_index):
+            self._journal.update(buffer, flush=True)
+            settings = {key: self._settings_for(key) for key in self._meta.video_keys}
+            videos = self._streamed.end()
         self._pending.submit(PendingEpisode(buffer, videos, settings, self._journal.detach()))
 
     def _commit_pending(self, pending: PendingEpisode) -> None:
