@@ -57,6 +57,7 @@ def test_many_short_episodes_keep_resources_flat(tmp_path):
         else:
             dataset.save_episode()
         if episode == WARM_UP or episode == EPISODES - 1:
+            dataset.wait_for_saved_episodes()  # the background commit's thread is gone then
             gc.collect()
             samples.append(_resources())
     dataset.finalize()

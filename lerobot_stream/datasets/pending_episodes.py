@@ -66,6 +66,8 @@ class PendingEpisodes:
         self._queue: deque[PendingEpisode] = deque()
         self._done = threading.Condition()
         self._thread: threading.Thread | None = None
+        #: The last committing thread, once it ran out of work (`wait` joins it).
+        self._finished: threading.Thread | None = None
         #: Why pending episodes could not be saved, not yet reported to the caller.
         self._failures: list[str] = []
 
@@ -110,12 +112,15 @@ class PendingEpisodes:
                     last_report = time.monotonic()
                     report(len(self._queue), sum(episode.frames for episode in self._queue))
                 self._done.wait(0.2)
+            finished, self._finished = self._finished, None
+        if finished is not None:
+            finished.join()  # it has nothing left to do: gone before this returns
 
     def _run(self) -> None:
         while True:
             with self._done:
                 if not self._queue:
-                    self._thread = None
+                    self._thread, self._finished = None, threading.current_thread()
                     self._done.notify_all()
                     return
                 episode = self._queue[0]
