@@ -329,8 +329,7 @@ class EncoderWorker:
             self._fail(episode, exc)
             return
         finally:
-            if not self.episodes:
-                _return_freed_memory()
+            _return_freed_memory()  # also while the next episode runs: its frames are in other blocks
         self._send(EpisodeFinished(episode.number, result))
 
     def _maybe_send_progress(self) -> None:
