@@ -415,15 +415,22 @@ class DatasetWriter:
         episode_index = self._meta.total_episodes
         journal = pending.journal
         try:
+            cut_short: EncodingFailed | None = None
             try:
                 videos, buffer = pending.videos.results(), pending.buffer
             except EncodingFailed as failure:
-                videos, buffer = self._encoded_prefix(pending, episode_index, failure)
+                videos, buffer = self._encoded_prefix(pending, failure)
+                cut_short = failure
             buffer["episode_index"] = episode_index
             journal = mark_committing(journal, episode_index)
             self.commit_encoded_episode(buffer, videos, pending.settings, image_stats={})
-            with self._saved_lock:
-                self._saved_frames -= pending.frames - buffer["size"]
+            if cut_short is not None:
+                with self._saved_lock:
+                    self._saved_frames -= pending.frames - buffer["size"]
+                self._pending.fail(
+                    f"Episode {episode_index} was saved cut short: {cut_short}. Its first {buffer['size']} of "
+                    f"{pending.frames} timesteps, which every camera's video holds, are in the dataset."
+                )
         except Exception as exc:
             with self._saved_lock:
                 self._saved_episodes -= 1
@@ -433,12 +440,11 @@ class DatasetWriter:
         finally:
             pending.videos.remove_files()
             if journal is not None:
-                with contextlib.suppress(OSError):
-                    journal.unlink()
-                    shutil.rmtree(journal.parent / episode_folder_name(journal_number(journal)))
+                journal.unlink(missing_ok=True)
+                shutil.rmtree(journal.parent / episode_folder_name(journal_number(journal)), ignore_errors=True)
 
     def _encoded_prefix(
-        self, pending: PendingEpisode, episode_index: int, failure: EncodingFailed
+        self, pending: PendingEpisode, failure: EncodingFailed
     ) -> tuple[dict[str, EpisodeResult], dict]:
         """A saved episode whose encoder died before finishing it (its frames were only in that process's
         memory): keep the timesteps every camera's MP4 holds (`video_prefix`), rather than losing the episode;
@@ -450,12 +456,7 @@ class DatasetWriter:
         kept = common_prefix(videos, pending.frames, self._meta.fps)
         if not kept:
             raise failure
-        frames = next(iter(kept.values())).frames
-        self._pending.fail(
-            f"Episode {episode_index} was saved cut short: {failure}. Its first {frames} of {pending.frames} "
-            "timesteps, which every camera's video holds, are in the dataset."
-        )
-        return kept, cut_buffer(pending.buffer, frames)
+        return kept, cut_buffer(pending.buffer, next(iter(kept.values())).frames)
 
     # -- saved episodes -------------------------------------------------------------------------------------
     @property
