@@ -100,8 +100,11 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         start_new_session=True,
     )
     try:
-        lines = [recorder.stdout.readline(), recorder.stdout.readline()]
-        helper = int(next(line for line in lines if line.strip().isdigit()))
+        lines: list[str] = []
+        while not any(line.strip().isdigit() for line in lines) and len(lines) < 6:
+            lines.append(recorder.stdout.readline())  # the helper's line, the recorder's (anything else: shown)
+        helper = int(next((line for line in lines if line.strip().isdigit()), f"0 no pid among {lines!r}").split()[0])
+        assert helper, lines
         recorder.kill()
         recorder.wait(30)
         assert os.path.exists(f"/proc/{helper}") or sys.platform != "linux"
