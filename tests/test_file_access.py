@@ -4,6 +4,7 @@ and kill. Real files, real forks, real processes."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -88,7 +89,7 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
             print("helper running", flush=True)  # past fork's after-in-child hooks
             time.sleep(60)
             os._exit(0)
-        print(helper, flush=True)
+        print(f"pid={{helper}};", flush=True)
         time.sleep(60)
         """
     )
@@ -100,11 +101,15 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         start_new_session=True,
     )
     try:
-        lines: list[str] = []
-        while not any(line.strip().isdigit() for line in lines) and len(lines) < 6:
-            lines.append(recorder.stdout.readline())  # the helper's line, the recorder's (anything else: shown)
-        helper = int(next((line for line in lines if line.strip().isdigit()), f"0 no pid among {lines!r}").split()[0])
-        assert helper, lines
+        # The two processes print at once: their texts may interleave within a line.
+        output = ""
+        while (found := re.search(r"pid=(\d+);", output)) is None and len(output) < 200:
+            line = recorder.stdout.readline()
+            if not line:
+                break
+            output += line
+        assert found, output
+        helper = int(found.group(1))
         recorder.kill()
         recorder.wait(30)
         assert os.path.exists(f"/proc/{helper}") or sys.platform != "linux"
