@@ -101,14 +101,18 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         start_new_session=True,
     )
     try:
-        # The two processes print at once: their texts may interleave within a line.
+        # The two processes print at once: their texts may interleave within a line. Both must be read:
+        # the helper holds the recorder's descriptors until its after-fork hooks have run.
         output = ""
-        while (found := re.search(r"pid=(\d+);", output)) is None and len(output) < 200:
+        while len(output) < 200:
+            found = re.search(r"pid=(\d+);", output)
+            if found and "helper running" in output:
+                break
             line = recorder.stdout.readline()
             if not line:
                 break
             output += line
-        assert found, output
+        assert found and "helper running" in output, output
         helper = int(found.group(1))
         recorder.kill()
         recorder.wait(30)
