@@ -11,6 +11,8 @@ Modes:
   then free the space and record one more episode.
 * ``backlog-reserve``: an encoder far behind, whose backlog spills to disk: the free space must stay above the
   reserve it was given.
+* ``spill-recovery``: recover a killed encoder's spilled frames on a full disk (it must fail and change nothing),
+  then with room again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import dataset_tables, identities_shown, identity_frame
+from helpers import dataset_tables, decode_identities, identities_shown, identity_frame
 
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
@@ -228,9 +230,63 @@ def backlog_reserve(mount: Path) -> dict:
     return {"lowest_free_mb": lowest[0], "reserve_mb": reserve_mb, "dropped": dropped, "peak_disk_mb": peak_disk}
 
 
+def spill_recovery(mount: Path) -> dict:
+    """A dead encoder's MP4 (10 frames) and spill file (frames 10..59, 320x240), on a full disk: recovering them
+    must raise ``OSError`` and leave both files as they were; with room again it appends the 50 frames."""
+    import av
+
+    from lerobot_stream.datasets.video_prefix import append_spilled_frames
+    from workers.backlog import BacklogBudget, FrameBacklog, spill_path_for
+    from workers.codecs import EncoderSettings
+    from workers.encode import EpisodeEncoder
+
+    settings = EncoderSettings(fps=30, vcodec="h264", g=2, crf=10)
+    video = mount / "cam_streaming.mp4"
+    encoder = EpisodeEncoder(video, settings, fragmented=True)
+    rng = np.random.default_rng(0)
+    noisy = [identity_frame(i, 240, 320) for i in range(60)]
+    for frame in noisy:  # costly to compress: the appended frames need room
+        frame[120:] = rng.integers(0, 256, frame[120:].shape, dtype=np.uint8)
+    for index in range(10):
+        encoder.add(index, noisy[index])
+    encoder.finish()
+    backlog = FrameBacklog(BacklogBudget(0, 0), spill_path_for(video), None, settings)
+    backlog.push(9, av.VideoFrame.from_ndarray(noisy[9], format="rgb24").reformat(format="yuv420p"))
+    for index in range(10, 60):
+        backlog.push(index, av.VideoFrame.from_ndarray(noisy[index], format="rgb24").reformat(format="yuv420p"))
+    backlog.pop()
+    del backlog
+    before = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (video, spill_path_for(video))}
+    filler = Filler(mount)
+    filler.leave_bytes(0)
+    try:
+        append_spilled_frames(video, 30)
+        error = None
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    after = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (video, spill_path_for(video))}
+    leftovers = sorted(p.name for p in mount.iterdir() if p.name not in (*before, "filler"))
+    filler.release()
+    missing = append_spilled_frames(video, 30)
+    return {
+        "error": error,
+        "unchanged": before == after,
+        "leftovers": leftovers,
+        "missing": missing,
+        "identities": decode_identities(video),
+        "spill_left": spill_path_for(video).exists(),
+    }
+
+
 def main() -> None:
     mode, mount = sys.argv[1], Path(sys.argv[2])
-    report = {"save-sweep": save_sweep, "mid-episode": mid_episode, "backlog-reserve": backlog_reserve}[mode](mount)
+    modes = {
+        "save-sweep": save_sweep,
+        "mid-episode": mid_episode,
+        "backlog-reserve": backlog_reserve,
+        "spill-recovery": spill_recovery,
+    }
+    report = modes[mode](mount)
     print("REPORT " + json.dumps(report), flush=True)
 
 

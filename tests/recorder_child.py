@@ -10,6 +10,7 @@ Modes:
 * ``first-episode-h264``: record the first episode of an H.264 dataset until killed;
 * ``behind``: record with encoders far behind real time until killed;
 * ``behind-saved``: the same, after saving 2 short episodes that the encoders are still working on;
+* ``behind-spilling``: ``behind`` with a backlog memory budget of one frame: the rest spills to disk;
 * ``fill-disk``: record episodes until the disk is full, then report what the user saw (JSON).
 """
 
@@ -62,8 +63,8 @@ def main() -> None:
     if mode == "first-episode-h264":
         first_episode(root)
         return
-    if mode in ("behind", "behind-saved"):
-        behind(root, saved=2 if mode == "behind-saved" else 0)
+    if mode in ("behind", "behind-saved", "behind-spilling"):
+        behind(root, saved=2 if mode == "behind-saved" else 0, memory_mb=1.0 if mode == "behind-spilling" else None)
         return
     dataset = LeRobotDataset.create("test/child", fps=30, features=features(), root=root, streaming_encoding=True)
     g = 0
@@ -116,7 +117,7 @@ def first_episode(root: Path) -> None:
         g += 1
 
 
-def behind(root: Path, saved: int = 0) -> None:
+def behind(root: Path, saved: int = 0, memory_mb: float | None = None) -> None:
     """Record with encoders far behind real time (x264 veryslow, one thread, 640x480) until killed: their
     backlogs hold most of the episode - and of the ``saved`` episodes of `SAVED_LENGTH` frames before it, which
     ``save_episode`` did not wait for. READY says how many frames of the last episode were added when the journal
@@ -137,6 +138,8 @@ def behind(root: Path, saved: int = 0) -> None:
         streaming_encoding=True,
         rgb_encoder=RGBEncoderConfig(vcodec="h264", preset="veryslow"),
         encoder_threads=1,
+        backlog_memory_mb=memory_mb,
+        backlog_disk_reserve_mb=None if memory_mb is None else 0,
     )
 
     def add_tick(g: int) -> None:

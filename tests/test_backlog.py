@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from helpers import decode_identities, identity_frame
 
+from lerobot_stream.datasets.video_prefix import append_spilled_frames
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from workers.backlog import BacklogBudget, FrameBacklog, frame_bytes
+from workers.backlog import BacklogBudget, FrameBacklog, SpillFile, frame_bytes, spill_path_for
+from workers.codecs import EncoderSettings
+from workers.encode import EpisodeEncoder
 
 
 def _frame(value: int, fmt: str = "yuv420p") -> av.VideoFrame:
@@ -44,9 +47,63 @@ def test_a_backlog_spills_past_its_memory_budget_and_gives_frames_back_in_order(
         index, frame = backlog.pop()
         order.append((index, _value(frame)))
     assert order == [(i, i) for i in range(14)]
-    assert (tmp_path / "cam.backlog").stat().st_size == 0  # read back whole: its space given back
+    spill = SpillFile.open(tmp_path / "cam.backlog")
+    assert (tmp_path / "cam.backlog").stat().st_size == spill.data_start  # read back whole: only its header left
     backlog.discard()
     assert not (tmp_path / "cam.backlog").exists()
+
+
+def test_a_spill_file_left_by_a_dead_process_describes_itself_and_its_frames_read_back(tmp_path):
+    """What recovery reads when an encoder process was killed with frames on disk: the layout and encoder
+    settings from the header, then every complete record - also those already read back but maybe still in the
+    codec (the file is only emptied once all of it was read) - and nothing of a torn last record."""
+    settings = EncoderSettings(fps=30, vcodec="h264", crf=23, extra_options={"tune": "zerolatency"})
+    size = frame_bytes(_frame(0))
+    path = tmp_path / "cam.backlog"
+    backlog = FrameBacklog(BacklogBudget(memory_bytes=size, disk_reserve_bytes=0), path, settings=settings)
+    for index in (0, 1, 2, 4, 5):  # 3 was dropped on the way in
+        backlog.push(index, _frame(index))
+    assert [backlog.pop()[0] for _ in range(3)] == [0, 1, 2]  # 0 came from memory, 1 and 2 from disk
+    with open(path, "ab") as file:  # killed while writing a record
+        file.write(b"\x07" * (size // 2))
+    spill = SpillFile.open(path)
+    assert spill.settings == settings and (spill.layout.width, spill.layout.height) == (64, 48)
+    assert [(i, _value(f)) for i, f in spill.frames()] == [(1, 1), (2, 2), (4, 4), (5, 5)]
+    assert [i for i, _ in spill.frames(after=2)] == [4, 5]
+    path.write_bytes(b"not a spill file")
+    with pytest.raises(ValueError, match="is not a backlog spill file"):
+        SpillFile.open(path)
+
+
+@pytest.mark.parametrize("encoded", [10, 0], ids=["after-encoded-frames", "nothing-encoded"])
+def test_recovery_encodes_a_dead_processs_spilled_frames_and_repeats_those_it_held_in_memory(tmp_path, encoded):
+    """The encoder process wrote ``encoded`` frames to its fragmented MP4, held frame 10 in memory, spilled
+    11..19 and had read 11..13 back into its codec, then was killed: the recovered video has all 20 timesteps -
+    11..13 too, still in the spill file - and 10 repeats frame 9 (with nothing encoded, 0..10 repeat the first
+    frame that survived); the gap is reported, for the episode's repeated-frame count."""
+    settings = EncoderSettings(fps=30, vcodec="h264", g=2, crf=18)
+    video = tmp_path / "cam_streaming.mp4"
+    encoder = EpisodeEncoder(video, settings, fragmented=True)
+    for index in range(encoded):
+        encoder.add(index, identity_frame(index, 64, 96))
+    encoder.finish()  # a killed process's fragments up to frame 9 are the same, without the index at the end
+
+    def converted(index: int) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(identity_frame(index, 64, 96), format="rgb24").reformat(format="yuv420p")
+
+    backlog = FrameBacklog(BacklogBudget(memory_bytes=0, disk_reserve_bytes=0), spill_path_for(video), None, settings)
+    for index in range(10, 20):
+        backlog.push(index, converted(index))  # 10 in memory (always one), the rest on disk
+    for _ in range(4):
+        backlog.pop()  # 10..13 taken by the encoding thread: 10 dies with the process, 11.. stay in the file
+    del backlog  # killed: nothing is cleaned up
+
+    missing = append_spilled_frames(video, 30)
+    assert missing == list(range(encoded, 11))
+    expected = list(range(encoded)) + [encoded - 1 if encoded else 11] * (11 - encoded) + list(range(11, 20))
+    assert decode_identities(video) == expected
+    assert not list(tmp_path.glob("*.spilled.mp4"))  # the temporary tail is gone
+    assert append_spilled_frames(video, 30) == [] and decode_identities(video) == expected  # run twice: no change
 
 
 def test_a_backlog_without_room_says_so(tmp_path):

@@ -67,3 +67,10 @@ def test_a_spilling_backlog_keeps_the_disk_reserve_it_was_given(tmp_path):
     assert report["peak_disk_mb"] > 0, "the backlog spilled to disk"
     assert report["lowest_free_mb"] >= report["reserve_mb"], report  # never below the reserve
     assert report["dropped"] > 0  # memory and disk budgets spent: the ring filled, frames repeated and counted
+
+
+def test_recovering_spilled_frames_on_a_full_disk_changes_nothing_until_there_is_room(tmp_path):
+    report = run_on_small_filesystem(tmp_path, "size=32m", "spill-recovery")
+    assert report["error"] and "No space left" in report["error"], report["error"]
+    assert report["unchanged"] and not report["leftovers"], report  # the spill file kept for a retry
+    assert report["missing"] == [] and report["identities"] == list(range(60)), report["identities"]

@@ -34,7 +34,7 @@ def _frame(g: int) -> dict:
     return {CAMERA: image, "observation.state": np.array([g, -g], dtype=np.float32), "task": f"task {g // 1000}"}
 
 
-def _slow_dataset(root, dataset_class=LeRobotDataset) -> LeRobotDataset:
+def _slow_dataset(root, dataset_class=LeRobotDataset, **backlog) -> LeRobotDataset:
     return dataset_class.create(
         "t/pipelined",
         fps=FPS,
@@ -43,6 +43,7 @@ def _slow_dataset(root, dataset_class=LeRobotDataset) -> LeRobotDataset:
         streaming_encoding=True,
         rgb_encoder=RGBEncoderConfig(vcodec="h264", preset="veryslow"),
         encoder_threads=1,
+        **backlog,
     )
 
 
@@ -112,12 +113,15 @@ def test_clear_episode_buffer_discards_the_episode_being_recorded_never_a_saved_
     assert states == [*range(g), *range(2000, 2012)] and shown == states
 
 
-def test_a_saved_episode_whose_encoder_dies_is_reported_and_later_episodes_close_the_gap(tmp_path):
+@pytest.mark.parametrize("spilling", [False, True], ids=["backlog-in-memory", "backlog-on-disk"])
+def test_a_saved_episode_whose_encoder_dies_is_reported_and_later_episodes_close_the_gap(tmp_path, spilling):
     """The encoder is killed while episode 1 is still being encoded: what that process held in memory is gone.
     The next save_episode raises saying so (and that its own episode is kept), the dataset holds what every camera
-    kept of episode 1 - or nothing of it - and the episodes recorded after it follow without a gap."""
+    kept of episode 1 - or nothing of it - and the episodes recorded after it follow without a gap. With a backlog
+    that spilled to disk, the spilled frames are encoded from the spill file: episode 1 keeps all its timesteps,
+    and only those the process held in memory repeat a neighbour, counted."""
     root = tmp_path / "ds"
-    dataset = _slow_dataset(root)
+    dataset = _slow_dataset(root, **({"backlog_memory_mb": 0, "backlog_disk_reserve_mb": 0} if spilling else {}))
     _record(dataset, 0, 10)
     dataset.save_episode()
     assert dataset.meta.total_episodes == 1  # episode 0 is in: the kill is about episode 1 only
@@ -128,14 +132,22 @@ def test_a_saved_episode_whose_encoder_dies_is_reported_and_later_episodes_close
     while dataset.writer.pending_episodes:
         time.sleep(0.05)
     _record(dataset, 2000, 8)
-    with pytest.raises(EpisodeSaveError, match=r"Episode 1.*SIGKILL.*Episode \d, just saved, is kept"):
+    with pytest.raises(EpisodeSaveError, match=r"Episode 1.*SIGKILL.*Episode \d, just saved, is kept") as raised:
         dataset.save_episode()
+    if spilling:
+        assert "All its 60 timesteps are in the dataset" in str(raised.value), raised.value
     dataset.finalize()
     episodes, shown, states = _shown_and_states(root)
     assert [e["episode_index"] for e in episodes] == list(range(len(episodes)))
     assert states[:10] == list(range(10)) and states[-8:] == list(range(2000, 2008))
-    assert shown == states  # whatever was kept of episode 1 is paired frame for row
-    assert len(states) in (18, 18 + episodes[1]["length"])
+    if spilling:
+        assert [e["length"] for e in episodes] == [10, 60, 8]
+        differ = [t for t, (a, b) in enumerate(zip(shown, states, strict=True)) if a != b]
+        assert len(differ) == episodes[1][f"videos/{CAMERA}/repeated_frames"] < 60, differ
+        assert all(10 <= t < 70 for t in differ)
+    else:
+        assert shown == states  # whatever was kept of episode 1 is paired frame for row
+        assert len(states) in (18, 18 + episodes[1]["length"])
     assert inspect_dataset(root).healthy
 
 

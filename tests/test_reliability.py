@@ -15,12 +15,20 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from helpers import dataset_tables, decode_identities, identities_shown, identity_frame, small_filesystem_command
+from helpers import (
+    count_frames,
+    dataset_tables,
+    decode_identities,
+    identities_shown,
+    identity_frame,
+    small_filesystem_command,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.recovery import recover_dataset
+from lerobot_stream.datasets.utils import STAGING_DIR
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 from lerobot_stream.integrity import inspect_dataset
 from shm import SEGMENT_PREFIX, SHM_DIR, SharedMemorySpaceError, sweep_stale_segments
@@ -163,6 +171,38 @@ def test_a_recorder_killed_while_its_encoders_are_behind_loses_only_its_last_sec
     states = [int(row["observation.state"][0]) for row in data]
     for key in KEYS:
         assert identities_shown(root, key, data, episodes, 30) == states
+    assert inspect_dataset(root).healthy
+
+
+def test_frames_spilled_to_disk_are_recovered_when_the_encoders_are_killed_too(tmp_path):
+    """A backlog memory budget of one frame: the encoders, far behind, hold almost everything in their spill
+    files. Killed with the recorder (a container or cgroup kill), they leave MP4s of the few frames encoded by
+    then - recovery encodes the spilled frames from the spill files alone and keeps the episode up to the
+    journal's last flush, every row with its own frame."""
+    root = tmp_path / "ds"
+    child, info = start_child("behind-spilling", root)
+    spills = list((root / STAGING_DIR).glob("episode-*/*/*.backlog"))
+    assert len(spills) == len(KEYS), spills
+    encoded_before = [count_frames(spill.with_suffix(".mp4")) for spill in spills]
+    child.kill()
+    for pid in info["workers"]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+    report = recover_dataset(root)
+    assert "salvaged an episode the recorder had not committed" in report.summary(), report.summary()
+    data, episodes = dataset_tables(root)
+    assert len(episodes) == 1 and len(data) >= info["added"] - 30, (len(data), info, encoded_before)
+    assert len(data) > max(encoded_before) + 30  # far more than the killed encoders had written
+    states = [int(row["observation.state"][0]) for row in data]
+    for key in KEYS:
+        shown = identities_shown(root, key, data, episodes, 30)
+        repeated = episodes[0].get(f"videos/{key}/repeated_frames", 0)
+        wrong = [t for t, (a, b) in enumerate(zip(shown, states, strict=True)) if a != b]
+        assert len(wrong) <= repeated, (wrong, repeated)  # only frames lost in memory differ, and are counted
+    assert not list((root / STAGING_DIR).rglob("*.backlog"))
     assert inspect_dataset(root).healthy
 
 

@@ -12,25 +12,37 @@ and the recorder's last resort - a dropped frame, repeated in the video and coun
 Order is first in, first out: once a frame has gone to disk, every later frame follows it there until the spill
 file has been read back, so frames reach the encoder in recording order. A converted frame is a few planes of
 fixed size (``yuv420p``: 1.5 bytes a pixel, half an RGB frame; 12-bit depth: 2), so a spilled record is the
-frame's index (8 bytes) and its planes' bytes, and needs no header.
+frame's index (8 bytes) and its planes' bytes.
+
+The spill file describes itself: it starts with a header (`SPILL_MAGIC`, then the frame layout and the
+camera's encoder settings as JSON), because if the encoder process is killed with frames on disk, recovery
+(`lerobot_stream.datasets.video_prefix`) encodes them from this file alone (`SpillFile`). Frames the process held
+in *memory* die with it: at most ``memory_bytes`` of them, i.e. ``memory_bytes / (frame bytes x fps)`` seconds
+of video per camera (plus the codec's look-ahead) - a smaller memory budget bounds that loss.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 
+from workers.codecs import EncoderSettings
+
 _INDEX = struct.Struct("<q")
+SPILL_MAGIC = b"LRSSPIL1"
+_HEADER_LENGTH = struct.Struct("<I")
 #: How often the free disk space is read again - every so many spilled frames, and at least this often (s)
 #: while the backlog waits for room: ``statvfs`` is cheap, not free.
 _DISK_CHECK_EVERY = 8
@@ -75,6 +87,29 @@ def backlog_budget(cameras: int, folder: Path, memory_mb: float | None, disk_res
     return BacklogBudget(int(memory // max(1, cameras)), int(reserve))
 
 
+def spill_path_for(video: str | Path) -> Path:
+    """Where the backlog of the episode encoded into ``video`` spills."""
+    return Path(video).with_suffix(".backlog")
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """The shape of every converted frame of one episode: its records on disk are all the same size."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    plane_sizes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> FrameLayout:
+        return cls(frame.width, frame.height, frame.format.name, tuple(p.buffer_size for p in frame.planes))
+
+    @property
+    def record_size(self) -> int:
+        return _INDEX.size + sum(self.plane_sizes)
+
+
 class MemoryAccount:
     """The bytes of converted frames one encoder process holds in memory, over all its episodes' backlogs: a
     saved episode may still be encoding while the next one queues behind it, and both draw on one budget."""
@@ -96,18 +131,25 @@ class FrameBacklog:
     """A FIFO of (index, converted frame), in memory then spilled to ``spill_path`` (created on first use).
     ``account``: the process's memory in use, shared with its other episodes' backlogs (default: its own)."""
 
-    def __init__(self, budget: BacklogBudget, spill_path: Path, account: MemoryAccount | None = None):
+    def __init__(
+        self,
+        budget: BacklogBudget,
+        spill_path: Path,
+        account: MemoryAccount | None = None,
+        settings: EncoderSettings | None = None,
+    ):
         self.budget = budget
         self.spill_path = Path(spill_path)
+        #: Written into the spill file's header, for recovery to encode its frames with.
+        self._settings = settings
         self._account = account if account is not None else MemoryAccount()
         self._memory: deque[tuple[int, av.VideoFrame]] = deque()
         self.memory_bytes = 0
         #: Frames on disk not read back yet, and where the next one starts.
         self.spilled = 0
         self._spill: BinaryIO | None = None  # opened on the first spilled frame, kept open for the episode
-        self._read_at = 0
-        self._write_at = 0
-        self._frame_format: tuple[int, int, str, tuple[int, ...]] | None = None
+        self._data_start = self._read_at = self._write_at = 0  # set past the header once the file exists
+        self._layout: FrameLayout | None = None
         self._spills_since_check = _DISK_CHECK_EVERY
         self._disk_ok = False
         self._checked_at = -float("inf")
@@ -164,13 +206,15 @@ class FrameBacklog:
 
     # -- the spill file ---------------------------------------------------------------------------------------
     def _write(self, index: int, frame: av.VideoFrame) -> None:
-        layout = (frame.width, frame.height, frame.format.name, tuple(p.buffer_size for p in frame.planes))
-        if self._frame_format is None:
-            self._frame_format = layout
-        elif layout != self._frame_format:  # the encode core refuses a size change before this point
-            raise ValueError(f"spilled frames must keep one format: {layout} after {self._frame_format}")
+        layout = FrameLayout.of(frame)
+        if self._layout is None:
+            self._layout = layout
+        elif layout != self._layout:  # the encode core refuses a size change before this point
+            raise ValueError(f"spilled frames must keep one format: {layout} after {self._layout}")
         if self._spill is None:
             self._spill = open(self.spill_path, "w+b")  # noqa: SIM115 - kept open for the episode
+            self._spill.write(spill_header(layout, self._settings))
+            self._data_start = self._read_at = self._write_at = self._spill.tell()
         self._spill.seek(self._write_at)
         self._spill.write(_INDEX.pack(index))
         for plane in frame.planes:
@@ -180,18 +224,14 @@ class FrameBacklog:
         self._spills_since_check += 1
 
     def _read(self) -> tuple[int, av.VideoFrame]:
-        width, height, pix_fmt, sizes = self._frame_format
         self._spill.flush()
         self._spill.seek(self._read_at)
-        (index,) = _INDEX.unpack(self._spill.read(_INDEX.size))
-        frame = av.VideoFrame(width, height, pix_fmt)
-        for plane, size in zip(frame.planes, sizes, strict=True):
-            plane.update(self._spill.read(size))
+        index, frame = _read_record(self._spill, self._layout)
         self._read_at = self._spill.tell()
         self.spilled -= 1
-        if not self.spilled:  # all read back: give the space back, start over
-            self._spill.truncate(0)
-            self._read_at = self._write_at = 0
+        if not self.spilled:  # all read back: give the space back, start over (the header stays)
+            self._spill.truncate(self._data_start)
+            self._read_at = self._write_at = self._data_start
         return index, frame
 
     def discard(self) -> None:
@@ -200,10 +240,81 @@ class FrameBacklog:
         self._account.add(-self.memory_bytes)
         self.memory_bytes = 0
         self.spilled = 0
-        self._read_at = self._write_at = 0
+        self._read_at = self._write_at = self._data_start
         if self._spill is not None:
             with contextlib.suppress(OSError):
                 self._spill.close()
             self._spill = None
         with contextlib.suppress(FileNotFoundError):
             self.spill_path.unlink()
+
+
+# -- reading a spill file after its process died ---------------------------------------------------------------
+def spill_header(layout: FrameLayout, settings: EncoderSettings | None) -> bytes:
+    description = json.dumps(
+        {
+            "width": layout.width,
+            "height": layout.height,
+            "pix_fmt": layout.pix_fmt,
+            "plane_sizes": list(layout.plane_sizes),
+            "settings": settings.to_dict() if settings is not None else None,
+        }
+    ).encode()
+    return SPILL_MAGIC + _HEADER_LENGTH.pack(len(description)) + description
+
+
+def _read_record(file: BinaryIO, layout: FrameLayout) -> tuple[int, av.VideoFrame]:
+    (index,) = _INDEX.unpack(file.read(_INDEX.size))
+    frame = av.VideoFrame(layout.width, layout.height, layout.pix_fmt)
+    for plane, size in zip(frame.planes, layout.plane_sizes, strict=True):
+        plane.update(file.read(size))
+    return index, frame
+
+
+@dataclass(frozen=True)
+class SpillFile:
+    """The spill file an encoder process left behind: the frames it had not read back when it died."""
+
+    path: Path
+    layout: FrameLayout
+    #: The camera's encoder settings (None: the writer did not know them).
+    settings: EncoderSettings | None
+    data_start: int
+
+    @classmethod
+    def open(cls, path: Path) -> SpillFile:
+        """Read the header; ``ValueError`` if it is not a spill file or its header is damaged."""
+        with open(path, "rb") as file:
+            head = file.read(len(SPILL_MAGIC) + _HEADER_LENGTH.size)
+            if not head.startswith(SPILL_MAGIC) or len(head) < len(SPILL_MAGIC) + _HEADER_LENGTH.size:
+                raise ValueError(f"{path} is not a backlog spill file (its first bytes are {head[:8]!r})")
+            (length,) = _HEADER_LENGTH.unpack(head[len(SPILL_MAGIC) :])
+            try:
+                described = json.loads(file.read(length))
+                layout = FrameLayout(
+                    int(described["width"]),
+                    int(described["height"]),
+                    str(described["pix_fmt"]),
+                    tuple(int(size) for size in described["plane_sizes"]),
+                )
+                settings = described["settings"]
+                settings = EncoderSettings.from_dict(settings) if settings is not None else None
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"the header of spill file {path} is damaged: {exc}") from None
+        return cls(Path(path), layout, settings, len(head) + length)
+
+    def frames(self, after: int = -1) -> Iterator[tuple[int, av.VideoFrame]]:
+        """The complete records, oldest first, whose index is above ``after``. Records are written in rising
+        index order; a torn last record (the process died writing it) or zeros where the disk lost the tail
+        end the file."""
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as file:
+            file.seek(self.data_start)
+            previous = -1
+            while file.tell() + self.layout.record_size <= size:
+                index, frame = _read_record(file, self.layout)
+                if index <= previous:
+                    return
+                previous = index
+                if index > after:
+                    yield index, frame

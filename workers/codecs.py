@@ -7,6 +7,7 @@ The tables and option rules are LeRobot's (v0.5's keyword API and v0.6's encoder
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -232,6 +233,18 @@ class EncoderSettings:
             fast_decode=int(getattr(config, "fast_decode", 0) or 0),
             depth=depth,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values: the settings travel in files (a row journal, a backlog's spill file) that
+        recovery reads after the recorder and its encoders are gone."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EncoderSettings:
+        """The inverse of `to_dict`."""
+        values = dict(values)
+        depth = values.pop("depth", None)
+        return cls(**values, depth=DepthQuantization(**depth) if depth else None)
 
     @property
     def is_depth(self) -> bool:

@@ -173,9 +173,12 @@ class EpisodeEncoder:
                 release()
 
     def encode_prepared(self, index: int, frame: av.VideoFrame) -> None:
-        """Encode a frame from `prepare`, first repeating the previous frame for any index that never came."""
+        """Encode a frame from `prepare` (or one already in the codec's pixel format, e.g. read back from a
+        spill file by recovery), first repeating the previous frame for any index that never came."""
         if self._closed:
             raise EncodeError(f"{self.path.name}: encoder already finished")
+        if self._size is None:
+            self._open(frame.height, frame.width)
         filler = self._previous if self._previous is not None else frame
         for _ in range(index - self.frames_written):
             self._encode(filler)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.backlog import BacklogBudget, FrameBacklog, MemoryAccount, frame_bytes
+from workers.backlog import BacklogBudget, FrameBacklog, MemoryAccount, frame_bytes, spill_path_for
 from workers.encode import EpisodeEncoder, EpisodeResult
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class EncodingEpisode:
     ):
         self.encoder = encoder
         self._busy = hold_encoding_lock(Path(encoder.path).parent)
-        self.backlog = FrameBacklog(budget, Path(encoder.path).with_suffix(".backlog"), account)
+        self.backlog = FrameBacklog(budget, spill_path_for(encoder.path), account, encoder.settings)
         self._wake_fd = wake_fd
         self._lock = threading.Condition()
         #: Not encoding yet: an earlier episode of this process still is (see the module docstring).

@@ -116,6 +116,23 @@ class EpisodeSaveError(RuntimeError):
     every episode saved before it, and the writer is ready for the next episode."""
 
 
+def _salvaged_note(
+    episode_index: int, failure: EncodingFailed, kept: int, recorded: int, videos: dict[str, EpisodeResult]
+) -> str:
+    """What became of a saved episode whose encoder died (`DatasetWriter._encoded_prefix`)."""
+    repeated = sum(video.repeated for video in videos.values())
+    if kept == recorded:
+        kept_note = f"Episode {episode_index} lost its encoder: {failure}. All its {kept} timesteps are in the dataset"
+    else:
+        kept_note = (
+            f"Episode {episode_index} was saved cut short: {failure}. Its first {kept} of {recorded} timesteps, "
+            "which every camera's video holds, are in the dataset"
+        )
+    if repeated:
+        kept_note += f"; {repeated} of its frames died in the encoder's memory: the video repeats the frame before"
+    return kept_note + "."
+
+
 class DatasetWriter:
     """Buffers one episode at a time and writes it into the dataset on ``save_episode``."""
 
@@ -427,10 +444,7 @@ class DatasetWriter:
             if cut_short is not None:
                 with self._saved_lock:
                     self._saved_frames -= pending.frames - buffer["size"]
-                self._pending.fail(
-                    f"Episode {episode_index} was saved cut short: {cut_short}. Its first {buffer['size']} of "
-                    f"{pending.frames} timesteps, which every camera's video holds, are in the dataset."
-                )
+                self._pending.fail(_salvaged_note(episode_index, cut_short, buffer["size"], pending.frames, videos))
         except Exception as exc:
             with self._saved_lock:
                 self._saved_episodes -= 1

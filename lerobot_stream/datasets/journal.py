@@ -17,7 +17,6 @@ was recorded; `RowJournal.number`), which orders them; recovery gives each the n
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -31,7 +30,7 @@ import pyarrow.ipc
 
 from lerobot_stream.datasets.episode_table import arrow_column
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
-from workers.codecs import DepthQuantization, EncoderSettings
+from workers.codecs import EncoderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +198,7 @@ def find_journals(staging: Path) -> list[Path]:
 
 
 def encode_settings(settings: dict[str, EncoderSettings]) -> bytes:
-    return json.dumps({camera: dataclasses.asdict(value) for camera, value in settings.items()}).encode()
+    return json.dumps({camera: value.to_dict() for camera, value in settings.items()}).encode()
 
 
 def journal_settings(table: pa.Table) -> dict[str, EncoderSettings]:
@@ -207,11 +206,7 @@ def journal_settings(table: pa.Table) -> dict[str, EncoderSettings]:
     raw = (table.schema.metadata or {}).get(SETTINGS_KEY)
     if not raw:
         return {}
-    settings = {}
-    for camera, values in json.loads(raw).items():
-        depth = values.pop("depth", None)
-        settings[camera] = EncoderSettings(**values, depth=DepthQuantization(**depth) if depth else None)
-    return settings
+    return {camera: EncoderSettings.from_dict(values) for camera, values in json.loads(raw).items()}
 
 
 def batch_digest(batch: pa.RecordBatch) -> str:

@@ -94,7 +94,7 @@ def salvage_episode(root: Path, info: dict, episode_index: int, journal_path: Pa
     if contents is None or contents.rows.num_rows == 0 or None in staged.values():
         return None
     journal = contents.rows
-    videos = common_prefix(staged, journal.num_rows, int(info["fps"]))
+    videos = common_prefix(staged, journal.num_rows, int(info["fps"]), every_core=True)  # no recorder to spare
     if not videos:
         return None
     frames = next(iter(videos.values())).frames
@@ -118,10 +118,17 @@ def salvage_episode(root: Path, info: dict, episode_index: int, journal_path: Pa
         shutil.rmtree(path.parent, ignore_errors=True)
     journal_path.unlink(missing_ok=True)
     lost = journal.num_rows - frames
+    repeated = sum(video.repeated for video in videos.values())
     return (
         f"salvaged an episode the recorder had not committed when it died as episode {episode_index}: {frames} "
         f"frame(s) that the row journal and every camera hold"
         + (f" ({lost} journaled row(s) beyond the cameras' last complete frame were dropped)" if lost else "")
+        + (
+            f"; {repeated} frame(s) died in the memory of killed encoder processes: their videos repeat the frame "
+            "before"
+            if repeated
+            else ""
+        )
         + (
             f"; the row journal is damaged at {contents.damage}, so nothing from there on was kept"
             if contents.damage
