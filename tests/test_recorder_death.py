@@ -67,3 +67,50 @@ def test_workers_exit_and_segments_go_when_the_recorder_is_killed(tmp_path, whol
         if recorder.poll() is None:
             os.killpg(recorder.pid, signal.SIGKILL)
         recorder.stdout.close()
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from workers.episode_pipeline import hold_encoding_lock
+    folder = Path(sys.argv[1])
+    hold_encoding_lock(folder)
+    print("held", flush=True)
+    end = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < end:
+        if sys.argv[3] == "busy":
+            sum(range(10000))  # a codec filling its look-ahead: CPU, no output
+        else:
+            time.sleep(0.05)  # stuck
+""")
+
+
+@pytest.mark.parametrize("holder", ["busy", "stuck"])
+def test_salvage_waits_for_an_encoder_that_works_without_writing_and_gives_up_on_a_stuck_one(tmp_path, holder):
+    """A dead recorder's encoder process still holds its episode folder: salvage waits while the process uses CPU,
+    even if its MP4 does not grow (a look-ahead filling, on a slow board for tens of seconds), and gives up on
+    one that makes no progress at all."""
+    from workers.episode_pipeline import wait_for_encoders
+
+    folder = tmp_path / "staging" / "episode-000000" / "cam"
+    folder.mkdir(parents=True)
+    (folder / "cam_streaming.mp4").write_bytes(b"")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(folder), "2.5", holder],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        assert process.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        still_held = wait_for_encoders(tmp_path / "staging", stall_s=1.0)
+        waited = time.monotonic() - start
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+    if holder == "busy":
+        assert still_held == [] and waited >= 2.0, (still_held, waited)  # waited until it let go
+    else:
+        assert still_held == [str(folder)] and waited < 2.4, (still_held, waited)
