@@ -55,7 +55,7 @@ from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.journal import RowJournal, journal_number, mark_committing
 from lerobot_stream.datasets.pending_episodes import PendingEpisode, PendingEpisodes
-from lerobot_stream.datasets.streamed_videos import StreamedVideos, episode_folder_name
+from lerobot_stream.datasets.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos, episode_folder_name
 from lerobot_stream.datasets.utils import (
     DEFAULT_DEPTH_PATH,
     DEFAULT_IMAGE_PATH,
@@ -587,7 +587,7 @@ class DatasetWriter:
         only: the committing thread never removes a folder the next episode may be creating files in."""
         staging = self._root / STAGING_DIR
         if staging.is_dir() and not staging.is_symlink():
-            for folder in staging.glob(episode_folder_name(0).replace("000000", "*")):
+            for folder in staging.glob(EPISODE_FOLDER_GLOB):
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if empty
 

@@ -35,6 +35,7 @@ from workers.codecs import EncoderSettings
 logger = logging.getLogger(__name__)
 
 JOURNAL_PATTERN = "journal-{episode_index:06d}.arrow"
+JOURNAL_GLOB = "journal-*.arrow"
 #: Appended to a journal's name just before its episode is committed, with the index it is committed as.
 COMMITTING_MARK = ".committing-as-"
 TASK_COLUMN = "task"
@@ -192,7 +193,7 @@ def committing_index(path: Path) -> int | None:
 
 def find_journals(staging: Path) -> list[Path]:
     """The journals in a staging folder, oldest recording first."""
-    pattern = JOURNAL_PATTERN.format(episode_index=0).replace("000000", "*")
+    pattern = JOURNAL_GLOB
     found = [*staging.glob(pattern), *staging.glob(f"{pattern}{COMMITTING_MARK}*")]
     return sorted(found, key=journal_number)
 

@@ -20,6 +20,8 @@ from workers.encode import EpisodeResult
 from workers.finishing import FinishingEpisode
 
 EPISODE_FOLDER = "episode-{number:06d}"
+#: Every episode folder's name matches it.
+EPISODE_FOLDER_GLOB = "episode-*"
 
 
 def episode_folder_name(number: int) -> str:
