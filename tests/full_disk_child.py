@@ -57,10 +57,10 @@ class Filler:
     def leave_bytes(self, free: int) -> None:
         big = self.folder / f"b{self._count}"
         self._count += 1
-        with open(big, "wb") as f, contextlib.suppress(OSError):
+        # Unbuffered: a buffered file keeps what a full disk refused and raises again when it is closed.
+        with open(big, "wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         size = big.stat().st_size
         os.truncate(big, max(0, size - free))
 
