@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -27,8 +28,10 @@ from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.utils import INFO_PATH
 from lerobot_stream.datasets.writer_lock import DatasetLocked, LockUnavailable, WriterLock
+from lerobot_stream.live_display import LiveBlock, capture_logging
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
+from workers.channel import CameraStatus
 from workers.codecs import check_encoder_usable
 
 logger = logging.getLogger(__name__)
@@ -113,10 +116,10 @@ class _StopRequest:
     """The first stop signal asks the loop to stop after saving the episode in progress; later ones are
     acknowledged, not obeyed (the dataset is being closed cleanly)."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self, say: Callable[[str], None]):
         self.requested = False
         self.signal_name = ""
-        self._out = out
+        self._say = say
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopRequest:
@@ -126,11 +129,10 @@ class _StopRequest:
 
     def _handle(self, signum, frame) -> None:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-            if not self.requested:
-                print(f"\n{name}: stopping; the episode in progress will be saved...", file=self._out, flush=True)
-            else:
-                print("\nStill saving, please wait (the dataset is being closed cleanly).", file=self._out, flush=True)
+        if not self.requested:
+            self._say(f"{name}: stopping; the episode in progress will be saved...")
+        else:
+            self._say("Still saving, please wait (the dataset is being closed cleanly).")
         if not self.requested:
             self.requested, self.signal_name = True, name
 
@@ -155,24 +157,19 @@ def dataset_features(cameras: int, height: int, width: int, joints: int) -> dict
 
 
 class StatusDisplay:
-    """A live block of one line per camera (redrawn in place on a terminal, periodic lines otherwise)."""
+    """The recording's live status: a header and one line per camera, redrawn in place on a terminal, a compact
+    line every ten seconds without one (`lerobot_stream.live_display`). Messages (`say`) and log records go above
+    it. Episodes are numbered from 1 here, as a person counts them; the dataset's ``episode_index`` from 0."""
 
-    def __init__(self, out: TextIO, interval_s: float = 0.5):
-        self.out = out
-        self.interactive = out.isatty()
-        self.interval_s = interval_s if self.interactive else 2.0
-        self._last = 0.0
-        self._lines = 0
+    def __init__(self, out: TextIO, interval_s: float = 0.5, compact_interval_s: float = 10.0):
+        self.block = LiveBlock(out, interval_s=compact_interval_s)
+        self.interval_s = interval_s
+        self._last = -float("inf")
+        #: Frames each camera had repeated at the last draw: a camera repeating frames *now* says so.
+        self._dropped: dict[str, int] = {}
 
     def update(
-        self,
-        dataset: LeRobotDataset,
-        episode: int,
-        tick: int,
-        ticks: int,
-        force: bool = False,
-        summary: RecordSummary | None = None,
-        header: str | None = None,
+        self, dataset: LeRobotDataset, header: str, force: bool = False, summary: RecordSummary | None = None
     ) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval_s:
@@ -182,35 +179,54 @@ class StatusDisplay:
         if summary is not None:
             backlog = sum(status.backlog_mb for status in statuses.values())
             summary.peak_backlog_mb = max(summary.peak_backlog_mb, backlog)
-        time_line = f"{tick / dataset.fps:5.1f}/{ticks / dataset.fps:.1f} s  frames {tick}"
-        lines = [header or f"episode {episode + 1}  {time_line}"]
+        lines = [header]
         for key in _video_keys(dataset):
             name = key.rsplit(".", 1)[-1]
             status = statuses.get(key)
             if status is None:
-                lines.append(f"  {name:>6}: PNG staging ({tick} frames written)")
+                lines.append(f"  {name}: PNG staging, encoded at save")
                 continue
-            health = ", ".join(status.health).upper() or "ok"
-            rate = status.encode_fps or 0.0
-            lines.append(
-                f"  {name:>6}: encoded {status.frames_encoded:6d}  {rate:5.1f} fps  ring {status.buffered:3d}/"
-                f"{status.capacity}  backlog {status.backlog_frames:4d} ({status.backlog_mb:5.0f} MB)"
-                f"  dropped/repeated {status.frames_dropped:4d}  {health}"
-            )
-        self._draw(lines)
+            lines.append(f"  {name:>5}: " + self._camera_line(key, status))
+        self.block.draw(lines, f"{header} | {_cameras_in_one_line(statuses)}", force=force)
 
-    def _draw(self, lines: list[str]) -> None:
-        if self.interactive:
-            if self._lines:
-                self.out.write(f"\x1b[{self._lines}F")
-            self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
-            self._lines = len(lines)
-        else:
-            self.out.write(" | ".join(line.strip() for line in lines) + "\n")
-        self.out.flush()
+    def _camera_line(self, key: str, status: CameraStatus) -> str:
+        """What matters first (is it in trouble?), then the numbers: a narrow terminal cuts the end."""
+        losing = status.frames_dropped > self._dropped.get(key, status.frames_dropped)
+        self._dropped[key] = status.frames_dropped
+        state = "REPEATING FRAMES" if losing else (", ".join(status.health).upper() or "ok")
+        rate = f"{status.encode_fps:4.1f} fps" if status.encode_fps is not None else "   - fps"
+        backlog = f"backlog {status.backlog_frames}"
+        if status.backlog_frames:
+            backlog += f" ({status.backlog_mb:.0f} MB"
+            backlog += f", {status.backlog_seconds:.0f} s)" if status.backlog_seconds is not None else ")"
+        return (
+            f"{state}  {status.frames_encoded} encoded  {rate}  ring {status.buffered}/{status.capacity}  "
+            f"{backlog}  repeated {status.frames_dropped}"
+        )
 
-    def reset(self) -> None:
-        self._lines = 0
+    def say(self, text: str) -> None:
+        """A line above the status block (it stays on screen)."""
+        self.block.write_above(text)
+
+    def release(self) -> None:
+        """Leave the last status on screen; what is written next goes below it."""
+        self.block.release()
+
+
+def _cameras_in_one_line(statuses: dict[str, CameraStatus]) -> str:
+    """All cameras in a few words, for a log file."""
+    if not statuses:
+        return "PNG staging"
+    rates = [s.encode_fps for s in statuses.values() if s.encode_fps is not None]
+    speed = f"{min(rates):.1f}-{max(rates):.1f} fps" if rates else "encode rate not measured yet"
+    backlog = sum(s.backlog_frames for s in statuses.values())
+    megabytes = sum(s.backlog_mb for s in statuses.values())
+    repeated = sum(s.frames_dropped for s in statuses.values())
+    unhealthy = sorted({flag for s in statuses.values() for flag in s.health})
+    return (
+        f"{len(statuses)} camera(s): {speed}, backlog {backlog} frame(s) ({megabytes:.0f} MB), repeated {repeated}"
+        + (f", {', '.join(unhealthy).upper()}" if unhealthy else "")
+    )
 
 
 def _video_keys(dataset: LeRobotDataset) -> list[str]:
@@ -228,7 +244,7 @@ def _wait_for_encoders(dataset: LeRobotDataset, display: StatusDisplay, summary:
         seconds = max((status.backlog_seconds or 0.0 for status in statuses.values()), default=0.0)
         left = f", about {seconds:.0f} s" if seconds else ""
         header = f"finishing: {writer.pending_episodes} saved episode(s) still encoding, {frames} frame(s) left{left}"
-        display.update(dataset, 0, 0, 0, summary=summary, header=header)
+        display.update(dataset, header, summary=summary)
         time.sleep(0.1)
 
 
@@ -249,11 +265,10 @@ def _reset_period(
 ) -> None:
     """``reset_seconds`` without recording, before the episode is saved (as lerobot-record does it): the robot
     would be reset now, and the encoders work through their backlog meanwhile - shown live."""
-    ticks = round(config.episode_seconds * config.fps)
     start = time.monotonic()
     while not stop.requested and (elapsed := time.monotonic() - start) < config.reset_seconds:
-        header = f"reset after episode {episode + 1}  {elapsed:5.1f}/{config.reset_seconds:.1f} s"
-        display.update(dataset, episode, ticks, ticks, summary=summary, header=header)
+        header = f"reset after episode {episode + 1}/{config.episodes}  {elapsed:5.1f}/{config.reset_seconds:.1f} s"
+        display.update(dataset, header, summary=summary)
         time.sleep(0.05)
 
 
@@ -271,7 +286,11 @@ def _record_episode(
     keys = _video_keys(dataset)
     start = time.perf_counter()
     tick = 0
-    display.reset()
+
+    def header() -> str:
+        seconds = f"{tick / config.fps:5.1f}/{ticks / config.fps:.1f} s"
+        return f"episode {episode + 1}/{config.episodes}  {seconds}  {tick} frame(s)"
+
     while tick < ticks and not stop.requested:
         scheduled = start + tick / config.fps
         delay = scheduled - time.perf_counter()
@@ -287,8 +306,8 @@ def _record_episode(
         dataset.add_frame(frame)
         summary.add_frame_ms.append((time.perf_counter() - began) * 1000)
         tick += 1
-        display.update(dataset, episode, tick, ticks, summary=summary)
-    display.update(dataset, episode, tick, ticks, force=True)
+        display.update(dataset, header(), summary=summary)
+    display.update(dataset, header(), force=True)
     return tick
 
 
@@ -333,6 +352,12 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
     episode that cannot be saved (`EpisodeSaveError`) ends the recording: it is reported in the summary
     (``save_error``) and every earlier episode stays in the dataset."""
     out = _TolerantWriter(out)
+    display = StatusDisplay(out)
+    with capture_logging(display.block):
+        return _run_record(config, out, display)
+
+
+def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> RecordSummary:
     check_encoder_usable(config.vcodec)  # before --overwrite deletes anything
     root = Path(config.root)
     if os.path.lexists(root):
@@ -340,13 +365,13 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
             raise FileExistsError(f"{root} already exists; pass --overwrite to replace it or choose another --root")
         remove_dataset(root)
     what = f"footage from {config.source}" if config.source else f"{config.content} content"
-    print(f"Preparing {config.cameras} camera(s) at {config.width}x{config.height}, {what}...", file=out, flush=True)
+    display.say(f"Preparing {config.cameras} camera(s) at {config.width}x{config.height}, {what}...")
     cameras = make_cameras(config.cameras, config.height, config.width, config.content, config.source, config.fps)
     robot = SyntheticRobot()
     summary = RecordSummary(root)
     # From here on a stop signal is a request, not an exception: one that arrives while the dataset and its
     # encoders are being set up stops the recording before its first episode, with a valid, empty dataset.
-    with _StopRequest(out) as stop:
+    with _StopRequest(display.say) as stop:
         dataset = LeRobotDataset.create(
             config.repo_id,
             fps=config.fps,
@@ -361,13 +386,10 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
             backlog_disk_reserve_mb=config.backlog_disk_reserve_mb,
         )
         mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
-        print(
+        display.say(
             f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
-            f"  codec {dataset.writer.config_for(dataset.meta.video_keys[0]).vcodec}, {mode}",
-            file=out,
-            flush=True,
+            f"  codec {dataset.writer.config_for(dataset.meta.video_keys[0]).vcodec}, {mode}"
         )
-        display = StatusDisplay(out)
         try:
             for episode in range(config.episodes):
                 frames = _record_episode(dataset, config, cameras, robot, episode, stop, display, summary)
@@ -383,18 +405,16 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                     # The earlier episodes are intact; a recorder that cannot save (disk full, a dead encoder
                     # during save) stops here rather than record more it may not be able to keep.
                     summary.save_error = str(exc)
-                    print(f"episode {episode + 1} could not be saved: {exc}", file=out, flush=True)
+                    display.say(f"episode {episode + 1}/{config.episodes} could not be saved: {exc}")
                     break
                 summary.save_seconds.append(time.perf_counter() - started)
                 summary.episodes += 1
                 summary.frames += frames
                 state = "partial episode saved" if stop.requested else "saved"
                 pending = dataset.writer.pending_episodes
-                print(
-                    f"episode {episode + 1}: {frames} frames {state} in {summary.save_seconds[-1] * 1000:.0f} ms"
-                    + (f" ({pending} episode(s) still encoding in the background)" if pending else ""),
-                    file=out,
-                    flush=True,
+                display.say(
+                    f"episode {episode + 1}/{config.episodes}: {frames} frames {state} in "
+                    f"{summary.save_seconds[-1] * 1000:.0f} ms" + (f" ({pending} still encoding)" if pending else "")
                 )
                 if stop.requested:
                     summary.interrupted, summary.stopped_by = True, stop.signal_name
@@ -407,10 +427,11 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
                 dataset.finalize()
             except EpisodeSaveError as exc:  # an episode saved while its videos were encoded could not be kept
                 summary.save_error = str(exc)
-                print(f"could not save every episode: {exc}", file=out, flush=True)
+                display.say(f"could not save every episode: {exc}")
             except Exception as exc:
-                print(f"finalize failed: {type(exc).__name__}: {exc}", file=out, flush=True)
+                display.say(f"finalize failed: {type(exc).__name__}: {exc}")
             summary.finalize_seconds = time.perf_counter() - waiting
+            display.release()
             _count_repeated(dataset, summary)
     summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
     _print_summary(summary, config, out)

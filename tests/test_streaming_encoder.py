@@ -222,21 +222,24 @@ def test_frames_dropped_under_overload_are_filled_so_the_video_stays_aligned(tmp
     assert results[CAM][1]["count"].tolist() == [12 - dropped]
 
 
-def test_drop_warning_names_the_camera(tmp_path, caplog):
+def test_a_camera_losing_frames_is_one_warning_per_episode_naming_it(tmp_path, caplog):
+    """Not one line every second per camera: the warning says when it starts, the count goes on in status()."""
     with StreamingVideoEncoder(fps=30, preset=13, queue_maxsize=1) as encoder:
-        encoder.start_episode([CAM], tmp_path, frame_shapes={CAM: (64, 96, 3)})
-        worker = psutil.Process(encoder.worker_pids()[CAM])
-        worker.suspend()
-        try:
-            with caplog.at_level(logging.WARNING):
-                for i in range(5):
-                    encoder.feed_frame(CAM, identity_frame(i))
-        finally:
-            worker.resume()
-        results = encoder.finish_episode()
-    warnings = [r.getMessage() for r in caplog.records if "queue full" in r.getMessage()]
-    assert len(warnings) == 1 and CAM in warnings[0]  # rate-limited
-    assert count_frames(results[CAM][0]) == 5
+        for episode in range(2):
+            encoder.start_episode([CAM], tmp_path / str(episode), frame_shapes={CAM: (64, 96, 3)})
+            worker = psutil.Process(encoder.worker_pids()[CAM])
+            worker.suspend()
+            try:
+                with caplog.at_level(logging.WARNING):
+                    for i in range(8):
+                        encoder.feed_frame(CAM, identity_frame(i))
+                        time.sleep(0.2)  # over a second of drops
+            finally:
+                worker.resume()
+            results = encoder.finish_episode()
+            assert count_frames(results[CAM][0]) == 8
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2 and all(CAM in w and "ring of 1 frames is full" in w for w in warnings), warnings
 
 
 def test_killed_worker_is_reported_by_name_and_replaced(tmp_path):

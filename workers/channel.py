@@ -41,7 +41,6 @@ from workers.frames import Layout, SlotFormat, check_depth_frame, check_frame, s
 logger = logging.getLogger(__name__)
 
 #: At most one "buffer full" warning per camera per this many seconds.
-DROP_WARNING_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ class CameraChannel:
         # The frame's index, its copy and its publication happen together under this lock, so frames reach
         # the encoder in index order whichever thread feeds them.
         self._lock = threading.Lock()
-        self._last_drop_warning = -np.inf
+        self._warned_drop = False
         #: The last frame dropped while none of the episode was published (see `_publish_one_frame`).
         self._unpublished: tuple[int, np.ndarray, Layout] | None = None
 
@@ -203,7 +202,7 @@ class CameraChannel:
         self.episode, self.path, self.video_encoder, self.depth = episode, path, config, settings.is_depth
         self.slot = slot
         self.frames_fed = self.frames_dropped = 0
-        self._last_drop_warning = -np.inf
+        self._warned_drop = False
         self.active = True
 
     def offer(self, image: Any) -> bool:
@@ -251,16 +250,18 @@ class CameraChannel:
         self.frames_dropped -= 1
 
     def _warn_dropped(self) -> None:
-        now = time.monotonic()
-        if now - self._last_drop_warning < DROP_WARNING_INTERVAL_S:
+        """One warning when the camera starts losing frames in an episode - not one per frame or per second: the
+        count goes on in `status()` and the episode's summary (`workers.finishing`)."""
+        if self._warned_drop:
             return
-        self._last_drop_warning = now
+        self._warned_drop = True
         logger.warning(
-            "Encoder queue full for %s, dropped %d frame(s) so far this episode (each is filled by repeating "
-            "the previous frame). The encoder cannot keep up: use fewer cameras, a faster preset or "
-            "vcodec='auto' for hardware encoding, or increase encoder_queue_maxsize.",
+            "camera %s: its encoder process is not taking frames as fast as they come (its ring of %d frames is "
+            "full: its backlog is full, or the machine is overloaded); for the rest of this episode a frame that "
+            "finds the ring full is repeated in the video and counted. Use fewer cameras, a faster preset, "
+            "vcodec='auto' (hardware), or a larger backlog_memory_mb.",
             self.camera,
-            self.frames_dropped,
+            self.capacity,
         )
 
     def request_finish(self) -> FinishTicket:

@@ -96,5 +96,7 @@ class FinishingEpisode:
     def _log_summary(self, results: dict[str, EpisodeResult], errors: dict[str, CameraEncoderError]) -> None:
         parts = [f"{key}: {r.frames} frames, {r.repeated} repeated" for key, r in results.items()]
         parts += [f"{key}: FAILED" for key in errors]
-        level = logging.WARNING if errors or any(self.dropped.values()) else logging.INFO
-        logger.log(level, "Episode %d finished (%s): %s", self.number, self._label, "; ".join(parts))
+        # Repeated frames were warned about when they began and are summed up when the episode is saved
+        # (`episode_commit`): here they are detail.
+        level = logging.WARNING if errors else logging.INFO
+        logger.log(level, "Recording %d finished (%s): %s", self.number, self._label, "; ".join(parts))

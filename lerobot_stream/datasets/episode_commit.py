@@ -113,7 +113,11 @@ class EpisodeCommitter:
             raise
         repeated = {k: r.repeated for k, r in videos.items() if r.repeated}
         if repeated:
-            logger.warning("Episode %d saved with repeated frames (encoder overload): %s", episode_index, repeated)
+            logger.warning(
+                "episode_index %d saved with repeated frames (its encoders fell behind): %s",
+                episode_index,
+                ", ".join(f"{key} {count}" for key, count in repeated.items()),
+            )
         return metadata
 
     def _stats(
