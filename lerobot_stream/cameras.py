@@ -13,12 +13,13 @@ Footage is decoded once and shared: camera ``c`` starts ``c`` seconds into it, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from lerobot_stream.scene import PannedImageCamera
-from lerobot_stream.synthetic import FramePool, SyntheticCamera
+from lerobot_stream.synthetic import FramePool, SyntheticCamera, SyntheticDepthCamera
 from workers.media_paths import ffmpeg_path
 
 CONTENTS = ("scene", "synthetic")
@@ -90,16 +91,44 @@ def load_footage(path: Path, width: int, height: int) -> list[np.ndarray] | np.n
 
 
 def make_cameras(
-    count: int, height: int, width: int, content: str = "scene", source: Path | None = None, fps: int = 30
+    count: int,
+    height: int,
+    width: int,
+    content: str = "scene",
+    source: Path | None = None,
+    fps: int = 30,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list:
-    """``count`` frame sources of ``height x width`` RGB uint8 frames (``read()`` the next one)."""
-    if source is not None:
-        footage = load_footage(source, width, height)
+    """``count`` frame sources of ``height x width`` RGB uint8 frames (``read()`` the next one). Each renders its
+    frames up front (a second or more at 1080p and above): ``progress(done, count, what)`` hears of each."""
+    if content not in CONTENTS and source is None:
+        raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
+    footage = load_footage(source, width, height) if source is not None else None
+    cameras = []
+    for c in range(count):
         if isinstance(footage, np.ndarray):  # one picture: pan over it
-            return [PannedImageCamera(height, width, seed=c, canvas=footage) for c in range(count)]
-        return [FootageCamera(footage, offset=c * fps) for c in range(count)]
-    if content == "scene":
-        return [PannedImageCamera(height, width, seed=c) for c in range(count)]
-    if content == "synthetic":
-        return [SyntheticCamera(height, width, seed=c) for c in range(count)]
-    raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
+            cameras.append(PannedImageCamera(height, width, seed=c, canvas=footage))
+        elif footage is not None:
+            cameras.append(FootageCamera(footage, offset=c * fps))
+        elif content == "scene":
+            cameras.append(PannedImageCamera(height, width, seed=c))
+        else:
+            cameras.append(SyntheticCamera(height, width, seed=c))
+        if progress is not None:
+            progress(c + 1, count, "cameras ready")
+    return cameras
+
+
+class _DepthAsChannel:
+    """A depth source whose frames are ``(H, W, 1)``, the shape of a dataset's depth feature (a view)."""
+
+    def __init__(self, source: SyntheticDepthCamera):
+        self._source = source
+
+    def read(self) -> np.ndarray:
+        return self._source.read()[..., None]
+
+
+def depth_cameras(count: int, height: int, width: int) -> list:
+    """The depth streams of ``count`` RGB-D cameras: uint16 millimetres (`SyntheticDepthCamera`)."""
+    return [_DepthAsChannel(SyntheticDepthCamera(height, width, seed=c)) for c in range(count)]

@@ -41,7 +41,16 @@ def _resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from exc
     if width < 16 or height < 16 or width % 2 or height % 2:
         raise argparse.ArgumentTypeError(f"width and height must be even and at least 16, got {text!r}")
+    if width * height > MAX_PIXELS:
+        raise argparse.ArgumentTypeError(
+            f"at most 4096x2304 pixels (4K) per camera, got {text!r}: every camera's ring holds --queue-size frames "
+            "in shared memory and its built-in content pre-renders frames in memory"
+        )
     return width, height
+
+
+#: The largest frame the built-in cameras record (4K DCI-ish, 9.4 MP).
+MAX_PIXELS = 4096 * 2304
 
 
 def _add_record(subparsers) -> None:
@@ -60,9 +69,10 @@ def _add_record(subparsers) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace --root if it exists")
     p.add_argument("--repo-id", default="local/lerobot_stream_demo", help="dataset repo id (default: %(default)s)")
-    p.add_argument("--cameras", type=_positive_int, default=3, help="number of cameras (default: %(default)s)")
-    p.add_argument("--resolution", type=_resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
-    p.add_argument("--fps", type=_positive_int, default=30, help="frames per second (default: %(default)s)")
+    # No argparse defaults for what --resume takes from the dataset: a value given explicitly must match it.
+    p.add_argument("--cameras", type=_positive_int, default=None, help="number of cameras (default: 3)")
+    p.add_argument("--resolution", type=_resolution, default=None, help="WIDTHxHEIGHT (default: 640x480)")
+    p.add_argument("--fps", type=_positive_int, default=None, help="frames per second (default: 30)")
     p.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default: %(default)s)")
     p.add_argument(
         "--episode-seconds",
@@ -118,22 +128,40 @@ def _add_record(subparsers) -> None:
     p.add_argument(
         "--source", type=Path, default=None, help="record your own footage: a video file, an image folder or a picture"
     )
+    p.add_argument(
+        "--task",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="the episodes' task (LeRobot's single_task); repeat it for several tasks, used in turn across episodes "
+        "(default: 'pick up the synthetic cube')",
+    )
+    p.add_argument(
+        "--depth",
+        action="store_true",
+        help="RGB-D cameras: each camera also records a depth stream (uint16 millimetres, lossless 12-bit HEVC)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="append episodes to the dataset at --root (as lerobot-record --resume); its cameras, resolution and "
+        "fps are the dataset's",
+    )
 
 
 def _cmd_record(args) -> int:
     from lerobot_stream.cameras import SourceError
     from lerobot_stream.datasets.disk_space import DiskSpaceError
-    from lerobot_stream.record import RecordConfig, run_record
+    from lerobot_stream.record import DEFAULT_TASK, RecordConfig, ResumeRefused, run_record
     from shm import SharedMemorySpaceError
     from workers.codecs import EncoderUnavailable
 
-    width, height = args.resolution
     config = RecordConfig(
         root=args.root,
         repo_id=args.repo_id,
         cameras=args.cameras,
-        height=height,
-        width=width,
+        height=args.resolution[1] if args.resolution else None,
+        width=args.resolution[0] if args.resolution else None,
         fps=args.fps,
         episodes=args.episodes,
         episode_seconds=args.episode_seconds,
@@ -147,10 +175,20 @@ def _cmd_record(args) -> int:
         reset_seconds=args.reset_seconds,
         backlog_memory_mb=args.backlog_memory_mb,
         backlog_disk_reserve_mb=args.backlog_disk_reserve_mb,
+        tasks=args.task or [DEFAULT_TASK],
+        depth=args.depth,
+        resume=args.resume,
     )
     try:
         summary = run_record(config)
-    except (FileExistsError, SourceError, EncoderUnavailable, SharedMemorySpaceError, DiskSpaceError) as exc:
+    except (
+        FileExistsError,
+        SourceError,
+        EncoderUnavailable,
+        SharedMemorySpaceError,
+        DiskSpaceError,
+        ResumeRefused,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from lerobot_stream.integrity import format_report, inspect_dataset
@@ -203,16 +241,41 @@ def _cmd_recover(args) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    # This is our own program: keep SVT-AV1's banner out of the terminal for encoders it runs in-process
-    # (the --png path, the bench's thread design). The library itself never changes the environment.
-    os.environ.setdefault("SVT_LOG", "0")
+def _verbosity_options(parser: argparse.ArgumentParser, top_level: bool) -> None:
+    """``-v``/``-q``, accepted before the subcommand and after it (argparse would take them in one place only).
+    A subcommand's copy has no default, so it does not undo one given before the subcommand."""
+    default = {} if top_level else {"default": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (INFO level)", **default)
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only", **default)
+
+
+def _version() -> str:
+    import av
+
+    from lerobot_stream import __version__
+
+    return f"lerobot-stream {__version__} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info})"
+
+
+class _Version(argparse.Action):
+    """``--version``: computed only when asked (it imports PyAV)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lerobot-stream",
         description="Record many robot cameras to LeRobot datasets in real time (shared-memory frame bus + "
         "one encoder process per camera).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more (INFO level)")
+    parser.add_argument("--version", action=_Version, help="show the version (and PyAV's, FFmpeg's) and exit")
+    _verbosity_options(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_record(subparsers)
     info = subparsers.add_parser(
@@ -233,11 +296,48 @@ def main(argv: list[str] | None = None) -> int:
         "prove safe to repair (nothing was changed), 2 the dataset cannot be read.",
     )
     recover.add_argument("root", type=Path, help="dataset directory")
+    for subparser in (subparsers.choices["record"], info, recover):
+        _verbosity_options(subparser, top_level=False)
     subparsers.add_parser("bench", help="run the benchmark harness (see `lerobot-stream bench --help`)", add_help=False)
+    return parser
+
+
+#: Exit status after Ctrl-C, as a shell reports a process stopped by SIGINT; after a closed output pipe, SIGPIPE.
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``lerobot-stream`` command. No traceback reaches the user for Ctrl-C or a closed pipe (``... | head``)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read the output has stopped (``| head``): nothing more to say, and Python must not fail again
+        # flushing stdout at exit.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    # This is our own program: keep SVT-AV1's banner out of the terminal for encoders it runs in-process
+    # (the --png path, the bench's thread design). The library itself never changes the environment.
+    os.environ.setdefault("SVT_LOG", "0")
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    if args.command == "bench":  # its own parser; -v/-q may come after "bench" too
+        verbosity = [arg for arg in rest if arg in ("-v", "--verbose", "-q", "--quiet")]
+        rest = [arg for arg in rest if arg not in verbosity]
+        args.verbose = args.verbose or bool({"-v", "--verbose"} & set(verbosity))
+        args.quiet = args.quiet or bool({"-q", "--quiet"} & set(verbosity))
+    if args.verbose and args.quiet:
+        parser.error("-v/--verbose and -q/--quiet contradict each other: give one")
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "bench":
         from benchmarks.record_bench import main as bench_main
 

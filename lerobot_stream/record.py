@@ -10,6 +10,7 @@ is ignored; the dataset is finalized either way).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -17,13 +18,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
-from lerobot_stream.cameras import make_cameras
+from lerobot_stream.cameras import depth_cameras, make_cameras
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.utils import INFO_PATH
@@ -37,21 +38,32 @@ from workers.codecs import check_encoder_usable
 logger = logging.getLogger(__name__)
 
 
+DEFAULT_TASK = "pick up the synthetic cube"
+
+
 @dataclass
 class RecordConfig:
+    """What ``lerobot-stream record`` records. ``cameras``, ``height``, ``width`` and ``fps`` left at None take
+    the defaults (3 cameras, 640x480, 30 fps) - or, with ``resume``, the dataset's (a value given must match it)."""
+
     root: Path
     repo_id: str = "local/lerobot_stream_demo"
-    cameras: int = 3
-    height: int = 480
-    width: int = 640
-    fps: int = 30
+    cameras: int | None = None
+    height: int | None = None
+    width: int | None = None
+    fps: int | None = None
     episodes: int = 3
     episode_seconds: float = 10.0
     vcodec: str = "libsvtav1"
     streaming: bool = True
     queue_size: int = 30
     encoder_threads: int | None = None
-    task: str = "pick up the synthetic cube"
+    #: The episodes' tasks, used in turn (episode i gets ``tasks[i % len(tasks)]``).
+    tasks: list[str] = field(default_factory=lambda: [DEFAULT_TASK])
+    #: RGB-D: every camera also records a depth stream (uint16 millimetres).
+    depth: bool = False
+    #: Append to the dataset at ``root`` (LeRobot's ``--resume``) instead of creating one.
+    resume: bool = False
     overwrite: bool = False
     #: What the cameras film (`lerobot_stream.cameras`): "scene" or "synthetic", or footage from ``source``.
     content: str = "scene"
@@ -68,6 +80,10 @@ class RecordConfig:
 @dataclass
 class RecordSummary:
     root: Path
+    #: The dataset's episodes before this recording (``resume``); the counts below are this recording's.
+    first_episode: int = 0
+    #: Frames in the whole dataset at the end.
+    dataset_frames: int = 0
     episodes: int = 0
     frames: int = 0
     repeated: dict[str, int] = field(default_factory=dict)
@@ -141,7 +157,8 @@ class _StopRequest:
             signal.signal(number, previous)
 
 
-def dataset_features(cameras: int, height: int, width: int, joints: int) -> dict:
+def dataset_features(cameras: int, height: int, width: int, joints: int, depth: bool = False) -> dict:
+    """The features of a dataset ``record`` makes: the colour cameras, then (``depth``) their depth streams."""
     features = {
         f"{OBS_IMAGES}.cam{c}": {
             "dtype": "video",
@@ -150,6 +167,13 @@ def dataset_features(cameras: int, height: int, width: int, joints: int) -> dict
         }
         for c in range(cameras)
     }
+    for c in range(cameras if depth else 0):
+        features[f"{OBS_IMAGES}.cam{c}_depth"] = {
+            "dtype": "video",
+            "shape": (height, width, 1),
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": True},
+        }
     names = [f"joint_{i}" for i in range(joints)]
     features[OBS_STATE] = {"dtype": "float32", "shape": (joints,), "names": names}
     features[ACTION] = {"dtype": "float32", "shape": (joints,), "names": names}
@@ -208,6 +232,13 @@ class StatusDisplay:
         """A line above the status block (it stays on screen)."""
         self.block.write_above(text)
 
+    def progress(self, done: int, total: int, what: str) -> None:
+        """A step of a long preparation (``done`` of ``total`` ``what``), as the status block."""
+        line = f"  {what}: {done}/{total}"
+        self.block.draw([line], line.strip(), force=done == total)
+        if done == total:
+            self.release()
+
     def release(self) -> None:
         """Leave the last status on screen; what is written next goes below it."""
         self.block.release()
@@ -224,7 +255,8 @@ def _cameras_in_one_line(statuses: dict[str, CameraStatus]) -> str:
     repeated = sum(s.frames_dropped for s in statuses.values())
     unhealthy = sorted({flag for s in statuses.values() for flag in s.health})
     return (
-        f"{len(statuses)} camera(s): {speed}, backlog {backlog} frame(s) ({megabytes:.0f} MB), repeated {repeated}"
+        f"{len(statuses)} video stream(s): {speed}, backlog {backlog} frame(s) ({megabytes:.0f} MB), "
+        f"repeated {repeated}"
         + (f", {', '.join(unhealthy).upper()}" if unhealthy else "")
     )
 
@@ -302,7 +334,7 @@ def _record_episode(
         frame = {key: camera.read() for key, camera in zip(keys, cameras, strict=True)}
         frame[OBS_STATE] = robot.state(episode * config.episode_seconds + t)
         frame[ACTION] = robot.action(episode * config.episode_seconds + t)
-        frame["task"] = config.task
+        frame["task"] = config.tasks[episode % len(config.tasks)]
         dataset.add_frame(frame)
         summary.add_frame_ms.append((time.perf_counter() - began) * 1000)
         tick += 1
@@ -357,34 +389,106 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
         return _run_record(config, out, display)
 
 
+class ResumeRefused(ValueError):
+    """``--resume`` cannot append to what is at ``--root``: nothing was changed."""
+
+
+def _settle(config: RecordConfig, joints: int) -> RecordConfig:
+    """``config`` with its camera count, resolution and fps decided: the defaults for a new dataset, the dataset's
+    own with ``resume`` (refusing values that contradict them, or a dataset ``record`` did not make)."""
+    if not config.resume:
+        width, height = (config.width, config.height) if config.width else (640, 480)
+        return replace(config, cameras=config.cameras or 3, width=width, height=height, fps=config.fps or 30)
+    root = Path(config.root)
+    try:
+        info = json.loads((root / INFO_PATH).read_text())
+        features, fps = info["features"], int(info["fps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResumeRefused(f"--resume: {root} is not a dataset to append to ({type(exc).__name__}: {exc})") from None
+    rgb = [key for key, f in features.items() if f.get("dtype") == "video" and len(f.get("shape", ())) == 3]
+    rgb = [key for key in rgb if features[key]["shape"][2] == 3]
+    depth = any((f.get("info") or {}).get("is_depth_map") for f in features.values())
+    height, width = (features[rgb[0]]["shape"][:2]) if rgb else (0, 0)
+    settled = replace(config, cameras=len(rgb), height=height, width=width, fps=fps, depth=depth)
+    given = {"--cameras": (config.cameras, len(rgb)), "--fps": (config.fps, fps)}
+    given["--resolution"] = (config.width and (config.width, config.height), (width, height))
+    for flag, (asked, found) in given.items():
+        if asked and asked != found:
+            raise ResumeRefused(f"--resume: {root} was recorded with {flag} {_shown(found)}, not {_shown(asked)}")
+    expected = dataset_features(len(rgb), height, width, joints, depth)
+    if not rgb or any(_kind(features.get(key)) != _kind(feature) for key, feature in expected.items()):
+        raise ResumeRefused(
+            f"--resume: {root} was not recorded by `lerobot-stream record` (its features are {sorted(features)}); "
+            "append to it from your own recorder with LeRobotDataset.resume()"
+        )
+    return settled
+
+
+def _shown(value: object) -> str:
+    return f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
+
+
+def _kind(feature: dict | None) -> tuple | None:
+    """What must match for ``record`` to add frames to a feature: its dtype and shape."""
+    return None if not isinstance(feature, dict) else (feature.get("dtype"), tuple(feature.get("shape") or ()))
+
+
+def _open_dataset(config: RecordConfig, robot: SyntheticRobot) -> LeRobotDataset:
+    encoding = {
+        "streaming_encoding": config.streaming,
+        "encoder_queue_maxsize": config.queue_size,
+        "encoder_threads": config.encoder_threads,
+        "backlog_memory_mb": config.backlog_memory_mb,
+        "backlog_disk_reserve_mb": config.backlog_disk_reserve_mb,
+        "vcodec": config.vcodec,
+    }
+    if config.resume:
+        return LeRobotDataset.resume(config.repo_id, root=config.root, **encoding)
+    return LeRobotDataset.create(
+        config.repo_id,
+        fps=config.fps,
+        features=dataset_features(config.cameras, config.height, config.width, robot.joints, config.depth),
+        root=config.root,
+        robot_type="synthetic",
+        **encoding,
+    )
+
+
 def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> RecordSummary:
     check_encoder_usable(config.vcodec)  # before --overwrite deletes anything
+    robot = SyntheticRobot()
+    config = _settle(config, robot.joints)
     root = Path(config.root)
-    if os.path.lexists(root):
+    if config.resume:
+        if config.overwrite:
+            raise ResumeRefused("--resume appends to the dataset at --root and --overwrite replaces it: choose one")
+    elif os.path.lexists(root):
         if not config.overwrite:
-            raise FileExistsError(f"{root} already exists; pass --overwrite to replace it or choose another --root")
+            raise FileExistsError(
+                f"{root} already exists; pass --resume to add episodes to it, --overwrite to replace it, or choose "
+                "another --root"
+            )
         remove_dataset(root)
     what = f"footage from {config.source}" if config.source else f"{config.content} content"
-    display.say(f"Preparing {config.cameras} camera(s) at {config.width}x{config.height}, {what}...")
-    cameras = make_cameras(config.cameras, config.height, config.width, config.content, config.source, config.fps)
-    robot = SyntheticRobot()
+    depth = " (RGB-D)" if config.depth else ""
+    display.say(f"Preparing {config.cameras} camera(s){depth} at {config.width}x{config.height}, {what}...")
+    cameras = make_cameras(
+        config.cameras,
+        config.height,
+        config.width,
+        config.content,
+        config.source,
+        config.fps,
+        progress=display.progress,
+    )
+    if config.depth:
+        cameras += depth_cameras(config.cameras, config.height, config.width)
     summary = RecordSummary(root)
     # From here on a stop signal is a request, not an exception: one that arrives while the dataset and its
     # encoders are being set up stops the recording before its first episode, with a valid, empty dataset.
     with _StopRequest(display.say) as stop:
-        dataset = LeRobotDataset.create(
-            config.repo_id,
-            fps=config.fps,
-            features=dataset_features(config.cameras, config.height, config.width, robot.joints),
-            root=root,
-            robot_type="synthetic",
-            vcodec=config.vcodec,
-            streaming_encoding=config.streaming,
-            encoder_queue_maxsize=config.queue_size,
-            encoder_threads=config.encoder_threads,
-            backlog_memory_mb=config.backlog_memory_mb,
-            backlog_disk_reserve_mb=config.backlog_disk_reserve_mb,
-        )
+        dataset = _open_dataset(config, robot)
+        summary.first_episode = dataset.num_episodes
         mode = "streaming (one encoder process per camera)" if config.streaming else "PNG staging, encoded at save"
         display.say(
             f"Recording {config.episodes} episode(s) of {config.episode_seconds:g} s at {config.fps} fps into {root}\n"
@@ -442,7 +546,9 @@ def _count_repeated(dataset: LeRobotDataset, summary: RecordSummary) -> None:
     """Frames repeated in the saved videos (encoder overload), per camera, and what was saved, from the
     finished dataset."""
     with contextlib.suppress(Exception):
-        episodes = dataset.meta.episodes
+        everything = list(dataset.meta.episodes)
+        summary.dataset_frames = sum(int(episode["length"]) for episode in everything)
+        episodes = everything[summary.first_episode :]
         summary.episodes = len(episodes)
         summary.frames = sum(int(episode["length"]) for episode in episodes)
         for key in _video_keys(dataset):
@@ -450,11 +556,12 @@ def _count_repeated(dataset: LeRobotDataset, summary: RecordSummary) -> None:
 
 
 def _print_summary(summary: RecordSummary, config: RecordConfig, out: TextIO) -> None:
-    minutes = summary.frames / config.fps / 60 * max(1, config.cameras)
+    minutes = summary.dataset_frames / config.fps / 60 * max(1, config.cameras)  # the size is the dataset's
     print("\nSummary", file=out)
     print(f"  dataset            {summary.root}", file=out)
     print(
         f"  episodes / frames  {summary.episodes} / {summary.frames}"
+        f"{f'  (after the {summary.first_episode} already in the dataset)' if summary.first_episode else ''}"
         f"{f'  (stopped by {summary.stopped_by})' if summary.interrupted else ''}",
         file=out,
     )

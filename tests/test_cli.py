@@ -223,3 +223,91 @@ def test_record_runs_a_session_with_resets_and_reports_the_backlog(tmp_path):
     assert len(inspect_dataset(root).episodes) == 2
     bad = run_cli("record", "--root", str(tmp_path / "x"), "--reset-seconds", "-1")
     assert bad.returncode == 2 and "must be 0 or more" in bad.stderr
+
+
+def test_version_and_verbosity_flags_work_before_and_after_the_subcommand(tmp_path):
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("lerobot-stream ") and "PyAV" in version.stdout
+    missing = tmp_path / "missing"
+    for args in (["-q", "info", str(missing)], ["info", "-v", str(missing)], ["recover", str(missing), "-q"]):
+        result = run_cli(*args)
+        assert result.returncode == 2 and "does not exist" in result.stderr, (args, result.stderr)  # flags accepted
+    clash = run_cli("-v", "info", "-q", str(missing))
+    assert clash.returncode == 2 and "contradict" in clash.stderr
+
+
+def test_a_resolution_beyond_4k_is_refused_in_one_line():
+    result = run_cli("record", "--resolution", "7680x4320")
+    assert result.returncode == 2 and "at most 4096x2304" in result.stderr and "Traceback" not in result.stderr
+
+
+def _read_first_line_only(*args: str) -> tuple[int, bytes]:
+    """``lerobot-stream ARGS | head -0``: the pipe closes before the output is written."""
+    reader = subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    reader.stdout.close()  # before the program has written anything: its first write meets a closed pipe
+    _, stderr = reader.communicate(timeout=60)
+    return reader.returncode, stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    returncode, stderr = _read_first_line_only("--version")
+    assert returncode == 141 and not stderr, stderr.decode()
+
+
+def test_ctrl_c_while_the_cameras_are_prepared_exits_cleanly(tmp_path):
+    root = tmp_path / "ds"
+    recorder = subprocess.Popen(
+        [*CLI, "record", "--root", str(root), "--cameras", "16", "--resolution", "1920x1080"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        start_new_session=True,
+    )
+    try:
+        assert recorder.stdout.readline().startswith("Preparing 16 camera(s)")
+        time.sleep(0.5)
+        recorder.send_signal(signal.SIGINT)
+        _, stderr = recorder.communicate(timeout=60)
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGKILL)
+    assert recorder.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr, stderr
+    assert not root.exists()  # nothing was created yet
+
+
+def test_record_tasks_depth_and_resume_append_to_the_dataset(tmp_path):
+    from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+
+    root = tmp_path / "ds"
+    common = ["--resolution", "160x120", "--episode-seconds", "1", "--content", "synthetic"]
+    first = run_cli("record", "--root", str(root), "--cameras", "2", "--episodes", "2", "--depth", *common,
+                    "--task", "stack the cubes", "--task", "wipe the table", timeout=180)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    more = run_cli("record", "--root", str(root), "--resume", "--episodes", "1", "--task", "sort parts", *common)
+    assert more.returncode == 0 and "after the 2 already in the dataset" in more.stdout, more.stderr[-2000:]
+    dataset = LeRobotDataset("local/x", root=root)
+    assert dataset.num_episodes == 3 and dataset.meta.depth_keys == [
+        "observation.images.cam0_depth",
+        "observation.images.cam1_depth",
+    ]
+    starts = [0, 30, 60]
+    assert [dataset[i]["task"] for i in starts] == ["stack the cubes", "wipe the table", "sort parts"]
+    assert tuple(dataset[61]["observation.images.cam1_depth"].shape[-2:]) == (120, 160)
+    assert inspect_dataset(root).healthy
+    for args, message in (
+        (["--cameras", "3"], "was recorded with --cameras 2, not 3"),
+        (["--overwrite"], "choose one"),
+    ):
+        refused = run_cli("record", "--root", str(root), "--resume", *args)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    assert LeRobotDataset("local/x", root=root).num_episodes == 3  # refusals changed nothing
+    not_there = run_cli("record", "--root", str(tmp_path / "none"), "--resume")
+    assert not_there.returncode == 2 and "is not a dataset to append to" in not_there.stderr
+    returncode, stderr = _read_first_line_only("info", str(root))
+    assert returncode == 141 and not stderr, stderr.decode()

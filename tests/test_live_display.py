@@ -95,6 +95,7 @@ def test_record_without_a_terminal_writes_a_few_compact_lines(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "\x1b" not in result.stdout  # no escape sequences in a log file
-    status = [line for line in lines if "camera(s):" in line]
+    assert "cameras ready: 3/3" in lines  # the preparation shows its progress
+    status = [line for line in lines if "video stream(s):" in line]
     assert 2 <= len(status) <= 4, lines  # each episode's end, not one line every 2 s
     assert all(len(line) < 160 for line in status), status
