@@ -191,11 +191,12 @@ def _cmd_record(args) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from lerobot_stream.integrity import format_report, inspect_dataset
+    from lerobot_stream.dataset_info import integrity_line
+    from lerobot_stream.integrity import inspect_dataset
 
     report = inspect_dataset(args.root)
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-        print(format_report(report).splitlines()[-1])
+        print(integrity_line({"healthy": report.healthy, "videos_decoded": report.decoded}))
     return 0 if report.healthy and not summary.save_error else 1
 
 
@@ -216,13 +217,15 @@ def _unreadable(root: Path, exc: BaseException) -> int:
 
 
 def _cmd_info(args) -> int:
-    from lerobot_stream.integrity import format_report, inspect_dataset
+    from lerobot_stream.dataset_info import describe, format_description, to_json
+    from lerobot_stream.integrity import inspect_dataset
 
     try:
         report = inspect_dataset(args.root, decode_videos=not args.no_decode)
+        description = describe(report)
     except Exception as exc:  # a damaged dataset is an expected input here: report it, no traceback
         return _unreadable(Path(args.root), exc)
-    print(format_report(report))
+    print(to_json(description) if args.json else format_description(description, all_episodes=args.episodes))
     return EXIT_OK if report.healthy else EXIT_PROBLEMS
 
 
@@ -281,12 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = subparsers.add_parser(
         "info",
         help="show what a dataset holds and check its integrity",
-        description="Print episodes, frames, cameras, codec and repeated frames per "
-        "episode, and check that video frames match data rows. Exit codes: 0 healthy, 1 problems found, "
-        "2 the dataset cannot be read (missing, not a directory, unreadable info.json, ...).",
+        description="Describe a dataset - episodes, frames, duration, size on disk, tasks, features, each camera's "
+        "codec, pixel format, resolution and bitrate, repeated frames and camera health per episode - and check "
+        "that video frames match data rows. Exit codes: 0 healthy, 1 problems found, 2 the dataset cannot be read "
+        "(missing, not a directory, unreadable info.json, ...).",
     )
     info.add_argument("root", type=Path, help="dataset directory")
     info.add_argument("--no-decode", action="store_true", help="skip decoding videos to count frames (faster)")
+    info.add_argument("--json", action="store_true", help="print the description as JSON (for scripts)")
+    info.add_argument(
+        "--episodes",
+        action="store_true",
+        help="list every episode (by default a dataset of more than 20 lists those with repeated frames or health "
+        "flags)",
+    )
     recover = subparsers.add_parser(
         "recover",
         help="make a dataset left by a killed recorder consistent",

@@ -163,37 +163,3 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
                 report.problems.append(
                     f"{key}: {path.relative_to(report.root)} has {frames} frames for {rows} data rows"
                 )
-
-
-def format_report(report: DatasetReport) -> str:
-    info = report.info
-    lines = [
-        f"Dataset {report.root}",
-        f"  format {info['codebase_version']}, {info['fps']} fps, robot {info.get('robot_type')}",
-        f"  {len(report.episodes)} episodes, {report.data_rows} frames, {info['total_tasks']} task(s)",
-    ]
-    for key in report.video_keys:
-        video = info["features"][key].get("info", {})
-        lines.append(
-            f"  camera {key}: {video.get('video.width')}x{video.get('video.height')} "
-            f"{video.get('video.codec')} ({video.get('video.encoder', '?')}, g={video.get('video.g')}, "
-            f"crf={video.get('video.crf')}, preset={video.get('video.preset')})"
-        )
-    if report.episodes:
-        header = "  episode  frames  " + "  ".join(f"repeated[{k.rsplit('.', 1)[-1]}]" for k in report.video_keys)
-        lines.append(header)
-        for episode in report.episodes:
-            repeated = "  ".join(
-                f"{episode.get(f'videos/{k}/repeated_frames', 0):>{len(k.rsplit('.', 1)[-1]) + 10}}"
-                for k in report.video_keys
-            )
-            lines.append(f"  {episode['episode_index']:>7}  {episode['length']:>6}  {repeated}")
-    lines += [f"  note: {n}" for n in report.notes]
-    if report.healthy and report.decoded:
-        lines.append("Integrity: OK (video frames match data rows, timestamps consistent)")
-    elif report.healthy:
-        lines.append("Integrity: OK as far as checked (metadata, data rows, timestamps; videos not decoded)")
-    else:
-        lines.append(f"Integrity: {len(report.problems)} problem(s)")
-        lines += [f"  - {p}" for p in report.problems]
-    return "\n".join(lines)

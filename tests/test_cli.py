@@ -67,7 +67,11 @@ def test_record_then_info_reports_a_healthy_dataset(tmp_path):
     assert "episodes / frames  2 / 30" in result.stdout and "Integrity: OK" in result.stdout
     info = run_cli("info", str(root))
     assert info.returncode == 0, info.stderr
-    assert "2 episodes, 30 frames" in info.stdout and "observation.images.cam1: 96x64 av1" in info.stdout
+    assert "Episodes   2 episodes, 30 frames" in info.stdout
+    assert any(
+        line.split()[:4] == ["observation.images.cam1", "96x64", "av1", "yuv420p"]
+        for line in info.stdout.splitlines()[6:]
+    )
     assert run_cli("record", "--root", str(root)).returncode == 2  # refuses to overwrite without --overwrite
 
 

@@ -73,6 +73,8 @@ class EpisodeResult:
     #: Per-channel statistics (RGB: 0-255 scale; depth: the recorded unit; see `workers.stats`), None if no
     #: frame was encoded.
     stats: dict[str, np.ndarray] | None
+    #: What looked wrong with the camera at some time of the episode (`workers.health.FLAGS`).
+    health: tuple[str, ...] = ()
 
 
 class EpisodeEncoder:
@@ -255,7 +257,9 @@ class EpisodeEncoder:
                 self._close_quietly()
                 raise EncodeError(f"{self.settings.vcodec} failed to finish {self.path.name}: {exc}") from exc
             self._container = self._stream = None
-        return EpisodeResult(self.path, self.frames_written, self.frames_repeated, self.stats.statistics())
+        return EpisodeResult(
+            self.path, self.frames_written, self.frames_repeated, self.stats.statistics(), self.health.episode_flags()
+        )
 
     def _close_quietly(self) -> None:
         if self._container is not None:

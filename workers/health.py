@@ -5,7 +5,8 @@ froze (a driver delivering the same buffer again), went black (lens cap, lost ex
 (blinding light, exposure stuck high) or jumped in exposure. The encoder process sees every frame anyway,
 so it checks a sub-sampled view (every 8th row and column: 1/64 of the pixels, microseconds per frame) and
 reports flags with its progress; the recorder shows them (`StreamingVideoEncoder.status`, the status line
-of ``lerobot-stream record``) and logs each flag once per episode.
+of ``lerobot-stream record``) and logs each flag once per episode. Every flag an episode raised is stored with
+it (``videos/<key>/health`` in the episodes table; ``lerobot-stream info`` lists them).
 
 Thresholds (8-bit levels of the mean over all channels; "a second" is ``fps`` frames):
 
@@ -36,14 +37,19 @@ class HealthMonitor:
         self._previous_mean: float | None = None
         self._identical = self._dark = self._bright = 0
         self._since_jump: int | None = None
+        #: Every flag raised at some point of the episode (stored with it: `episode_flags`).
+        self._seen: set[str] = set()
 
     def update(self, pixels: np.ndarray) -> None:
         sample = pixels[::_STEP, ::_STEP]
         identical = self._previous is not None and np.array_equal(sample, self._previous)
         self._identical = self._identical + 1 if identical else 0
         self._previous = sample.copy()
-        if self._depth:
-            return
+        if not self._depth:
+            self._update_levels(sample)
+        self._seen.update(self.flags())
+
+    def _update_levels(self, sample: np.ndarray) -> None:
         mean = float(sample.mean())
         self._dark = self._dark + 1 if mean < _DARK else 0
         self._bright = self._bright + 1 if mean > _BRIGHT else 0
@@ -52,6 +58,10 @@ class HealthMonitor:
         elif self._since_jump is not None:
             self._since_jump += 1
         self._previous_mean = mean
+
+    def episode_flags(self) -> tuple[str, ...]:
+        """The flags raised at any time of the episode, in `FLAGS` order."""
+        return tuple(flag for flag in FLAGS if flag in self._seen)
 
     def flags(self) -> tuple[str, ...]:
         found = []

@@ -98,6 +98,7 @@ class EpisodeCommitter:
                     self.videos.commit(item)
                     metadata.update(item.metadata)
                     metadata[f"videos/{item.camera}/repeated_frames"] = videos[item.camera].repeated
+                    metadata[f"videos/{item.camera}/health"] = ",".join(videos[item.camera].health)
                 self.data.commit(data)
                 for key in videos:
                     if "video.codec" not in (features[key].get("info") or {}):
