@@ -9,6 +9,7 @@ count it runs one paced episode (`benchmarks.designs`), then prints a table, wri
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -22,24 +23,18 @@ import av
 
 from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
 from benchmarks.limit import camera_floor, measure_limit
-from benchmarks.report import HEADER, capacities, comparisons, format_row, plot
+from benchmarks.report import FLOOR_NOTE, HEADER, capacities, comparisons, format_row, plot
 from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
+from lerobot_stream.cli_arguments import (
+    camera_counts,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    resolution,
+)
 from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import EncoderUnavailable, available_cores, check_encoder_usable, is_hardware_encoder
-
-
-def parse_counts(text: str) -> list[int]:
-    """``"3"``, ``"1,2,4"`` or ``"1-8"``."""
-    counts: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            low, high = (int(v) for v in part.split("-", 1))
-            counts.extend(range(low, high + 1))
-        else:
-            counts.append(int(part))
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"camera counts must be positive, got {text!r}")
-    return sorted(set(counts))
 
 
 def _choices(allowed: tuple[str, ...], what: str):
@@ -60,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cameras",
-        type=parse_counts,
-        default=parse_counts("1-8"),
+        type=camera_counts,
+        default=camera_counts("1-8"),
         help="camera counts to sweep: N, N,M,... or N-M (default: 1-8)",
     )
     p.add_argument(
@@ -92,15 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="benchmark with your own footage instead: a video file, a folder of images, or one picture (panned)",
     )
-    p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
-    p.add_argument("--fps", type=int, default=30, help="recording rate (default: %(default)s)")
-    p.add_argument("--seconds", type=float, default=10.0, help="episode length per run (default: %(default)s)")
+    p.add_argument("--resolution", type=resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
+    p.add_argument("--fps", type=positive_int, default=30, help="recording rate (default: %(default)s)")
+    p.add_argument(
+        "--seconds", type=positive_float, default=10.0, help="episode length per run (default: %(default)s)"
+    )
     p.add_argument("--vcodec", default="libsvtav1", help="codec (default: %(default)s)")
-    p.add_argument("--preset", type=int, default=None, help="encoder preset (default: library default, 12 for AV1)")
-    p.add_argument("--crf", type=int, default=30, help="quality (default: %(default)s)")
-    p.add_argument("--g", type=int, default=2, help="GOP size (default: %(default)s)")
-    p.add_argument("--encoder-threads", type=int, default=None, help="threads per encoder (default: cores/cameras)")
-    p.add_argument("--queue-size", type=int, default=30, help="frames buffered per camera (default: %(default)s)")
+    p.add_argument(
+        "--preset", type=non_negative_int, default=None, help="encoder preset (default: library default, 12 for AV1)"
+    )
+    p.add_argument("--crf", type=non_negative_int, default=30, help="quality (default: %(default)s)")
+    p.add_argument("--g", type=positive_int, default=2, help="GOP size (default: %(default)s)")
+    p.add_argument(
+        "--encoder-threads", type=positive_int, default=None, help="threads per encoder (default: cores/cameras)"
+    )
+    p.add_argument(
+        "--queue-size", type=positive_int, default=30, help="frames buffered per camera (default: %(default)s)"
+    )
     p.add_argument(
         "--worker-priority",
         choices=("idle", "batch", "normal"),
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--loop-work-ms",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="Python work per tick standing in for control code (default: %(default)s)",
     )
@@ -126,12 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--limit-seconds",
-        type=float,
+        type=non_negative_float,
         default=3.0,
         help="how long the parallel encode limit and each camera count's floor are measured; 0 skips them "
         "(default: %(default)s)",
     )
-    p.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for JSON and plot")
+    p.add_argument(
+        "--out", type=Path, default=Path("bench_results"), help="folder for JSON and plot (default: %(default)s)"
+    )
     p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
     return p
 
@@ -157,10 +162,13 @@ def machine_description() -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("SVT_LOG", "0")  # our own program: keep SVT-AV1's banner out of the table
     logging.basicConfig(level=logging.ERROR)  # drop warnings are expected here; the table reports them
-    width, height = (int(v) for v in args.resolution.lower().split("x"))
+    width, height = args.resolution
+    if "lerobot" in args.designs and importlib.util.find_spec("lerobot") is None:
+        parser.error("--designs lerobot measures LeRobot's own encoder: install LeRobot in this environment first")
     try:
         check_encoder_usable(args.vcodec)
     except EncoderUnavailable as exc:
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     content = f"footage from {args.source}" if args.source else f"{args.content} content"
     print(
-        f"Workload: {content}, {args.resolution} @ {args.fps} fps, {args.seconds:g} s per run, {args.vcodec} "
+        f"Workload: {content}, {width}x{height} @ {args.fps} fps, {args.seconds:g} s per run, {args.vcodec} "
         f"(g={args.g}, crf={args.crf}, preset={args.preset if args.preset is not None else 'default'})",
         flush=True,
     )
@@ -232,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[RunResult] = []
     floors: dict[int, dict[str, float]] = {}  # by camera count, shared by the designs
     labels = [d if kind == "rgb" else f"{d}-rgbd" for kind in args.workloads for d in args.designs]
+    progress = Progress(len(labels) * len(args.cameras), args.seconds + 2.0)
+    print(f"{progress.planned} run(s) planned, about {progress.left()} (fewer if designs miss real time)", flush=True)
     print(HEADER, flush=True)
     for kind, design in ((kind, design) for kind in args.workloads for design in args.designs):
         failures_in_a_row = 0
@@ -254,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 depth_preset=args.depth_preset,
             )
             if sys.stdout.isatty():
-                print(f"  ... {design} {kind}, {count} camera(s), {args.seconds:g} s", end="\r", flush=True)
+                print(f"  {progress.line()}: {design} {kind}, {count} camera(s)", end="\r", flush=True)
             measure_floor = kind == "rgb" and args.limit_seconds > 0 and not is_hardware_encoder(args.vcodec)
             if measure_floor and count not in floors:
                 floors[count] = camera_floor(
@@ -264,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             result = run_design(design, workload, sources(workload, rgb_cameras, depth_cameras))
             result.floor_late_ms = floors.get(count) if kind == "rgb" else None
             results.append(result)
-            print(format_row(result), flush=True)
+            progress.done()
+            print("\x1b[2K" * sys.stdout.isatty() + format_row(result), flush=True)
             failures_in_a_row = 0 if result.realtime else failures_in_a_row + 1
             if failures_in_a_row >= 2 and not args.keep_going:
+                progress.skip(len(args.cameras) - args.cameras.index(count) - 1)
                 break
             time.sleep(0.5)  # let the previous run's processes go before the next one starts
     caps = capacities(results, labels)
@@ -274,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         "\nfloor: the latest tick (ms) of a bare paced loop beside as many idle-priority encoders doing the process"
         " design's work for that many cameras, without a recorder; first30: the latest of the first 30 ticks."
     )
+    if any(r.floor_late_ms is None and not r.error for r in results):
+        print(FLOOR_NOTE)
     print(
         "\nCapacity (largest camera count with zero dropped frames; sustained also needs at most a quarter of a "
         "buffer still waiting at the end - more is a deficit a longer episode would show as drops; real-time is "
@@ -299,7 +313,45 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nJSON written to {json_path}")
     if not args.no_plot:
         print(plot(results, caps, limit, args.out / f"record_bench-{stamp}.png"))
-    return 0
+    return report_failures(results)
+
+
+def report_failures(results: list[RunResult]) -> int:
+    """The exit status: 1, with one line on stderr saying why, if any run failed (its capacity is then wrong)."""
+    failed = [r for r in results if r.error]
+    if not failed:
+        return 0
+    first = failed[0]
+    print(
+        f"error: {len(failed)} of {len(results)} run(s) failed, so the capacities above are incomplete; the first: "
+        f"{first.design} with {first.cameras} camera(s): {first.error}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+class Progress:
+    """Runs done and the time left, estimated from the runs so far (before the first, from ``estimate_s``)."""
+
+    def __init__(self, planned: int, estimate_s: float):
+        self.planned = planned
+        self.finished = 0
+        self._estimate_s = estimate_s
+        self._started = time.monotonic()
+
+    def done(self) -> None:
+        self.finished += 1
+
+    def skip(self, runs: int) -> None:
+        self.planned -= runs
+
+    def left(self) -> str:
+        per_run = (time.monotonic() - self._started) / self.finished if self.finished else self._estimate_s
+        seconds = round(per_run * (self.planned - self.finished))
+        return f"{seconds // 60}:{seconds % 60:02d} min left" if seconds >= 60 else f"{seconds} s left"
+
+    def line(self) -> str:
+        return f"[{self.finished + 1}/{self.planned}, {self.left()}]"
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ def format_row(r: RunResult) -> str:
     if r.error:
         return f"{r.design:<13}{r.cameras:>5}  ERROR {r.error}"
     f, late = r.feed_us, r.lateness_ms
-    floor = r.floor_late_ms["max"] if r.floor_late_ms else float("nan")
+    floor = f"{r.floor_late_ms['max']:>6.1f}" if r.floor_late_ms else f"{'n/a':>6}"  # see FLOOR_NOTE
     backlog = "-" if r.end_backlog is None else str(r.end_backlog)
     return (
         f"{r.design:<13}{r.cameras:>5}{r.frames_fed:>7}{r.frames_dropped:>8}"
         f"{f['p50']:>8.0f}/{f['p99']:>6.0f}/{f['max']:>6.0f}"
         f"{late['p50']:>8.2f}/{late['p99']:>6.1f}/{late['max']:>6.0f}"
-        f"{floor:>6.1f}{r.first_ticks_late_ms:>8.1f}{r.start_ms:>9.0f}"
+        f"{floor}{r.first_ticks_late_ms:>8.1f}{r.start_ms:>9.0f}"
         f"{r.finish_ms:>10.0f}{backlog:>8}{r.cpu_percent:>7.0f}{r.peak_rss_mb:>8.0f}{r.shm_mb:>8.0f}"
         f"{r.mb_per_camera_minute:>11.2f}{r.psnr_db:>9.1f}{r.worst_psnr_db:>7.1f}"
     )
@@ -75,10 +75,25 @@ def comparisons(results: list[RunResult], caps: dict, limit: dict) -> list[str]:
             p, o = by_key[("process", n)], by_key[(other, n)]
             lines.append(
                 f"{n} camera(s): loop lateness p99 {other} {o.lateness_ms['p99']:.1f} ms vs process "
-                f"{p.lateness_ms['p99']:.2f} ms ({o.lateness_ms['p99'] / max(p.lateness_ms['p99'], 1e-3):.0f}x);"
+                f"{p.lateness_ms['p99']:.2f} ms ({ratio(o.lateness_ms['p99'], p.lateness_ms['p99'])});"
                 f" feed p99 {o.feed_us['p99']:.0f} vs {p.feed_us['p99']:.0f} µs"
             )
     return lines
+
+
+def ratio(value: float, baseline: float) -> str:
+    """``value / baseline`` with two significant digits ("0.31x", "12x"), or "n/a" when the baseline is 0 (a
+    ratio rounded to "0x" said nothing)."""
+    if baseline <= 0:
+        return "n/a: the baseline is 0"
+    return f"{value / baseline:.2g}x"
+
+
+#: Why a table cell of the floor can be "n/a".
+FLOOR_NOTE = (
+    "floor n/a: measured for RGB workloads with a software encoder and --limit-seconds above 0 only (an RGB-D "
+    "floor would need depth encoders beside it; a hardware encoder runs off the CPU)"
+)
 
 
 def floor_verdicts(results: list[RunResult], caps: dict, margin_ms: float = 5.0) -> list[str]:
@@ -109,6 +124,7 @@ def plot(results: list[RunResult], caps: dict, limit: dict, path: Path) -> str:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
     fig, (ax_drop, ax_late) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -123,6 +139,7 @@ def plot(results: list[RunResult], caps: dict, limit: dict, path: Path) -> str:
     for ax in (ax_drop, ax_late):
         ax.axvline(limit["limit_cameras"], color="grey", linestyle="--", label="encode limit")
         ax.set_xlabel("cameras")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # camera counts are whole
         ax.legend()
         ax.grid(alpha=0.3)
     ax_drop.set_ylabel("frames dropped (%)")

@@ -31,8 +31,9 @@ import numpy as np
 
 from benchmarks.limit import measure_limit
 from benchmarks.measure import summary
-from benchmarks.record_bench import machine_description, parse_counts
+from benchmarks.record_bench import machine_description
 from lerobot_stream.cameras import make_cameras
+from lerobot_stream.cli_arguments import camera_counts
 from lerobot_stream.record import dataset_features
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
@@ -152,7 +153,7 @@ HEADER = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.session_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--cameras", type=parse_counts, default=parse_counts("4,6,8"), help="camera counts (4,6,8)")
+    p.add_argument("--cameras", type=camera_counts, default=camera_counts("4,6,8"), help="camera counts (4,6,8)")
     p.add_argument("--designs", default="process,process-no-backlog", help=f"among {', '.join(SESSION_DESIGNS)}")
     p.add_argument("--episodes", type=int, default=3, help="episodes per session (default: %(default)s)")
     p.add_argument("--episode-seconds", type=float, default=20.0, help="(default: %(default)s)")

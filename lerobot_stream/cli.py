@@ -9,48 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds or MB, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _resolution(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from exc
-    if width < 16 or height < 16 or width % 2 or height % 2:
-        raise argparse.ArgumentTypeError(f"width and height must be even and at least 16, got {text!r}")
-    if width * height > MAX_PIXELS:
-        raise argparse.ArgumentTypeError(
-            f"at most 4096x2304 pixels (4K) per camera, got {text!r}: every camera's ring holds --queue-size frames "
-            "in shared memory and its built-in content pre-renders frames in memory"
-        )
-    return width, height
-
-
-#: The largest frame the built-in cameras record (4K DCI-ish, 9.4 MP).
-MAX_PIXELS = 4096 * 2304
+from lerobot_stream.cli_arguments import non_negative_float, positive_float, positive_int, resolution
 
 
 def _add_record(subparsers) -> None:
@@ -70,13 +29,13 @@ def _add_record(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --root if it exists")
     p.add_argument("--repo-id", default="local/lerobot_stream_demo", help="dataset repo id (default: %(default)s)")
     # No argparse defaults for what --resume takes from the dataset: a value given explicitly must match it.
-    p.add_argument("--cameras", type=_positive_int, default=None, help="number of cameras (default: 3)")
-    p.add_argument("--resolution", type=_resolution, default=None, help="WIDTHxHEIGHT (default: 640x480)")
-    p.add_argument("--fps", type=_positive_int, default=None, help="frames per second (default: 30)")
-    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes to record (default: %(default)s)")
+    p.add_argument("--cameras", type=positive_int, default=None, help="number of cameras (default: 3)")
+    p.add_argument("--resolution", type=resolution, default=None, help="WIDTHxHEIGHT (default: 640x480)")
+    p.add_argument("--fps", type=positive_int, default=None, help="frames per second (default: 30)")
+    p.add_argument("--episodes", type=positive_int, default=3, help="episodes to record (default: %(default)s)")
     p.add_argument(
         "--episode-seconds",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         help="length of each episode in seconds (default: %(default)s)",
     )
@@ -90,30 +49,30 @@ def _add_record(subparsers) -> None:
     )
     p.add_argument(
         "--queue-size",
-        type=_positive_int,
+        type=positive_int,
         default=30,
         help="frames each camera's ring buffer holds (default: %(default)s)",
     )
     p.add_argument(
-        "--encoder-threads", type=_positive_int, default=None, help="threads per encoder (default: cores / cameras)"
+        "--encoder-threads", type=positive_int, default=None, help="threads per encoder (default: cores / cameras)"
     )
     p.add_argument(
         "--reset-seconds",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="seconds between episodes, saved after the reset as lerobot-record does: the encoders work through "
         "their backlog meanwhile (default: %(default)s)",
     )
     p.add_argument(
         "--backlog-memory-mb",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="memory the encoders may fill with frames they are behind on, all cameras together "
         "(default: a quarter of the available memory)",
     )
     p.add_argument(
         "--backlog-disk-reserve-mb",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="beyond that memory the backlog spills to disk while this much stays free; 'inf' never spills "
         "(default: 5%% of the disk, at least 1 GiB)",

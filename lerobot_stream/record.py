@@ -256,8 +256,7 @@ def _cameras_in_one_line(statuses: dict[str, CameraStatus]) -> str:
     unhealthy = sorted({flag for s in statuses.values() for flag in s.health})
     return (
         f"{len(statuses)} video stream(s): {speed}, backlog {backlog} frame(s) ({megabytes:.0f} MB), "
-        f"repeated {repeated}"
-        + (f", {', '.join(unhealthy).upper()}" if unhealthy else "")
+        f"repeated {repeated}" + (f", {', '.join(unhealthy).upper()}" if unhealthy else "")
     )
 
 

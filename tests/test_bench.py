@@ -3,26 +3,79 @@ that the harness works, not how fast anything is)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from helpers import identity_frame, write_h264
 
-from benchmarks.record_bench import parse_counts
+from benchmarks.designs import RunResult
+from benchmarks.record_bench import report_failures
+from lerobot_stream.cli_arguments import camera_counts
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeEncoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_parse_counts():
-    assert parse_counts("3") == [3]
-    assert parse_counts("1-3,6") == [1, 2, 3, 6]
+def test_camera_counts_and_their_refusals():
+    assert camera_counts("3") == [3]
+    assert camera_counts("1-3,6") == [1, 2, 3, 6]
+    for text, message in (("abc", "expected camera counts such as"), ("3-1", "is empty"), ("0-2", "1 or more")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            camera_counts(text)
+
+
+def _bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lerobot_stream.cli", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seconds", "-1"], "must be a number above 0"),
+        (["--fps", "0"], "must be 1 or more"),
+        (["--cameras", "abc"], "expected camera counts such as 3, 1,2,4 or 1-8"),
+        (["--cameras", "3-1"], "the range 3-1 is empty"),
+        (["--resolution", "7680x4320"], "at most 4096x2304"),
+        (["--crf", "x"], "expected a whole number"),
+    ],
+)
+def test_bad_bench_arguments_are_refused_before_anything_is_measured(args, message):
+    started = time.monotonic()
+    result = _bench(*args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert "Machine:" not in result.stdout and time.monotonic() - started < 30
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lerobot") is not None, reason="LeRobot is installed here")
+def test_the_lerobot_design_without_lerobot_is_refused_at_once():
+    result = _bench("--designs", "lerobot")
+    assert result.returncode == 2 and "install LeRobot" in result.stderr and "Machine:" not in result.stdout
+
+
+def test_a_failed_run_makes_the_bench_fail_and_says_why(capsys):
+    ok = RunResult("process", 1)
+    failed = RunResult("lerobot", 2)
+    failed.error = "ModuleNotFoundError: No module named 'lerobot'"
+    assert report_failures([ok]) == 0
+    assert report_failures([ok, failed]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 run(s) failed" in err and "lerobot with 2 camera(s): ModuleNotFoundError" in err, err
 
 
 def test_harness_compares_all_designs_and_writes_json(tmp_path):
@@ -52,6 +105,7 @@ def test_harness_compares_all_designs_and_writes_json(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Capacity" in result.stdout and "process capacity / encode limit" in result.stdout
+    assert "12 run(s) planned, about" in result.stdout and "floor n/a:" in result.stdout  # rgbd has no floor
     report = json.loads(next(tmp_path.glob("record_bench-*.json")).read_text())
     runs = {(r["design"], r["cameras"]): r for r in report["runs"]}
     labels = ("process", "thread", "png", "process-rgbd", "thread-rgbd", "png-rgbd")
