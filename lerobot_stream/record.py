@@ -502,6 +502,8 @@ def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> Re
                 if episode < config.episodes - 1 and not stop.requested:
                     _reset_period(dataset, config, episode, stop, display, summary)
                 started = time.perf_counter()
+                if not config.streaming:  # the PNG path encodes now: say so rather than sit silent
+                    display.say(f"episode {episode + 1}/{config.episodes}: encoding its {frames} PNG frames...")
                 try:
                     dataset.save_episode()
                 except EpisodeSaveError as exc:

@@ -49,6 +49,7 @@ def _record_22_episodes(root: Path) -> list[int]:
             g += 1
         if worker is not None:
             worker.resume()
+            time.sleep(1.0)  # a reset: the encoder drains its ring before the next episode comes
         dataset.save_episode()
         lengths.append(length)
     dataset.finalize()
