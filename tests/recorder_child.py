@@ -157,7 +157,7 @@ def behind(root: Path, saved: int = 0, memory_mb: float | None = None) -> None:
         dataset.save_episode()
     pending = dataset.writer.pending_episodes  # right after the last save
     start = g
-    for _ in range(90 - 45 * bool(saved)):
+    for _ in range(45 if saved or memory_mb is not None else 90):  # spilling: every frame is there to recover
         add_tick(g)
         g += 1
         time.sleep(1 / 30)
