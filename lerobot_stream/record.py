@@ -10,7 +10,6 @@ is ignored; the dataset is finalized either way).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -18,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -29,52 +28,16 @@ from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.utils import INFO_PATH
 from lerobot_stream.datasets.writer_lock import DatasetLocked, LockUnavailable, WriterLock
-from lerobot_stream.live_display import LiveBlock, capture_logging
+from lerobot_stream.live_display import capture_logging
+from lerobot_stream.record_config import DEFAULT_TASK, RecordConfig, ResumeRefused, dataset_features, settle
+from lerobot_stream.record_status import StatusDisplay, TolerantWriter, video_keys
 from lerobot_stream.synthetic import SyntheticRobot
-from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
-from workers.channel import CameraStatus
+from lerobot_stream.utils.constants import ACTION, OBS_STATE
 from workers.codecs import check_encoder_usable
 
+__all__ = ["DEFAULT_TASK", "RecordConfig", "RecordSummary", "ResumeRefused", "dataset_features", "run_record"]
+
 logger = logging.getLogger(__name__)
-
-
-DEFAULT_TASK = "pick up the synthetic cube"
-
-
-@dataclass
-class RecordConfig:
-    """What ``lerobot-stream record`` records. ``cameras``, ``height``, ``width`` and ``fps`` left at None take
-    the defaults (3 cameras, 640x480, 30 fps) - or, with ``resume``, the dataset's (a value given must match it)."""
-
-    root: Path
-    repo_id: str = "local/lerobot_stream_demo"
-    cameras: int | None = None
-    height: int | None = None
-    width: int | None = None
-    fps: int | None = None
-    episodes: int = 3
-    episode_seconds: float = 10.0
-    vcodec: str = "libsvtav1"
-    streaming: bool = True
-    queue_size: int = 30
-    encoder_threads: int | None = None
-    #: The episodes' tasks, used in turn (episode i gets ``tasks[i % len(tasks)]``).
-    tasks: list[str] = field(default_factory=lambda: [DEFAULT_TASK])
-    #: RGB-D: every camera also records a depth stream (uint16 millimetres).
-    depth: bool = False
-    #: Append to the dataset at ``root`` (LeRobot's ``--resume``) instead of creating one.
-    resume: bool = False
-    overwrite: bool = False
-    #: What the cameras film (`lerobot_stream.cameras`): "scene" or "synthetic", or footage from ``source``.
-    content: str = "scene"
-    source: Path | None = None
-    #: Seconds between episodes, as ``lerobot-record --dataset.reset_time_s`` (none after the last one): the
-    #: episode is saved after its reset, as lerobot-record does, so its encoders work through their backlog
-    #: meanwhile.
-    reset_seconds: float = 0.0
-    #: The encoders' backlog budgets (MB; None: the defaults, see `StreamingVideoEncoder.set_backlog_budget`).
-    backlog_memory_mb: float | None = None
-    backlog_disk_reserve_mb: float | None = None
 
 
 @dataclass
@@ -100,28 +63,6 @@ class RecordSummary:
     size_mb: float = 0.0
     #: The largest backlog (MB, all cameras together) any status update saw.
     peak_backlog_mb: float = 0.0
-
-
-class _TolerantWriter:
-    """``out`` that survives its terminal going away (SIGHUP from a closed ssh session): the recording is
-    finished and saved whether or not anyone is still reading the progress."""
-
-    def __init__(self, out: TextIO):
-        self._out = out
-
-    def write(self, text: str) -> int:
-        with contextlib.suppress(OSError, ValueError):
-            return self._out.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._out.flush()
-
-    def isatty(self) -> bool:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            return self._out.isatty()
-        return False
 
 
 #: Signals that stop a recording cleanly: Ctrl-C, ``systemctl stop``/``kill`` and a closed ssh session.
@@ -157,115 +98,6 @@ class _StopRequest:
             signal.signal(number, previous)
 
 
-def dataset_features(cameras: int, height: int, width: int, joints: int, depth: bool = False) -> dict:
-    """The features of a dataset ``record`` makes: the colour cameras, then (``depth``) their depth streams."""
-    features = {
-        f"{OBS_IMAGES}.cam{c}": {
-            "dtype": "video",
-            "shape": (height, width, 3),
-            "names": ["height", "width", "channels"],
-        }
-        for c in range(cameras)
-    }
-    for c in range(cameras if depth else 0):
-        features[f"{OBS_IMAGES}.cam{c}_depth"] = {
-            "dtype": "video",
-            "shape": (height, width, 1),
-            "names": ["height", "width", "channels"],
-            "info": {"is_depth_map": True},
-        }
-    names = [f"joint_{i}" for i in range(joints)]
-    features[OBS_STATE] = {"dtype": "float32", "shape": (joints,), "names": names}
-    features[ACTION] = {"dtype": "float32", "shape": (joints,), "names": names}
-    return features
-
-
-class StatusDisplay:
-    """The recording's live status: a header and one line per camera, redrawn in place on a terminal, a compact
-    line every ten seconds without one (`lerobot_stream.live_display`). Messages (`say`) and log records go above
-    it. Episodes are numbered from 1 here, as a person counts them; the dataset's ``episode_index`` from 0."""
-
-    def __init__(self, out: TextIO, interval_s: float = 0.5, compact_interval_s: float = 10.0):
-        self.block = LiveBlock(out, interval_s=compact_interval_s)
-        self.interval_s = interval_s
-        self._last = -float("inf")
-        #: Frames each camera had repeated at the last draw: a camera repeating frames *now* says so.
-        self._dropped: dict[str, int] = {}
-
-    def update(
-        self, dataset: LeRobotDataset, header: str, force: bool = False, summary: RecordSummary | None = None
-    ) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.interval_s:
-            return
-        self._last = now
-        statuses = dataset.writer.camera_status()
-        if summary is not None:
-            backlog = sum(status.backlog_mb for status in statuses.values())
-            summary.peak_backlog_mb = max(summary.peak_backlog_mb, backlog)
-        lines = [header]
-        for key in _video_keys(dataset):
-            name = key.rsplit(".", 1)[-1]
-            status = statuses.get(key)
-            if status is None:
-                lines.append(f"  {name}: PNG staging, encoded at save")
-                continue
-            lines.append(f"  {name:>5}: " + self._camera_line(key, status))
-        self.block.draw(lines, f"{header} | {_cameras_in_one_line(statuses)}", force=force)
-
-    def _camera_line(self, key: str, status: CameraStatus) -> str:
-        """What matters first (is it in trouble?), then the numbers: a narrow terminal cuts the end."""
-        losing = status.frames_dropped > self._dropped.get(key, status.frames_dropped)
-        self._dropped[key] = status.frames_dropped
-        state = "REPEATING FRAMES" if losing else (", ".join(status.health).upper() or "ok")
-        rate = f"{status.encode_fps:4.1f} fps" if status.encode_fps is not None else "   - fps"
-        backlog = f"backlog {status.backlog_frames}"
-        if status.backlog_frames:
-            backlog += f" ({status.backlog_mb:.0f} MB"
-            backlog += f", {status.backlog_seconds:.0f} s)" if status.backlog_seconds is not None else ")"
-        return (
-            f"{state}  {status.frames_encoded} encoded  {rate}  ring {status.buffered}/{status.capacity}  "
-            f"{backlog}  repeated {status.frames_dropped}"
-        )
-
-    def say(self, text: str) -> None:
-        """A line above the status block (it stays on screen)."""
-        self.block.write_above(text)
-
-    def progress(self, done: int, total: int, what: str) -> None:
-        """A step of a long preparation (``done`` of ``total`` ``what``), as the status block."""
-        line = f"  {what}: {done}/{total}"
-        self.block.draw([line], line.strip(), force=done == total)
-        if done == total:
-            self.release()
-
-    def release(self) -> None:
-        """Leave the last status on screen; what is written next goes below it."""
-        self.block.release()
-
-
-def _cameras_in_one_line(statuses: dict[str, CameraStatus]) -> str:
-    """All cameras in a few words, for a log file."""
-    if not statuses:
-        return "PNG staging"
-    rates = [s.encode_fps for s in statuses.values() if s.encode_fps is not None]
-    speed = f"{min(rates):.1f}-{max(rates):.1f} fps" if rates else "encode rate not measured yet"
-    backlog = sum(s.backlog_frames for s in statuses.values())
-    megabytes = sum(s.backlog_mb for s in statuses.values())
-    repeated = sum(s.frames_dropped for s in statuses.values())
-    unhealthy = sorted({flag for s in statuses.values() for flag in s.health})
-    return (
-        f"{len(statuses)} video stream(s): {speed}, backlog {backlog} frame(s) ({megabytes:.0f} MB), "
-        f"repeated {repeated}" + (f", {', '.join(unhealthy).upper()}" if unhealthy else "")
-    )
-
-
-def _video_keys(dataset: LeRobotDataset) -> list[str]:
-    """The camera features, from the dataset's feature list: ``dataset.meta`` would wait for the episodes still
-    being committed in the background, and the loop must not."""
-    return [key for key, feature in dataset.features.items() if feature["dtype"] == "video"]
-
-
 def _wait_for_encoders(dataset: LeRobotDataset, display: StatusDisplay, summary: RecordSummary) -> None:
     """Show the encoders finishing the saved episodes (``finalize`` waits for them), with the time left."""
     writer = dataset.writer
@@ -275,7 +107,7 @@ def _wait_for_encoders(dataset: LeRobotDataset, display: StatusDisplay, summary:
         seconds = max((status.backlog_seconds or 0.0 for status in statuses.values()), default=0.0)
         left = f", about {seconds:.0f} s" if seconds else ""
         header = f"finishing: {writer.pending_episodes} saved episode(s) still encoding, {frames} frame(s) left{left}"
-        display.update(dataset, header, summary=summary)
+        display.update(dataset, header)
         time.sleep(0.1)
 
 
@@ -299,7 +131,7 @@ def _reset_period(
     start = time.monotonic()
     while not stop.requested and (elapsed := time.monotonic() - start) < config.reset_seconds:
         header = f"reset after episode {episode + 1}/{config.episodes}  {elapsed:5.1f}/{config.reset_seconds:.1f} s"
-        display.update(dataset, header, summary=summary)
+        display.update(dataset, header)
         time.sleep(0.05)
 
 
@@ -314,7 +146,7 @@ def _record_episode(
     summary: RecordSummary,
 ) -> int:
     ticks = round(config.episode_seconds * config.fps)
-    keys = _video_keys(dataset)
+    keys = video_keys(dataset)
     start = time.perf_counter()
     tick = 0
 
@@ -337,7 +169,7 @@ def _record_episode(
         dataset.add_frame(frame)
         summary.add_frame_ms.append((time.perf_counter() - began) * 1000)
         tick += 1
-        display.update(dataset, header(), summary=summary)
+        display.update(dataset, header())
     display.update(dataset, header(), force=True)
     return tick
 
@@ -382,54 +214,10 @@ def run_record(config: RecordConfig, out: TextIO = sys.stdout) -> RecordSummary:
     """Record the configured episodes; a stop signal saves the episode in progress and finalizes. An
     episode that cannot be saved (`EpisodeSaveError`) ends the recording: it is reported in the summary
     (``save_error``) and every earlier episode stays in the dataset."""
-    out = _TolerantWriter(out)
+    out = TolerantWriter(out)
     display = StatusDisplay(out)
     with capture_logging(display.block):
         return _run_record(config, out, display)
-
-
-class ResumeRefused(ValueError):
-    """``--resume`` cannot append to what is at ``--root``: nothing was changed."""
-
-
-def _settle(config: RecordConfig, joints: int) -> RecordConfig:
-    """``config`` with its camera count, resolution and fps decided: the defaults for a new dataset, the dataset's
-    own with ``resume`` (refusing values that contradict them, or a dataset ``record`` did not make)."""
-    if not config.resume:
-        width, height = (config.width, config.height) if config.width else (640, 480)
-        return replace(config, cameras=config.cameras or 3, width=width, height=height, fps=config.fps or 30)
-    root = Path(config.root)
-    try:
-        info = json.loads((root / INFO_PATH).read_text())
-        features, fps = info["features"], int(info["fps"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ResumeRefused(f"--resume: {root} is not a dataset to append to ({type(exc).__name__}: {exc})") from None
-    rgb = [key for key, f in features.items() if f.get("dtype") == "video" and len(f.get("shape", ())) == 3]
-    rgb = [key for key in rgb if features[key]["shape"][2] == 3]
-    depth = any((f.get("info") or {}).get("is_depth_map") for f in features.values())
-    height, width = (features[rgb[0]]["shape"][:2]) if rgb else (0, 0)
-    settled = replace(config, cameras=len(rgb), height=height, width=width, fps=fps, depth=depth)
-    given = {"--cameras": (config.cameras, len(rgb)), "--fps": (config.fps, fps)}
-    given["--resolution"] = (config.width and (config.width, config.height), (width, height))
-    for flag, (asked, found) in given.items():
-        if asked and asked != found:
-            raise ResumeRefused(f"--resume: {root} was recorded with {flag} {_shown(found)}, not {_shown(asked)}")
-    expected = dataset_features(len(rgb), height, width, joints, depth)
-    if not rgb or any(_kind(features.get(key)) != _kind(feature) for key, feature in expected.items()):
-        raise ResumeRefused(
-            f"--resume: {root} was not recorded by `lerobot-stream record` (its features are {sorted(features)}); "
-            "append to it from your own recorder with LeRobotDataset.resume()"
-        )
-    return settled
-
-
-def _shown(value: object) -> str:
-    return f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
-
-
-def _kind(feature: dict | None) -> tuple | None:
-    """What must match for ``record`` to add frames to a feature: its dtype and shape."""
-    return None if not isinstance(feature, dict) else (feature.get("dtype"), tuple(feature.get("shape") or ()))
 
 
 def _open_dataset(config: RecordConfig, robot: SyntheticRobot) -> LeRobotDataset:
@@ -456,7 +244,7 @@ def _open_dataset(config: RecordConfig, robot: SyntheticRobot) -> LeRobotDataset
 def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> RecordSummary:
     check_encoder_usable(config.vcodec)  # before --overwrite deletes anything
     robot = SyntheticRobot()
-    config = _settle(config, robot.joints)
+    config = settle(config, robot.joints)
     root = Path(config.root)
     if config.resume:
         if config.overwrite:
@@ -537,6 +325,7 @@ def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> Re
                 display.say(f"finalize failed: {type(exc).__name__}: {exc}")
             summary.finalize_seconds = time.perf_counter() - waiting
             display.release()
+            summary.peak_backlog_mb = display.peak_backlog_mb
             _count_repeated(dataset, summary)
     summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
     _print_summary(summary, config, out)
@@ -552,7 +341,7 @@ def _count_repeated(dataset: LeRobotDataset, summary: RecordSummary) -> None:
         episodes = everything[summary.first_episode :]
         summary.episodes = len(episodes)
         summary.frames = sum(int(episode["length"]) for episode in episodes)
-        for key in _video_keys(dataset):
+        for key in video_keys(dataset):
             summary.repeated[key] = sum(int(episode.get(f"videos/{key}/repeated_frames", 0)) for episode in episodes)
 
 

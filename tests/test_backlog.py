@@ -70,6 +70,10 @@ def test_a_spill_file_left_by_a_dead_process_describes_itself_and_its_frames_rea
     assert spill.settings == settings and (spill.layout.width, spill.layout.height) == (64, 48)
     assert [(i, _value(f)) for i, f in spill.frames()] == [(1, 1), (2, 2), (4, 4), (5, 5)]
     assert [i for i, _ in spill.frames(after=2)] == [4, 5]
+    header = path.read_bytes()[: spill.data_start]
+    path.write_bytes(header.replace(b'"width": 64', b'"width": -9'))  # damaged: no absurd frames made
+    with pytest.raises(ValueError, match="is damaged: frame size"):
+        SpillFile.open(path)
     path.write_bytes(b"not a spill file")
     with pytest.raises(ValueError, match="is not a backlog spill file"):
         SpillFile.open(path)

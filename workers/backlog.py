@@ -263,6 +263,19 @@ def spill_header(layout: FrameLayout, settings: EncoderSettings | None) -> bytes
     return SPILL_MAGIC + _HEADER_LENGTH.pack(len(description)) + description
 
 
+def _check_layout(layout: FrameLayout) -> None:
+    """A layout read from disk is one PyAV makes frames of, with the plane sizes it gives them (a damaged header
+    must not make recovery allocate absurd frames or misread the records)."""
+    if not (0 < layout.width <= 16384 and 0 < layout.height <= 16384):
+        raise ValueError(f"frame size {layout.width}x{layout.height}")
+    try:
+        probe = av.VideoFrame(layout.width, layout.height, layout.pix_fmt)
+    except Exception as exc:  # an unknown pixel format: PyAV's error type varies with its version
+        raise ValueError(f"pixel format {layout.pix_fmt!r}: {exc}") from None
+    if tuple(plane.buffer_size for plane in probe.planes) != layout.plane_sizes:
+        raise ValueError(f"plane sizes {layout.plane_sizes} for a {layout.width}x{layout.height} {layout.pix_fmt}")
+
+
 def _read_record(file: BinaryIO, layout: FrameLayout) -> tuple[int, av.VideoFrame]:
     (index,) = _INDEX.unpack(file.read(_INDEX.size))
     frame = av.VideoFrame(layout.width, layout.height, layout.pix_fmt)
@@ -299,6 +312,7 @@ class SpillFile:
                 )
                 settings = described["settings"]
                 settings = EncoderSettings.from_dict(settings) if settings is not None else None
+                _check_layout(layout)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"the header of spill file {path} is damaged: {exc}") from None
         return cls(Path(path), layout, settings, len(head) + length)

@@ -40,8 +40,6 @@ from workers.frames import Layout, SlotFormat, check_depth_frame, check_frame, s
 
 logger = logging.getLogger(__name__)
 
-#: At most one "buffer full" warning per camera per this many seconds.
-
 
 @dataclass(frozen=True)
 class CameraStatus:
@@ -251,7 +249,7 @@ class CameraChannel:
 
     def _warn_dropped(self) -> None:
         """One warning when the camera starts losing frames in an episode - not one per frame or per second: the
-        count goes on in `status()` and the episode's summary (`workers.finishing`)."""
+        count goes on in `status()`, and the dataset sums it up when the episode is saved."""
         if self._warned_drop:
             return
         self._warned_drop = True
