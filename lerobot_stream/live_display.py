@@ -78,6 +78,13 @@ class LiveBlock:
             else:
                 self._write(text)
 
+    def clear(self) -> None:
+        """Take the block off the screen (what was printed above it stays)."""
+        with self._lock:
+            if self.interactive:
+                self._write(self._erase())
+            self._lines = []
+
     def release(self) -> None:
         """Leave the block on screen as it is; the next `draw` starts a new block below it."""
         with self._lock:

@@ -324,10 +324,10 @@ def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> Re
             except Exception as exc:
                 display.say(f"finalize failed: {type(exc).__name__}: {exc}")
             summary.finalize_seconds = time.perf_counter() - waiting
-            display.release()
+            display.clear()
             summary.peak_backlog_mb = display.peak_backlog_mb
             _count_repeated(dataset, summary)
-    summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
+    summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6  # as info counts
     _print_summary(summary, config, out)
     return summary
 

@@ -90,6 +90,10 @@ class StatusDisplay:
         if done == total:
             self.release()
 
+    def clear(self) -> None:
+        """Take the status off the screen: the summary that follows says how it ended."""
+        self.block.clear()
+
     def release(self) -> None:
         """Leave the last status on screen; what is written next goes below it."""
         self.block.release()
