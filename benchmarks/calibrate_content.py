@@ -23,11 +23,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks.limit import open_encoder
 from lerobot_stream.cameras import load_footage
 from lerobot_stream.scene import PannedImageCamera, canvas_size
 from lerobot_stream.synthetic import SyntheticCamera
 from workers.scheduling import calling_thread_policy_kept
+
+from .limit import open_encoder
 
 _WARM_UP_FRAMES = 5
 

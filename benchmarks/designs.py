@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.measure import TreeMonitor, fidelity, paced_loop
 from lerobot_stream.configs.video import DepthEncoderConfig, rgb_config_from_keywords
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
 from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import resolve_settings
+
+from .measure import TreeMonitor, fidelity, paced_loop
 
 DESIGNS = ("process", "thread", "png", "lerobot")
 #: Run when --designs is not given; ``lerobot`` (LeRobot's own encoder) needs LeRobot installed.

@@ -21,9 +21,6 @@ from pathlib import Path
 
 import av
 
-from benchmarks.designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
-from benchmarks.limit import camera_floor, measure_limit
-from benchmarks.report import FLOOR_NOTE, HEADER, capacities, comparisons, format_row, plot
 from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
 from lerobot_stream.cli_arguments import (
     camera_counts,
@@ -35,6 +32,10 @@ from lerobot_stream.cli_arguments import (
 )
 from lerobot_stream.synthetic import SyntheticDepthCamera
 from workers.codecs import EncoderUnavailable, available_cores, check_encoder_usable, is_hardware_encoder
+
+from .designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources
+from .limit import camera_floor, measure_limit
+from .report import FLOOR_NOTE, HEADER, capacities, comparisons, format_row, plot
 
 
 def _choices(allowed: tuple[str, ...], what: str):

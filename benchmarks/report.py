@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.designs import DESIGNS, RunResult
+from .designs import DESIGNS, RunResult
 
 HEADER = (
     f"{'design':<13}{'cams':>5}{'fed':>7}{'dropped':>8}{'feed µs p50/p99/max':>22}"

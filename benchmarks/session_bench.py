@@ -29,14 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.limit import measure_limit
-from benchmarks.measure import summary
-from benchmarks.record_bench import machine_description
 from lerobot_stream.cameras import make_cameras
 from lerobot_stream.cli_arguments import camera_counts
 from lerobot_stream.record import dataset_features
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
+
+from .limit import measure_limit
+from .measure import summary
+from .record_bench import machine_description
 
 SESSION_DESIGNS = ("process", "process-no-backlog", "lerobot")
 

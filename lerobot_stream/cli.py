@@ -272,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Where subcommands that live outside the product (the benchmark harness) are found: entry points of this group
+#: (``pyproject.toml``), so the product imports nothing of them.
+COMMANDS_GROUP = "lerobot_stream.commands"
+
+
+def _plugged_command(name: str, parser: argparse.ArgumentParser):
+    from importlib.metadata import entry_points
+
+    found = [entry for entry in entry_points(group=COMMANDS_GROUP) if entry.name == name]
+    if not found:
+        parser.error(f"the '{name}' command is not installed here (pip install lerobot-stream provides it)")
+    return found[0].load()
+
+
 #: Exit status after Ctrl-C, as a shell reports a process stopped by SIGINT; after a closed output pipe, SIGPIPE.
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 
@@ -309,9 +323,7 @@ def _main(argv: list[str] | None) -> int:
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "bench":
-        from benchmarks.record_bench import main as bench_main
-
-        return bench_main(rest)
+        return _plugged_command("bench", parser)(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"record": _cmd_record, "info": _cmd_info, "recover": _cmd_recover}[args.command](args)

@@ -9,7 +9,7 @@ Differences from LeRobot v0.6.1, on purpose:
 * ``vcodec="auto"`` picks a hardware encoder only if it encoded a probe frame on this machine
   (`lerobot_stream.datasets.video_utils.detect_available_hw_encoders`); LeRobot picks the first one
   compiled into FFmpeg, which fails on machines without the device.
-* Settings are checked on every PyAV version (`lerobot_stream.datasets.pyav_utils`), not only where PyAV
+* Settings are checked on every PyAV version (`workers.pyav_checks`), not only where PyAV
   describes codec options.
 * `DepthEncoderConfig` also checks its quantizer when it is built (``depth_max > depth_min``,
   ``depth_min + shift > 0`` in log mode) and that ``pix_fmt`` is a 16-bit grey format that can hold the
@@ -26,10 +26,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from lerobot_stream.datasets.pyav_utils import check_video_encoder_parameters_pyav, detect_available_encoders_pyav
 from workers.codecs import HW_ENCODERS, compatible_pix_fmt, encoder_options, resolve_vcodec
 from workers.codecs import DepthQuantization as _DepthQuantization
 from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
+from workers.pyav_checks import check_video_encoder_parameters_pyav, detect_available_encoders_pyav
 
 logger = logging.getLogger(__name__)
 
