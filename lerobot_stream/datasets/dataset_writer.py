@@ -20,7 +20,8 @@ Fixed compared to LeRobot v0.5.1's writer: every camera's video has exactly one
 frame per data row (frames the encoder could not take are repeated and counted in the episode metadata
 as ``videos/<key>/repeated_frames``); one-frame episodes; no staging files survive
 ``clear_episode_buffer``; an encoder error is reported, cleaned up and leaves the writer usable;
-deterministic stats.json; ``batch_encoding_size > 1`` is rejected up front.
+deterministic stats.json; ``batch_encoding_size > 1`` is accepted and changes nothing (each episode is encoded
+while it is recorded or when it is saved: `utils.check_batch_encoding_size`).
 """
 
 from __future__ import annotations
@@ -158,9 +159,10 @@ class DatasetWriter:
         self._depth_encoder = (
             depth_encoder if depth_encoder is not None else (depth_encoder_defaults() if meta.depth_keys else None)
         )
+        # LeRobot's writer attributes, which its own tests and scripts read or set; nothing here depends on them.
         self._vcodec = self._rgb_encoder.vcodec
-        self._encoder_threads = encoder_threads
         self._batch_encoding_size = batch_encoding_size
+        self._encoder_threads = encoder_threads
         self._streaming_encoder = streaming_encoder  # LeRobot's attribute
         self._streamed = (
             StreamedVideos(streaming_encoder, meta, self._root / STAGING_DIR)
@@ -174,7 +176,9 @@ class DatasetWriter:
         #: The recording number of the next episode (names its journal and staging folder; see `journal`).
         self._next_number = meta.total_episodes
         self._latest_episode: dict[str, Any] | None = None
-        self._pq_writer = None  # LeRobot keeps a parquet writer open; here every file is complete after each save
+        # LeRobot's too: it keeps a parquet writer open and counts episodes for batched encoding; here every file is
+        # complete after each save and nothing is batched (its tests check `_pq_writer is None` after a resume).
+        self._pq_writer = None
         self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
