@@ -90,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resolution", type=resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
     p.add_argument("--fps", type=positive_int, default=30, help="recording rate (default: %(default)s)")
-    p.add_argument(
-        "--seconds", type=positive_float, default=10.0, help="episode length per run (default: %(default)s)"
-    )
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="episode length per run (default: %(default)s)")
     p.add_argument("--vcodec", default="libsvtav1", help="codec (default: %(default)s)")
     p.add_argument(
         "--preset", type=non_negative_int, default=None, help="encoder preset (default: library default, 12 for AV1)"

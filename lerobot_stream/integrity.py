@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.metadata_files import load_episode_rows
-from lerobot_stream.datasets.utils import INFO_PATH, check_path_template, dataset_file, load_json
+from lerobot_stream.datasets.utils import DATA_DIR, INFO_PATH, check_path_template, chunk_files, dataset_file, load_json
 from lerobot_stream.datasets.video_utils import count_video_frames
 
 
@@ -70,7 +70,7 @@ def inspect_dataset(root: str | Path, decode_videos: bool = True) -> DatasetRepo
         problems.append(f"the episodes table (meta/episodes) is unreadable ({exc})")
         episodes = []
     columns = ["index", "episode_index", "frame_index", "timestamp"]
-    data = _read_rows(root, list((root / "data").glob("chunk-*/file-*.parquet")), columns, problems)
+    data = _read_rows(root, chunk_files(root / DATA_DIR, ".parquet"), columns, problems)
     report = DatasetReport(root, info, episodes, len(data), decoded=decode_videos)
     report.problems.extend(problems)
     problems = report.problems

@@ -3,7 +3,7 @@
 Usage: ``python full_disk_child.py MODE MOUNT_POINT``; prints one ``REPORT <json>`` line.
 
 Modes:
-* ``save-sweep``: fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 8, 16, ... KiB free - before each
+* ``save-sweep``: fill the disk - leaving 0, 1, 2, ... free inodes, then 0, 4, 8, ... KiB free - before each
   ``save_episode`` (and its commit, awaited with ``wait_for_saved_episodes``), so saves (the first, which creates
   every file, and later ones) run out of space at every file they write. After each failed
   save it checks that the dataset's files are byte for byte what they were, frees the space and goes on.
@@ -102,7 +102,7 @@ def save_sweep(mount: Path) -> dict:
     g = 0
     # The first saves create every file; the later ones extend them (a new copy of each beside it).
     inodes = [("inodes", n) for n in range(16)]
-    steps = inodes + inodes + [("bytes", kib * 1024) for kib in range(0, 1024, 8)]
+    steps = inodes + inodes + [("bytes", kib * 1024) for kib in range(0, 1024, 4)]  # a tmpfs page at a time
     saved_with_bytes_left = 0
     for kind, amount in steps:
         if saved_with_bytes_left == 2:

@@ -210,6 +210,16 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
             os.killpg(recorder.pid, signal.SIGKILL)
 
 
+def _journaled_rows(path: Path) -> int:
+    from lerobot_stream.datasets.journal import read_journal
+
+    try:
+        contents = read_journal(path)
+    except Exception:  # not there yet, or being written: no rows to count
+        return 0
+    return 0 if contents is None else contents.rows.num_rows
+
+
 def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
     """SIGKILL during an episode: recover turns the journal and the cameras' fragmented MP4s into a saved
     episode whose frames match its rows, cut to what every camera and the journal hold."""
@@ -226,7 +236,9 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
         deadline = time.monotonic() + 60
         while not (root / "meta/episodes").exists() and time.monotonic() < deadline:
             time.sleep(0.05)  # the first episode is saved ...
-        time.sleep(1.8)  # ... and the second is well under way
+        journal = root / ".staging/journal-000001.arrow"
+        while _journaled_rows(journal) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)  # ... and the second has journaled a second of rows, however loaded the machine
         os.killpg(recorder.pid, signal.SIGKILL)
         recorder.wait(timeout=30)
     finally:

@@ -30,7 +30,8 @@ def run_on_small_filesystem(tmp_path: Path, options: str, mode: str) -> dict:
 
 def test_a_save_cut_short_at_any_file_leaves_the_dataset_as_before_and_the_writer_usable(tmp_path):
     report = run_on_small_filesystem(tmp_path, "size=16m,nr_inodes=400", "save-sweep")
-    # Out of inodes 0..8 files into the save, then out of bytes 0, 8, 16 KiB ... into it: each file it writes.
+    # Out of inodes 0..8 files into the save, then out of bytes 0, 4, 8 KiB ... into it (a tmpfs page at a time):
+    # each file it writes.
     assert len(report["failures"]) >= 12, report["failures"]
     assert all(report["unchanged"]), list(zip(report["failures"], report["unchanged"], strict=True))
     for error in report["errors"]:

@@ -28,10 +28,12 @@ HW_ENCODERS: list[str] = [
     "h264_vaapi",
     "h264_qsv",
 ]
-VALID_VIDEO_CODECS: set[str] = {"h264", "hevc", "libsvtav1", "libaom-av1", "auto", *HW_ENCODERS}
+#: Every ``vcodec`` accepted (LeRobot's list; the config objects export it under LeRobot's name).
+VALID_VIDEO_CODECS: frozenset[str] = frozenset({"h264", "hevc", "libsvtav1", "libaom-av1", "auto", *HW_ENCODERS})
 
 _SOFTWARE_CRF_CODECS = ("h264", "hevc", "libsvtav1")
-_DEFAULT_SVTAV1_PRESET = 12
+#: SVT-AV1's preset when none is given (LeRobot's default).
+LIBSVTAV1_DEFAULT_PRESET = 12
 
 
 def is_hardware_encoder(vcodec: str) -> bool:
@@ -66,7 +68,7 @@ def codec_options(vcodec: str, g: int | None = 2, crf: int | None = 30, preset: 
         elif vcodec.endswith("_qsv"):
             options["global_quality"] = str(crf)
     if vcodec == "libsvtav1":
-        options["preset"] = str(_DEFAULT_SVTAV1_PRESET if preset is None else preset)
+        options["preset"] = str(LIBSVTAV1_DEFAULT_PRESET if preset is None else preset)
     elif preset is not None and not is_hardware_encoder(vcodec):
         options["preset"] = str(preset)
     return options
@@ -257,7 +259,7 @@ class EncoderSettings:
     @property
     def effective_preset(self) -> int | str | None:
         if self.preset is None and self.vcodec == "libsvtav1":
-            return _DEFAULT_SVTAV1_PRESET
+            return LIBSVTAV1_DEFAULT_PRESET
         return self.preset
 
     def stream_options(self) -> dict[str, str]:
@@ -378,11 +380,16 @@ def detect_hw_encoders() -> list[str]:
     return list(_hw_encoders_found)
 
 
+def check_vcodec(vcodec: str) -> None:
+    """``ValueError`` (LeRobot's message) unless ``vcodec`` is one of `VALID_VIDEO_CODECS`."""
+    if vcodec not in VALID_VIDEO_CODECS:
+        raise ValueError(f"Invalid vcodec '{vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
+
+
 def resolve_vcodec(vcodec: str, hw_encoders: Callable[[], list[str]] = detect_hw_encoders) -> str:
     """Validate ``vcodec``; ``"auto"`` becomes the first working hardware encoder (``hw_encoders()``, called
     only then), else ``"libsvtav1"``."""
-    if vcodec not in VALID_VIDEO_CODECS:
-        raise ValueError(f"Invalid vcodec '{vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
+    check_vcodec(vcodec)
     if vcodec != "auto":
         logger.debug("Using video codec: %s", vcodec)
         return vcodec

@@ -26,7 +26,15 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from workers.codecs import HW_ENCODERS, compatible_pix_fmt, encoder_options, resolve_vcodec
+from workers.codecs import (
+    HW_ENCODERS,
+    LIBSVTAV1_DEFAULT_PRESET,
+    VALID_VIDEO_CODECS,
+    check_vcodec,
+    compatible_pix_fmt,
+    encoder_options,
+    resolve_vcodec,
+)
 from workers.codecs import DepthQuantization as _DepthQuantization
 from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
 from workers.pyav_checks import check_video_encoder_parameters_pyav, detect_available_encoders_pyav
@@ -35,10 +43,8 @@ logger = logging.getLogger(__name__)
 
 #: Hardware encoders in order of preference for ``vcodec="auto"``.
 HW_VIDEO_CODECS: list[str] = list(HW_ENCODERS)
-VALID_VIDEO_CODECS: frozenset[str] = frozenset({"h264", "hevc", "libsvtav1", "libaom-av1", "auto", *HW_VIDEO_CODECS})
 #: Codec names as streams report them, mapped to the encoder that writes them.
 VIDEO_CODECS_ALIASES: dict[str, str] = {"av1": "libsvtav1"}
-LIBSVTAV1_DEFAULT_PRESET: int = 12
 
 #: Config fields stored in a video feature's ``info`` as ``video.<name>`` (codec and pix_fmt come from the file).
 VIDEO_ENCODER_INFO_FIELD_NAMES: frozenset[str] = frozenset(
@@ -158,8 +164,7 @@ class VideoEncoderConfig:
     def resolve_vcodec(self) -> None:
         """Normalise ``vcodec`` (aliases, ``"auto"``) and check that this machine has it."""
         self.vcodec = VIDEO_CODECS_ALIASES.get(self.vcodec, self.vcodec)
-        if self.vcodec not in VALID_VIDEO_CODECS:
-            raise ValueError(f"Invalid vcodec '{self.vcodec}'. Must be one of: {sorted(VALID_VIDEO_CODECS)}")
+        check_vcodec(self.vcodec)
         if self.vcodec == "auto":
             self.vcodec = resolve_vcodec("auto")
         if not self.detect_available_encoders(self.vcodec):

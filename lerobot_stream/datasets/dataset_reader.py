@@ -22,7 +22,7 @@ from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices, window
 from lerobot_stream.datasets.metadata_files import load_episode_rows
 from lerobot_stream.datasets.tiff import read_tiff
-from lerobot_stream.datasets.utils import DATA_DIR, dataset_file
+from lerobot_stream.datasets.utils import DATA_DIR, chunk_files, dataset_file
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, frame_codes, unit_factor
 from workers.media_paths import ffmpeg_path
@@ -154,7 +154,7 @@ class DatasetReader:
     # -- loading (LeRobot's names) --------------------------------------------------------------------------
     def try_load(self) -> bool:
         """Read the data files of the selected episodes; False when the dataset has none (yet)."""
-        files = sorted((self.root / DATA_DIR).glob("chunk-*/file-*.parquet"))
+        files = chunk_files(self.root / DATA_DIR, ".parquet")
         if not files:
             self.table, self._absolute = None, None
             return False

@@ -26,6 +26,7 @@ from lerobot_stream.datasets.utils import (
     STATS_PATH,
     DatasetInfo,
     atomic_write,
+    chunk_files,
     load_json,
     serialize_dict,
     write_json,
@@ -135,7 +136,7 @@ def load_stats(root: Path) -> dict | None:
 
 
 def episode_files(root: Path) -> list[Path]:
-    return sorted((root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
+    return chunk_files(root / EPISODES_DIR, ".parquet")
 
 
 def load_episode_rows(root: Path, with_stats: bool = False) -> list[dict[str, Any]]:

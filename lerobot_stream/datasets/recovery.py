@@ -44,6 +44,7 @@ from lerobot_stream.datasets.utils import (
     STAGING_DIR,
     VIDEO_DIR,
     atomic_write,
+    chunk_files,
     load_json,
     unflatten_dict,
     write_json,
@@ -183,9 +184,9 @@ def _check_provable(root: Path, info: dict, rows: list[dict], video_keys: list[s
     locations = {"data": [(r["data/chunk_index"], r["data/file_index"]) for r in rows]}
     for key in video_keys:
         locations[key] = [(r[f"videos/{key}/chunk_index"], r[f"videos/{key}/file_index"]) for r in rows]
-    files = {"data": sorted((root / DATA_DIR).glob("chunk-*/file-*.parquet"))}
+    files = {"data": chunk_files(root / DATA_DIR, ".parquet")}
     for key in video_keys:
-        files[key] = sorted((root / VIDEO_DIR / key).glob("chunk-*/file-*.mp4"))
+        files[key] = chunk_files(root / VIDEO_DIR / key, ".mp4")
     _check_saved_files_are_whole(root, info, rows, video_keys)
     for what, paths in files.items():
         referenced = set(locations[what])
@@ -233,7 +234,7 @@ def _trim_data(root: Path, rows: list[dict], report: RecoveryReport) -> None:
     """Drop data rows of episodes the table does not list; drop data files no episode refers to."""
     saved = {r["episode_index"] for r in rows}
     referenced = {(r["data/chunk_index"], r["data/file_index"]) for r in rows}
-    for path in sorted((root / DATA_DIR).glob("chunk-*/file-*.parquet")):
+    for path in chunk_files(root / DATA_DIR, ".parquet"):
         chunk, file = _chunk_file(path)
         if (chunk, file) not in referenced:
             path.unlink()
@@ -259,7 +260,7 @@ def _trim_data(root: Path, rows: list[dict], report: RecoveryReport) -> None:
 def _trim_videos(root: Path, rows: list[dict], video_keys: list[str], fps: int, report: RecoveryReport) -> None:
     for key in video_keys:
         ends = _video_ends(rows, key)
-        for path in sorted((root / VIDEO_DIR / key).glob("chunk-*/file-*.mp4")):
+        for path in chunk_files(root / VIDEO_DIR / key, ".mp4"):
             chunk, file = _chunk_file(path)
             if (chunk, file) not in ends:
                 path.unlink()

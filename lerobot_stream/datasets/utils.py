@@ -49,6 +49,12 @@ DEFAULT_IMAGE_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/fram
 DEFAULT_DEPTH_PATH = IMAGES_DIR + "/{image_key}/episode-{episode_index:06d}/frame-{frame_index:06d}.tiff"
 
 
+def chunk_files(folder: Path, suffix: str) -> list[Path]:
+    """The files of a v3.0 chunked folder (``data/``, ``meta/episodes/``, ``videos/<key>/``) ending in ``suffix``,
+    in chunk and file order: ``chunk-XXX/file-YYY<suffix>``."""
+    return sorted(Path(folder).glob(f"chunk-*/file-*{suffix}"))
+
+
 def hf_lerobot_home() -> Path:
     """Where datasets go when no ``root`` is given: ``$HF_LEROBOT_HOME`` or ``$HF_HOME/lerobot``."""
     if "HF_LEROBOT_HOME" in os.environ:
