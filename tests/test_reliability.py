@@ -53,6 +53,18 @@ def start_child(mode: str, root: Path) -> tuple[subprocess.Popen, dict]:
     return child, json.loads(line.split(" ", 1)[1])
 
 
+def kill_child(child: subprocess.Popen, encoders: list[int] = ()) -> None:
+    """SIGKILL the recorder child - and ``encoders`` with it, as a container or cgroup kill takes them (they lead
+    process groups of their own)."""
+    child.kill()
+    for pid in encoders:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    child.stderr.close()
+
+
 def wait_gone(pids: list[int], timeout: float = 3.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -184,13 +196,7 @@ def test_frames_spilled_to_disk_are_recovered_when_the_encoders_are_killed_too(t
     spills = list((root / STAGING_DIR).glob("episode-*/*/*.backlog"))
     assert len(spills) == len(KEYS), spills
     encoded_before = [count_frames(spill.with_suffix(".mp4")) for spill in spills]
-    child.kill()
-    for pid in info["workers"]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    child.wait(10)
-    child.stdout.close()
-    child.stderr.close()
+    kill_child(child, info["workers"])
     report = recover_dataset(root)
     assert "salvaged an episode the recorder had not committed" in report.summary(), report.summary()
     data, episodes = dataset_tables(root)
@@ -426,14 +432,7 @@ def test_a_recorder_killed_with_saved_episodes_still_encoding_loses_none_of_them
     root = tmp_path / "ds"
     child, info = start_child("behind-saved", root)
     assert info["pending"] >= 1, "the saved episodes were still being encoded"
-    child.kill()
-    if encoders_too:  # they lead process groups of their own: a container or cgroup kill takes them too
-        for pid in info["workers"]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    child.wait(10)
-    child.stdout.close()
-    child.stderr.close()
+    kill_child(child, info["workers"] if encoders_too else [])
     report = recover_dataset(root)
     assert not wait_gone(info["workers"], timeout=120)
     data, episodes = dataset_tables(root)

@@ -36,6 +36,7 @@ from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError, WorkerDied
 from workers.frames import Layout, SlotFormat, copy_frame
+from workers.health import HINTS as HEALTH_HINTS
 from workers.protocol import (
     AttachRing,
     CancelEpisode,
@@ -88,13 +89,6 @@ def _import_path() -> str:
 
 #: The shortest interval the encode rate is measured over (progress reports come about twice a second).
 _RATE_INTERVAL_S = 0.25
-
-_HEALTH_HINTS = {
-    "frozen": "identical frames for a second or more: is the driver delivering new images?",
-    "black": "mean level below 8 for a second: lens cap, lost exposure, or no light",
-    "saturated": "mean level above 247 for a second: blinding light or exposure stuck high",
-    "exposure jump": "the mean level jumped by more than 48 between two frames",
-}
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -266,7 +260,7 @@ class CameraWorker:
             if event.episode == self._episode:
                 for flag in set(event.health) - self._health_warned:
                     self._health_warned.add(flag)
-                    logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, _HEALTH_HINTS[flag])
+                    logger.warning("camera %s looks broken: %s (%s)", self.camera, flag, HEALTH_HINTS[flag])
         elif isinstance(event, (EpisodeFailed, EpisodeFinished, EpisodeCancelled)):
             if event.episode == self._episode or event.episode in self._finishing:
                 self._outcomes[event.episode] = event

@@ -191,6 +191,21 @@ class DepthQuantization:
     use_log: bool = True
 
 
+def threads_for(vcodec: str, threads: int | None) -> int | None:
+    """The thread count ``vcodec`` is given: none for a hardware encoder (it runs on its device; some reject the
+    option), ``threads`` otherwise."""
+    return None if is_hardware_encoder(vcodec) else threads
+
+
+#: The fields that make an encoder config a depth stream's (LeRobot v0.6's ``DepthEncoderConfig``).
+DEPTH_CONFIG_FIELDS = ("depth_min", "depth_max", "shift", "use_log")
+
+
+def is_depth_config(config: Any) -> bool:
+    """Whether an encoder config object (ours or LeRobot's, read by attribute) describes a depth stream."""
+    return config is not None and all(hasattr(config, name) for name in DEPTH_CONFIG_FIELDS)
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """How one stream is encoded; plain data, so the recorder sends it to an encoder process as is.
@@ -219,7 +234,7 @@ class EncoderSettings:
         ``shift``/``use_log`` describes a depth stream.
         """
         depth = None
-        if all(hasattr(config, name) for name in ("depth_min", "depth_max", "shift", "use_log")):
+        if is_depth_config(config):
             depth = DepthQuantization(
                 float(config.depth_min), float(config.depth_max), float(config.shift), bool(config.use_log)
             )
@@ -230,7 +245,7 @@ class EncoderSettings:
             g=config.g,
             crf=config.crf,
             preset=config.preset,
-            threads=None if is_hardware_encoder(config.vcodec) else threads,
+            threads=threads_for(config.vcodec, threads),
             extra_options=dict(getattr(config, "extra_options", None) or {}),
             fast_decode=int(getattr(config, "fast_decode", 0) or 0),
             depth=depth,
@@ -273,7 +288,7 @@ class EncoderSettings:
             preset=preset,
             fast_decode=self.fast_decode,
             extra_options=self.extra_options,
-            encoder_threads=None if is_hardware_encoder(self.vcodec) else self.threads,
+            encoder_threads=threads_for(self.vcodec, self.threads),
             as_strings=True,
         )
 

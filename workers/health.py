@@ -26,6 +26,14 @@ FLAGS = ("frozen", "black", "saturated", "exposure jump")
 _STEP = 8
 _DARK, _BRIGHT, _JUMP = 8.0, 247.0, 48.0
 
+#: What each flag means and what to look at, for the operator (the thresholds are the ones above).
+HINTS = {
+    "frozen": "identical frames for a second or more: is the driver delivering new images?",
+    "black": f"mean level below {_DARK:g} for a second: lens cap, lost exposure, or no light",
+    "saturated": f"mean level above {_BRIGHT:g} for a second: blinding light or exposure stuck high",
+    "exposure jump": f"the mean level jumped by more than {_JUMP:g} between two frames",
+}
+
 
 class HealthMonitor:
     """Per-frame checks of one camera's episode; `flags` says what is wrong now (empty: looks healthy)."""

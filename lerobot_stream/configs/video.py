@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from workers.codecs import (
+    DEPTH_CONFIG_FIELDS,
     HW_ENCODERS,
     LIBSVTAV1_DEFAULT_PRESET,
     VALID_VIDEO_CODECS,
@@ -51,12 +52,13 @@ VIDEO_ENCODER_INFO_FIELD_NAMES: frozenset[str] = frozenset(
     {"g", "crf", "preset", "fast_decode", "extra_options", "video_backend"}
 )
 VIDEO_ENCODER_INFO_KEYS: frozenset[str] = frozenset(f"video.{name}" for name in VIDEO_ENCODER_INFO_FIELD_NAMES)
-DEPTH_ENCODER_INFO_FIELD_NAMES: frozenset[str] = frozenset({"depth_min", "depth_max", "shift", "use_log"})
+DEPTH_ENCODER_INFO_FIELD_NAMES: frozenset[str] = frozenset(DEPTH_CONFIG_FIELDS)
 
-DEFAULT_DEPTH_MIN: float = 0.01
-DEFAULT_DEPTH_MAX: float = 10.0
-DEFAULT_DEPTH_SHIFT: float = 3.5
-DEFAULT_DEPTH_USE_LOG: bool = True
+# LeRobot's names for the quantizer's defaults, whose home is `workers.codecs.DepthQuantization`.
+DEFAULT_DEPTH_MIN: float = _DepthQuantization.depth_min
+DEFAULT_DEPTH_MAX: float = _DepthQuantization.depth_max
+DEFAULT_DEPTH_SHIFT: float = _DepthQuantization.shift
+DEFAULT_DEPTH_USE_LOG: bool = _DepthQuantization.use_log
 DEFAULT_DEPTH_PIX_FMT: str = "gray12le"
 DEPTH_METER_UNIT: str = "m"
 DEPTH_MILLIMETER_UNIT: str = "mm"

@@ -73,7 +73,7 @@ from lerobot_stream.datasets.video_utils import (
 )
 from lerobot_stream.datasets.writer_lock import WriterLock
 from shm import check_owner, in_owner
-from workers.codecs import EncoderSettings, resolve_settings
+from workers.codecs import EncoderSettings, is_depth_config, resolve_settings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError, EncodingFailed
 from workers.frames import to_depth_map, to_hwc_uint8
@@ -103,7 +103,7 @@ def _encode_video_worker(
         video_encoder, vcodec = None, video_encoder
     # Both keywords, as each version's callers expect them (a config wins over vcodec in encode_video_frames).
     settings = {"video_encoder": video_encoder, "vcodec": vcodec or "libsvtav1"}
-    depth = video_encoder is not None and hasattr(video_encoder, "depth_min")
+    depth = is_depth_config(video_encoder)
     template = DEFAULT_DEPTH_PATH if depth else DEFAULT_IMAGE_PATH
     img_dir = (Path(root) / template.format(image_key=video_key, episode_index=episode_index, frame_index=0)).parent
     temp_path = Path(tempfile.mkdtemp(dir=root)) / f"{video_key}_{episode_index:03d}.mp4"

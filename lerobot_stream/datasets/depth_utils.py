@@ -49,10 +49,10 @@ def _quantizer(depth_min: float, depth_max: float, shift: float, use_log: bool) 
 
 def quantize_depth(
     depth: Any,
-    depth_min: float = 0.01,
-    depth_max: float = 10.0,
-    shift: float = 3.5,
-    use_log: bool = True,
+    depth_min: float = DepthQuantization.depth_min,
+    depth_max: float = DepthQuantization.depth_max,
+    shift: float = DepthQuantization.shift,
+    use_log: bool = DepthQuantization.use_log,
     pix_fmt: str = "gray12le",
     video_backend: str | None = "pyav",
     input_unit: str = "auto",
@@ -70,10 +70,10 @@ def quantize_depth(
 
 def dequantize_depth(
     quantized: Any,
-    depth_min: float = 0.01,
-    depth_max: float = 10.0,
-    shift: float = 3.5,
-    use_log: bool = True,
+    depth_min: float = DepthQuantization.depth_min,
+    depth_max: float = DepthQuantization.depth_max,
+    shift: float = DepthQuantization.shift,
+    use_log: bool = DepthQuantization.use_log,
     pix_fmt: str = "gray12le",
     output_unit: str = "mm",
     output_tensor: bool = True,

@@ -26,6 +26,7 @@ from workers.codecs import (
     EncoderSettings,
     compatible_pix_fmt,
     detect_hw_encoders,
+    is_depth_config,
     resolve_settings,
 )
 from workers.codecs import codec_options as _codec_options
@@ -365,7 +366,7 @@ def get_video_info(video_path: Path | str, video_encoder: Any = None) -> dict:
         for name, value in fields.items():
             if name != "vcodec":
                 info.setdefault(f"video.{name}", value)
-        depth = all(hasattr(video_encoder, name) for name in ("depth_min", "depth_max", "shift", "use_log"))
+        depth = is_depth_config(video_encoder)
         info["is_depth_map"] = info["video.is_depth_map"] = depth
     return info
 
