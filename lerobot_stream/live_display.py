@@ -86,9 +86,11 @@ class LiveBlock:
             self._lines = []
 
     def release(self) -> None:
-        """Leave the block on screen as it is; the next `draw` starts a new block below it."""
+        """Leave the block on screen as it is; the next `draw` starts a new block below it (and, without a
+        terminal, writes its line at once: something new is being shown)."""
         with self._lock:
             self._lines, self._rows_on_screen = [], 0
+            self._last_compact = -float("inf")
 
     # -- internals ----------------------------------------------------------------------------------------------
     def _erase(self) -> str:
