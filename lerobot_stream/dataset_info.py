@@ -29,12 +29,25 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 
 def _size_on_disk(root: Path) -> int:
-    """Bytes of every file under ``root`` (a linked folder, e.g. ``videos/`` on another disk, counts)."""
-    total = 0
-    for folder, _, files in os.walk(root, followlinks=True):
-        for name in files:
+    """Bytes of every file under ``root``. A linked folder (``videos/`` on another disk) counts; each folder is
+    counted once, so a link that loops back cannot make this run forever."""
+    total, seen, folders = 0, set(), [Path(root)]
+    while folders:
+        folder = folders.pop()
+        try:
+            identity = (folder.stat().st_dev, folder.stat().st_ino)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
             try:
-                total += os.stat(os.path.join(folder, name)).st_size
+                if entry.is_dir():
+                    folders.append(Path(entry.path))
+                elif entry.is_file():
+                    total += entry.stat().st_size
             except OSError:
                 continue
     return total
@@ -66,10 +79,11 @@ def _episode(episode: dict, fps: int, cameras: list[str]) -> dict[str, Any]:
         flags = episode.get(f"videos/{key}/health") or ""
         if flags:
             health[key] = flags.split(",")
+    frames = episode.get("length") or 0  # a damaged row is the report's problem, not a reason to fail here
     return {
-        "episode_index": episode["episode_index"],
-        "frames": episode["length"],
-        "duration_s": episode["length"] / fps,
+        "episode_index": episode.get("episode_index"),
+        "frames": frames,
+        "duration_s": frames / fps,
         "tasks": list(episode.get("tasks") or []),
         "repeated_frames": {key: int(episode.get(f"videos/{key}/repeated_frames") or 0) for key in cameras},
         "health": health,
@@ -81,7 +95,7 @@ def describe(report: DatasetReport) -> dict[str, Any]:
     info = report.info
     fps = info.get("fps")
     fps = fps if isinstance(fps, int) and not isinstance(fps, bool) and fps > 0 else 1  # a problem of the report
-    frames = sum(int(episode["length"]) for episode in report.episodes)
+    frames = sum(int(episode.get("length") or 0) for episode in report.episodes)
     duration = frames / fps
     cameras = report.video_keys
     episodes = [_episode(episode, fps, cameras) for episode in report.episodes]
@@ -136,7 +150,7 @@ def _episode_line(episode: dict[str, Any]) -> str:
     health = "; ".join(f"{_short(key)} {', '.join(flags)}" for key, flags in episode["health"].items()) or "ok"
     tasks = " | ".join(episode["tasks"])
     return (
-        f"  {episode['episode_index']:>7}  {episode['frames']:>6}  {episode['duration_s']:>7.1f} s  "
+        f"  {episode['episode_index']!s:>7}  {episode['frames']:>6}  {episode['duration_s']:>7.1f} s  "
         f"{repeated_text:<14}  {health:<14}  {tasks}"
     )
 

@@ -104,3 +104,17 @@ def test_info_counts_in_words_a_person_reads(tmp_path):
     dataset.finalize()
     text = info(str(root)).stdout
     assert "Episodes   1 episode, 3 frames, 0.1 s" in text and '"the only task" (1 episode)' in text
+
+
+def test_info_survives_a_link_that_loops_back_into_the_dataset(tmp_path):
+    """``videos/`` may be a link to another disk, so linked folders are counted - each once."""
+    root = tmp_path / "looped"
+    dataset = LeRobotDataset.create("t/loop", fps=30, features=features(1), root=root, streaming_encoding=True)
+    for g in range(3):
+        dataset.add_frame(frame(g, 1, "task"))
+    dataset.save_episode()
+    dataset.finalize()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    (root / "meta" / "back_to_root").symlink_to(root)
+    described = json.loads(info(str(root), "--json").stdout)  # would never finish following the loop
+    assert described["size_bytes"] == size
