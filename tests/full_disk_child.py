@@ -12,7 +12,7 @@ Modes:
 * ``backlog-reserve``: an encoder far behind, whose backlog spills to disk: the free space must stay above the
   reserve it was given.
 * ``spill-recovery``: recover a killed encoder's spilled frames on a full disk (it must fail and change nothing),
-  then with room again.
+  then with room again; and start spilling on the full disk (no spill file with a header cut short is left).
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def spill_recovery(mount: Path) -> dict:
     import av
 
     from lerobot_stream.datasets.video_prefix import append_spilled_frames
-    from workers.backlog import BacklogBudget, FrameBacklog, spill_path_for
+    from workers.backlog import BacklogBudget, FrameBacklog, SpillFile, spill_path_for
     from workers.codecs import EncoderSettings
     from workers.encode import EpisodeEncoder
 
@@ -266,10 +266,25 @@ def spill_recovery(mount: Path) -> dict:
         error = f"{type(exc).__name__}: {exc}"
     after = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (video, spill_path_for(video))}
     leftovers = sorted(p.name for p in mount.iterdir() if p.name not in (*before, "filler"))
+    filler.leave_bytes(0)  # what the failed recovery freed is taken again
+    fresh_path = mount / "fresh.backlog"
+    fresh = FrameBacklog(BacklogBudget(0, 0), fresh_path, None, settings)  # a spill begun on the full disk
+    fresh.push(0, av.VideoFrame.from_ndarray(noisy[0], format="rgb24").reformat(format="yuv420p"))  # in memory
+    try:
+        fresh.push(1, av.VideoFrame.from_ndarray(noisy[1], format="rgb24").reformat(format="yuv420p"))
+        spill_error = None
+    except OSError as exc:
+        spill_error = f"{type(exc).__name__}: {exc}"
+    try:  # a spill file left behind has its whole header: recovery can read it
+        fresh_readable = not fresh_path.exists() or SpillFile.open(fresh_path) is not None
+    except ValueError:
+        fresh_readable = False
     filler.release()
     missing = append_spilled_frames(video, 30)
     return {
         "error": error,
+        "spill_error": spill_error,
+        "fresh_readable": fresh_readable,
         "unchanged": before == after,
         "leftovers": leftovers,
         "missing": missing,

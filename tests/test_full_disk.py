@@ -74,4 +74,5 @@ def test_recovering_spilled_frames_on_a_full_disk_changes_nothing_until_there_is
     report = run_on_small_filesystem(tmp_path, "size=32m", "spill-recovery")
     assert report["error"] and "No space left" in report["error"], report["error"]
     assert report["unchanged"] and not report["leftovers"], report  # the spill file kept for a retry
+    assert "No space left" in report["spill_error"] and report["fresh_readable"]  # no header cut short left
     assert report["missing"] == [] and report["identities"] == list(range(60)), report["identities"]

@@ -212,9 +212,7 @@ class FrameBacklog:
         elif layout != self._layout:  # the encode core refuses a size change before this point
             raise ValueError(f"spilled frames must keep one format: {layout} after {self._layout}")
         if self._spill is None:
-            self._spill = open(self.spill_path, "w+b")  # noqa: SIM115 - kept open for the episode
-            self._spill.write(spill_header(layout, self._settings))
-            self._data_start = self._read_at = self._write_at = self._spill.tell()
+            self._spill = self._create_spill_file(layout)
         self._spill.seek(self._write_at)
         self._spill.write(_INDEX.pack(index))
         for plane in frame.planes:
@@ -222,6 +220,22 @@ class FrameBacklog:
         self._write_at = self._spill.tell()
         self.spilled += 1
         self._spills_since_check += 1
+
+    def _create_spill_file(self, layout: FrameLayout) -> BinaryIO:
+        """The spill file with its whole header, or none at all: a header cut short by a full disk would make
+        every record after it unreadable to recovery."""
+        spill = open(self.spill_path, "w+b")  # noqa: SIM115 - kept open for the episode
+        try:
+            spill.write(spill_header(layout, self._settings))
+            spill.flush()
+        except BaseException:
+            with contextlib.suppress(OSError):  # closing flushes again, and fails again
+                spill.close()
+            with contextlib.suppress(OSError):
+                self.spill_path.unlink()
+            raise
+        self._data_start = self._read_at = self._write_at = spill.tell()
+        return spill
 
     def _read(self) -> tuple[int, av.VideoFrame]:
         self._spill.flush()
