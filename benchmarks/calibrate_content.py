@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from lerobot_stream.cameras import load_footage
+from lerobot_stream.cli_arguments import resolution
 from lerobot_stream.scene import PannedImageCamera, canvas_size
 from lerobot_stream.synthetic import SyntheticCamera
 from workers.scheduling import calling_thread_policy_kept
@@ -54,12 +55,12 @@ def encode_cost(camera, frames: int, width: int, height: int) -> tuple[float, fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_content", description=__doc__.split("\n")[0])
     parser.add_argument("photos", nargs="+", type=Path, help="photographs to pan (PNG, JPEG, ...)")
-    parser.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
+    parser.add_argument("--resolution", type=resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
     parser.add_argument("--frames", type=int, default=96, help="frames encoded per content (default: %(default)s)")
     parser.add_argument("--scene-seeds", type=int, default=3, help="default-scene cameras to measure")
     args = parser.parse_args(argv)
     os.environ.setdefault("SVT_LOG", "0")
-    width, height = (int(v) for v in args.resolution.lower().split("x"))
+    width, height = args.resolution
     print(f"PyAV {av.__version__}, {width}x{height}, libsvtav1 g=2 crf=30 default preset, one thread per encoder")
     print(f"{'content':<32}{'frames/s':>10}{'KB/frame':>10}")
     photos = []

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lerobot_stream.cameras import make_cameras
-from lerobot_stream.cli_arguments import camera_counts
+from lerobot_stream.cli_arguments import camera_counts, resolution
 from lerobot_stream.record import dataset_features
 from lerobot_stream.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3, help="episodes per session (default: %(default)s)")
     p.add_argument("--episode-seconds", type=float, default=20.0, help="(default: %(default)s)")
     p.add_argument("--reset-seconds", type=float, default=20.0, help="(default: %(default)s)")
-    p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT (default: %(default)s)")
+    p.add_argument("--resolution", type=resolution, default=(640, 480), help="WIDTHxHEIGHT (default: 640x480)")
     p.add_argument("--fps", type=int, default=30, help="(default: %(default)s)")
     p.add_argument("--limit-seconds", type=float, default=3.0, help="parallel encode limit run; 0: skip (default 3)")
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for the JSON (default: %(default)s)")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("SVT_LOG", "0")
     logging.basicConfig(level=logging.ERROR)  # repeated frames are expected here; the table reports them
-    args.width, args.height = (int(v) for v in args.resolution.lower().split("x"))
+    args.width, args.height = args.resolution
     machine = machine_description()
     print(f"Machine: {machine['cpu']}, {machine['cores']} cores, PyAV {machine['pyav']}", flush=True)
     print("Preparing the cameras and measuring the parallel encode limit...", flush=True)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = limit_info.get("parallel_limit_cameras", limit_info["limit_cameras"])
     print(
         f"Parallel encode limit: {limit:.1f} cameras. Sessions of {args.episodes} x {args.episode_seconds:g} s "
-        f"episodes with {args.reset_seconds:g} s resets, {args.resolution} @ {args.fps} fps, scene content.\n",
+        f"episodes with {args.reset_seconds:g} s resets, {args.width}x{args.height} @ {args.fps} fps, scene content.\n",
         flush=True,
     )
     print(HEADER, flush=True)

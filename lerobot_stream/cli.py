@@ -155,7 +155,7 @@ def _cmd_record(args) -> int:
 
     report = inspect_dataset(args.root)
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-        print(integrity_line({"healthy": report.healthy, "videos_decoded": report.decoded}))
+        print(integrity_line(report.healthy, report.decoded, len(report.problems)))
     return 0 if report.healthy and not summary.save_error else 1
 
 

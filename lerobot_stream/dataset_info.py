@@ -28,7 +28,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
-def _size_on_disk(root: Path) -> int:
+def size_on_disk(root: Path) -> int:
     """Bytes of every file under ``root``. A linked folder (``videos/`` on another disk) counts; each folder is
     counted once, so a link that loops back cannot make this run forever."""
     total, seen, folders = 0, set(), [Path(root)]
@@ -57,7 +57,7 @@ def _camera(report: DatasetReport, key: str, duration_s: float) -> dict[str, Any
     feature = report.info["features"][key]
     video = feature.get("info") or {}
     files = report.root / "videos" / key
-    size = _size_on_disk(files) if files.is_dir() else 0
+    size = size_on_disk(files) if files.is_dir() else 0
     return {
         "key": key,
         "width": video.get("video.width"),
@@ -108,7 +108,7 @@ def describe(report: DatasetReport) -> dict[str, Any]:
         "episodes": len(episodes),
         "frames": frames,
         "duration_s": duration,
-        "size_bytes": _size_on_disk(report.root),
+        "size_bytes": size_on_disk(report.root),
         "tasks": [{"task": task, "episodes": count} for task, count in task_counts.items()],
         "features": [
             {"name": name, "dtype": feature.get("dtype"), "shape": list(feature.get("shape") or ())}
@@ -192,14 +192,15 @@ def format_description(description: dict[str, Any], all_episodes: bool = False) 
         )
     integrity = d["integrity"]
     lines += [f"  note: {note}" for note in integrity["notes"]]
-    lines.append(integrity_line(integrity))
+    lines.append(integrity_line(integrity["healthy"], integrity["videos_decoded"], len(integrity["problems"])))
     lines += [f"  - {problem}" for problem in integrity["problems"]]
     return "\n".join(lines)
 
 
-def integrity_line(integrity: dict[str, Any]) -> str:
-    if integrity["healthy"] and integrity["videos_decoded"]:
+def integrity_line(healthy: bool, videos_decoded: bool, problems: int) -> str:
+    """The verdict line of ``info`` (and of ``record``, after the recording)."""
+    if healthy and videos_decoded:
         return "Integrity: OK (video frames match data rows, timestamps consistent)"
-    if integrity["healthy"]:
+    if healthy:
         return "Integrity: OK as far as checked (metadata, data rows, timestamps; videos not decoded)"
-    return f"Integrity: {plural(len(integrity['problems']), 'problem')}"
+    return f"Integrity: {plural(problems, 'problem')}"

@@ -24,6 +24,7 @@ from typing import TextIO
 import numpy as np
 
 from lerobot_stream.cameras import depth_cameras, make_cameras
+from lerobot_stream.dataset_info import size_on_disk
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.utils import INFO_PATH
@@ -327,7 +328,7 @@ def _run_record(config: RecordConfig, out: TextIO, display: StatusDisplay) -> Re
             display.clear()
             summary.peak_backlog_mb = display.peak_backlog_mb
             _count_repeated(dataset, summary)
-    summary.size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6  # as info counts
+    summary.size_mb = size_on_disk(root) / 1e6  # as info counts it
     _print_summary(summary, config, out)
     return summary
 

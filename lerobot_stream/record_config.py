@@ -3,11 +3,11 @@ the dataset's own cameras, resolution and fps for ``--resume`` (refusing what co
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lerobot_stream.datasets.utils import INFO_PATH
+from lerobot_stream.configs.video import is_depth_map
+from lerobot_stream.datasets.utils import INFO_PATH, load_json
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
 DEFAULT_TASK = "pick up the synthetic cube"
@@ -84,13 +84,13 @@ def settle(config: RecordConfig, joints: int) -> RecordConfig:
         return replace(config, cameras=config.cameras or 3, width=width, height=height, fps=config.fps or 30)
     root = Path(config.root)
     try:
-        info = json.loads((root / INFO_PATH).read_text())
+        info = load_json(root / INFO_PATH)
         features, fps = info["features"], int(info["fps"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResumeRefused(f"--resume: {root} is not a dataset to append to ({type(exc).__name__}: {exc})") from None
     rgb = [key for key, f in features.items() if f.get("dtype") == "video" and len(f.get("shape", ())) == 3]
     rgb = [key for key in rgb if features[key]["shape"][2] == 3]
-    depth = any((f.get("info") or {}).get("is_depth_map") for f in features.values())
+    depth = any(is_depth_map(f) for f in features.values())
     height, width = (features[rgb[0]]["shape"][:2]) if rgb else (0, 0)
     settled = replace(config, cameras=len(rgb), height=height, width=width, fps=fps, depth=depth)
     given = {"--cameras": (config.cameras, len(rgb)), "--fps": (config.fps, fps)}

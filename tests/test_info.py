@@ -95,13 +95,17 @@ def test_info_describes_what_was_recorded_and_lists_the_episodes_that_need_a_loo
     assert sum(1 for line in every.splitlines() if line.startswith("  ") and line.split()[0].isdigit()) == 22
 
 
-def test_info_counts_in_words_a_person_reads(tmp_path):
-    root = tmp_path / "one"
+def _one_episode(root: Path, task: str) -> None:
     dataset = LeRobotDataset.create("t/one", fps=30, features=features(1), root=root, streaming_encoding=True)
     for g in range(3):
-        dataset.add_frame(frame(g, 1, "the only task"))
+        dataset.add_frame(frame(g, 1, task))
     dataset.save_episode()
     dataset.finalize()
+
+
+def test_info_counts_in_words_a_person_reads(tmp_path):
+    root = tmp_path / "one"
+    _one_episode(root, "the only task")
     text = info(str(root)).stdout
     assert "Episodes   1 episode, 3 frames, 0.1 s" in text and '"the only task" (1 episode)' in text
 
@@ -109,11 +113,7 @@ def test_info_counts_in_words_a_person_reads(tmp_path):
 def test_info_survives_a_link_that_loops_back_into_the_dataset(tmp_path):
     """``videos/`` may be a link to another disk, so linked folders are counted - each once."""
     root = tmp_path / "looped"
-    dataset = LeRobotDataset.create("t/loop", fps=30, features=features(1), root=root, streaming_encoding=True)
-    for g in range(3):
-        dataset.add_frame(frame(g, 1, "task"))
-    dataset.save_episode()
-    dataset.finalize()
+    _one_episode(root, "task")
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     (root / "meta" / "back_to_root").symlink_to(root)
     described = json.loads(info(str(root), "--json").stdout)  # would never finish following the loop

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -35,32 +37,28 @@ from workers.stats import ImageStatsAccumulator
 logger = logging.getLogger(__name__)
 
 
-def decodable_stats(path: Path, limit: int) -> tuple[int, ImageStatsAccumulator]:
-    """How many of the first ``limit`` frames decode (a killed writer leaves a truncated last fragment),
-    and their statistics."""
-    stats = ImageStatsAccumulator()
+def _decodable_frames(path: Path) -> Iterator[av.VideoFrame]:
+    """``path``'s frames up to where it is damaged (a killed writer leaves a truncated last fragment)."""
     try:
         with av.open(ffmpeg_path(path)) as container:
-            for frame in container.decode(video=0):
-                if stats.frames >= limit:
-                    break
-                stats.update(frame.to_ndarray(format="rgb24"))
+            yield from container.decode(video=0)
     except (av.error.FFmpegError, OSError, ValueError):
-        pass  # everything before the damage counts
+        return  # everything before the damage counts
+
+
+def decodable_stats(path: Path, limit: int) -> tuple[int, ImageStatsAccumulator]:
+    """How many of the first ``limit`` frames decode, and their statistics."""
+    stats = ImageStatsAccumulator()
+    for frame in itertools.islice(_decodable_frames(path), limit):
+        stats.update(frame.to_ndarray(format="rgb24"))
     return stats.frames, stats
 
 
 def _last_decodable_frame(path: Path) -> tuple[int, av.VideoFrame | None]:
     """How many frames of ``path`` decode, and the last of them."""
     count, last = 0, None
-    if not path.exists():
-        return 0, None
-    try:
-        with av.open(ffmpeg_path(path)) as container:
-            for frame in container.decode(video=0):
-                count, last = count + 1, frame
-    except (av.error.FFmpegError, OSError, ValueError):
-        pass
+    for frame in _decodable_frames(path) if path.exists() else ():
+        count, last = count + 1, frame
     return count, last
 
 
