@@ -72,7 +72,7 @@ def test_workers_exit_and_segments_go_when_the_recorder_is_killed(tmp_path, whol
 _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from workers.episode_pipeline import hold_encoding_lock
+    from workers.encoding_lock import hold_encoding_lock
     folder = Path(sys.argv[1])
     hold_encoding_lock(folder)
     print("held", flush=True)
@@ -90,7 +90,7 @@ def test_salvage_waits_for_an_encoder_that_works_without_writing_and_gives_up_on
     """A dead recorder's encoder process still holds its episode folder: salvage waits while the process uses CPU,
     even if its MP4 does not grow (a look-ahead filling, on a slow board for tens of seconds), and gives up on
     one that makes no progress at all."""
-    from workers.episode_pipeline import wait_for_encoders
+    from workers.encoding_lock import wait_for_encoders
 
     folder = tmp_path / "staging" / "episode-000000" / "cam"
     folder.mkdir(parents=True)
@@ -114,3 +114,62 @@ def test_salvage_waits_for_an_encoder_that_works_without_writing_and_gives_up_on
         assert still_held == [] and waited >= 2.0, (still_held, waited)  # waited until it let go
     else:
         assert still_held == [str(folder)] and waited < 2.4, (still_held, waited)
+
+
+_LATE_ENCODER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    print("started", flush=True)
+    time.sleep(1.5)  # still importing PyAV on a busy machine when the recorder died
+    from workers.encoding_lock import hold_encoding_lock
+    folder = Path(sys.argv[1])
+    hold_encoding_lock(folder)
+    (folder / "cam_streaming.mp4").write_bytes(b"the whole episode")
+""")
+
+
+def test_salvage_waits_for_an_encoder_that_had_not_yet_started_its_episode(tmp_path):
+    """The recorder names the process in the episode folder before telling it to start: a salvage run in the
+    gap before the process takes the folder's lock (found in CI: a process still importing PyAV) waits for it
+    instead of reading, and removing, a folder that process was about to write its whole episode into."""
+    from workers.encoding_lock import claim_episode_folder, wait_for_encoders
+
+    folder = tmp_path / "staging" / "episode-000000" / "cam"
+    folder.mkdir(parents=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _LATE_ENCODER, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    try:
+        assert process.stdout.readline().strip() == "started"
+        claim_episode_folder(folder, process.pid)
+        assert wait_for_encoders(tmp_path / "staging", stall_s=10.0) == []
+        assert (folder / "cam_streaming.mp4").read_bytes() == b"the whole episode"
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_salvage_does_not_wait_for_a_process_that_only_reuses_the_pid_named(tmp_path):
+    """A lock file naming a PID that a process started later now has (the encoder died long ago, the PID was
+    reused) does not hold the folder."""
+    from workers.encoding_lock import ENCODING_LOCK, wait_for_encoders
+
+    folder = tmp_path / "staging" / "episode-000000" / "cam"
+    folder.mkdir(parents=True)
+    lock = folder / ENCODING_LOCK
+    lock.write_text(str(os.getpid()))  # this process: never waited for (a thread encoder of it is done)
+    start = time.monotonic()
+    assert wait_for_encoders(tmp_path / "staging", stall_s=5.0) == []
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lock.write_text(str(process.pid))
+        os.utime(lock, (time.time() - 60, time.time() - 60))  # written before the process existed
+        assert wait_for_encoders(tmp_path / "staging", stall_s=5.0) == []
+    finally:
+        process.kill()
+        process.wait()
+    assert time.monotonic() - start < 3.0

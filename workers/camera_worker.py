@@ -34,6 +34,7 @@ from shm.readiness import ReadinessProbe
 from workers.backlog import NO_BACKLOG, BacklogBudget
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
+from workers.encoding_lock import claim_episode_folder
 from workers.errors import CameraEncoderError, WorkerDied
 from workers.frames import Layout, SlotFormat, copy_frame
 from workers.health import HINTS as HEALTH_HINTS
@@ -163,7 +164,11 @@ class CameraWorker:
         command = [sys.executable, "-I", "-c", _BOOT, _import_path(), *map(str, child_fds)]
         # Not awaited: the process starts while the caller goes on (commands wait in the pipe meanwhile).
         close_after = [command_read, event_write, consumer_pipes.ready, consumer_pipes.freed]
-        self._spawn = BackgroundSpawn(command, child_fds, env, priority, close_after=close_after)
+        #: Episode folders whose lock file does not name the process yet: it was still being started.
+        self._unclaimed: list[Path] = []
+        self._spawn = BackgroundSpawn(
+            command, child_fds, env, priority, close_after=close_after, on_started=self._claim_folders
+        )
         self._commands = Connection(command_write, readable=False)
         self._events = Connection(event_read, writable=False)
         self._events_ready = ReadinessProbe(self._events)
@@ -344,7 +349,17 @@ class CameraWorker:
         self.failure = None
         self._health_warned = set()  # each health flag is logged once per episode
         self._update_status()
+        self._unclaimed.append(Path(path).parent)
+        if self._spawn.process is not None:  # else the spawning thread claims it as soon as the process exists
+            self._claim_folders(self._spawn.process)
         self._send(StartEpisode(episode, str(path), settings, fragmented, backlog))
+
+    def _claim_folders(self, process: subprocess.Popen) -> None:
+        """Name ``process`` in the lock file of the episode folders it will encode (`workers.encoding_lock`).
+        Called by the recording thread and by the spawning thread: ``list.pop`` hands each folder to one."""
+        while self._unclaimed:
+            with contextlib.suppress(IndexError):
+                claim_episode_folder(self._unclaimed.pop(), process.pid)
 
     def ensure_ring(self, slot: SlotFormat, in_loop: bool = False) -> None:
         """Allocate the ring for frames stored as ``slot`` (no-op if it already fits). Between frames only.

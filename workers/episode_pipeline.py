@@ -23,84 +23,19 @@ aborts; the encoding thread encodes and closes the file.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from workers.backlog import BacklogBudget, FrameBacklog, MemoryAccount, frame_bytes, spill_path_for
 from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.encoding_lock import hold_encoding_lock
 
 logger = logging.getLogger(__name__)
-
-#: Held (``flock``) in the episode's folder while its encoder process may still write the episode's MP4 - also
-#: after the recorder died, while the process encodes the frames it holds (`workers.worker_main`). Salvage waits
-#: for it (`wait_for_encoders`).
-ENCODING_LOCK = ".encoding.lock"
-
-
-def hold_encoding_lock(folder: Path) -> int | None:
-    """Lock the episode folder for this process and write its PID in the lock file (for `wait_for_encoders`)."""
-    try:
-        fd = os.open(folder / ENCODING_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError:
-        return None  # the folder is gone (a cancelled episode): nothing to protect
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
-
-
-def _progress(lock_path: Path) -> tuple[int, float]:
-    """Signs that the process holding ``lock_path`` is working: the size of the folder's MP4s, and the CPU time
-    of the process whose PID the lock file names (a codec filling its look-ahead, or a process whose episode
-    waits behind another, writes nothing for a long while; on a slow board, tens of seconds)."""
-    size = sum(p.stat().st_size for p in lock_path.parent.glob("*.mp4"))
-    cpu = 0.0
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        times = psutil.Process(int(lock_path.read_text().strip())).cpu_times()
-        cpu = times.user + times.system
-    return size, cpu
-
-
-def wait_for_encoders(staging: Path, stall_s: float = 60.0) -> list[str]:
-    """Wait until no encoder process holds an episode folder under ``staging``: a recorder that died left its
-    encoders encoding the frames they held, into files salvage is about to read. Gives up on a folder whose
-    process has made no progress (`_progress`) for ``stall_s``, or used CPU without its MP4 growing for ten
-    times that (a process spinning is not encoding); returns the folders still held then."""
-    held: list[str] = []
-    for lock_path in sorted(Path(staging).rglob(ENCODING_LOCK)):
-        with contextlib.suppress(OSError), open(lock_path) as lock:
-            last, last_change = None, time.monotonic()
-            last_growth = last_change
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if last is None:
-                        logger.warning(
-                            "waiting for an encoder process of the recorder that died to finish the frames it held "
-                            "(%s)",
-                            lock_path.parent,
-                        )
-                    progress, now = _progress(lock_path), time.monotonic()
-                    if last is not None and progress[0] != last[0]:
-                        last_growth = now
-                    if progress != last:
-                        last, last_change = progress, now
-                    if now - last_change > stall_s or now - last_growth > 10 * stall_s:
-                        held.append(str(lock_path.parent))
-                        break
-                    time.sleep(0.2)
-    return held
 
 
 class EncodingEpisode:

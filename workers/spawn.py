@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from workers.scheduling import PRIORITIES, policy_for
@@ -52,14 +53,23 @@ class BackgroundSpawn:
     ``close_after`` (descriptors, or objects with ``close()`` that own one of ``fds``) are closed in this process
     as soon as the child has its copies - a pipe's end left open here would hide the child's exit from its peer.
     `done` says whether the attempt is over; `result` waits for it and returns the process or raises what
-    prevented it.
+    prevented it. ``on_started`` is called with the process, in the spawning thread, once it exists.
     """
 
-    def __init__(self, command: list[str], fds: list[int], env: dict[str, str], priority: str, close_after: list[int]):
+    def __init__(
+        self,
+        command: list[str],
+        fds: list[int],
+        env: dict[str, str],
+        priority: str,
+        close_after: list[Any],
+        on_started: Callable[[subprocess.Popen], None] | None = None,
+    ):
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
         self.process: subprocess.Popen | None = None
         self.error: BaseException | None = None
+        self._on_started = on_started
         self._thread = threading.Thread(
             target=self._run, args=(command, fds, env, priority, close_after), name="lerobot_stream-spawn", daemon=True
         )
@@ -78,6 +88,8 @@ class BackgroundSpawn:
             self.process = subprocess.Popen(
                 command, pass_fds=fds, env=env, stdin=subprocess.DEVNULL, **_OWN_PROCESS_GROUP
             )
+            if self._on_started is not None:
+                self._on_started(self.process)
         except BaseException as exc:  # reported through `error` / `result`
             self.error = exc
         finally:

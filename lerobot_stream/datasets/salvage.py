@@ -38,7 +38,7 @@ from lerobot_stream.datasets.journal import (
 from lerobot_stream.datasets.streamed_videos import episode_folder_name
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
 from lerobot_stream.datasets.video_prefix import common_prefix
-from workers.episode_pipeline import wait_for_encoders
+from workers.encoding_lock import wait_for_encoders
 
 logger = logging.getLogger(__name__)
 
