@@ -2,11 +2,11 @@
 
     python -m benchmarks.calibrate_content PHOTO [PHOTO ...] [--resolution 640x480] [--frames 96]
 
-Each photograph is panned like a moving camera with sensor noise (`lerobot_stream.scene.PannedImageCamera`,
+Each photograph is panned like a moving camera with sensor noise (`lerobot_stream.sources.scene.PannedImageCamera`,
 the same motion and noise as the default scene), then every content is encoded by one single-threaded
 encoder at the benchmark's settings (libsvtav1, g=2, crf=30, default preset), on pre-converted frames.
 The table gives frames/s and KB/frame per content and the scene's ratio to the photographs' mean; the
-default scene's constants (`lerobot_stream.scene`) were chosen so that both ratios lie within 25 %.
+default scene's constants (`lerobot_stream.sources.scene`) were chosen so that both ratios lie within 25 %.
 Photographs that are smaller than the frame plus its pan margin are scaled up first, which makes them
 cheaper than native footage: prefer pictures at least as large as the frame.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from lerobot_stream.cameras import load_footage
-from lerobot_stream.cli_arguments import resolution
-from lerobot_stream.scene import PannedImageCamera, canvas_size
-from lerobot_stream.synthetic import SyntheticCamera
+from lerobot_stream.cli.arguments import resolution
+from lerobot_stream.sources.cameras import load_footage
+from lerobot_stream.sources.scene import PannedImageCamera, canvas_size
+from lerobot_stream.sources.synthetic import SyntheticCamera
 from workers.scheduling import calling_thread_policy_kept
 
 from .limit import open_encoder

@@ -37,7 +37,7 @@ import numpy as np
 from lerobot_stream.configs.video import DepthEncoderConfig, rgb_config_from_keywords
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
-from lerobot_stream.synthetic import SyntheticDepthCamera
+from lerobot_stream.sources.synthetic import SyntheticDepthCamera
 from workers.codecs import resolve_settings
 
 from .measure import TreeMonitor, fidelity, paced_loop
@@ -47,7 +47,7 @@ DESIGNS = ("process", "thread", "png", "lerobot")
 DEFAULT_DESIGNS = ("process", "thread", "png")
 #: What a run records per camera: RGB only, or RGB plus a depth stream (an RGB-D camera).
 WORKLOADS = ("rgb", "rgbd")
-#: Anything with ``read() -> frame`` (`lerobot_stream.cameras`, `SyntheticDepthCamera`).
+#: Anything with ``read() -> frame`` (`lerobot_stream.sources.cameras`, `SyntheticDepthCamera`).
 Source = Any
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from lerobot_stream.cameras import make_cameras
+from lerobot_stream.sources.cameras import make_cameras
 from workers.codecs import EncoderSettings, available_cores, is_hardware_encoder
 from workers.encode import EpisodeEncoder
 from workers.media_paths import ffmpeg_path

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import av
 
-from lerobot_stream.cameras import CONTENTS, SourceError, make_cameras
-from lerobot_stream.cli_arguments import (
+from lerobot_stream.cli.arguments import (
     camera_counts,
     non_negative_float,
     non_negative_int,
@@ -30,7 +29,8 @@ from lerobot_stream.cli_arguments import (
     positive_int,
     resolution,
 )
-from lerobot_stream.synthetic import SyntheticDepthCamera
+from lerobot_stream.sources.cameras import CONTENTS, SourceError, make_cameras
+from lerobot_stream.sources.synthetic import SyntheticDepthCamera
 from workers.codecs import EncoderUnavailable, available_cores, check_encoder_usable, is_hardware_encoder
 
 from .designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources

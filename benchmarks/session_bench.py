@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lerobot_stream.cameras import make_cameras
-from lerobot_stream.cli_arguments import camera_counts, resolution
-from lerobot_stream.record import dataset_features
-from lerobot_stream.synthetic import SyntheticRobot
+from lerobot_stream.cli.arguments import camera_counts, resolution
+from lerobot_stream.cli.record import dataset_features
+from lerobot_stream.sources.cameras import make_cameras
+from lerobot_stream.sources.synthetic import SyntheticRobot
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
 
 from .limit import measure_limit

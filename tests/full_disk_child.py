@@ -33,7 +33,7 @@ from helpers import dataset_tables, decode_identities, identities_shown, identit
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from lerobot_stream.integrity import inspect_dataset
+from lerobot_stream.recovery.integrity import inspect_dataset
 
 H, W = 64, 96
 KEYS = ["observation.images.cam0", "observation.images.cam1"]
@@ -235,7 +235,7 @@ def spill_recovery(mount: Path) -> dict:
     must raise ``OSError`` and leave both files as they were; with room again it appends the 50 frames."""
     import av
 
-    from lerobot_stream.datasets.video_prefix import append_spilled_frames
+    from lerobot_stream.recovery.video_prefix import append_spilled_frames
     from workers.backlog import BacklogBudget, FrameBacklog, SpillFile, spill_path_for
     from workers.codecs import EncoderSettings
     from workers.encode import EpisodeEncoder

@@ -193,7 +193,7 @@ def fill_disk(root: Path) -> None:
     except Exception as exc:
         report["errors"].append(f"{type(exc).__name__}: {exc}")
     report["saved"] = dataset.num_episodes
-    from lerobot_stream.integrity import inspect_dataset
+    from lerobot_stream.recovery.integrity import inspect_dataset
 
     inspection = inspect_dataset(root)
     report["healthy"] = inspection.healthy

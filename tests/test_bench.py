@@ -19,7 +19,7 @@ from helpers import identity_frame, write_h264
 
 from benchmarks.designs import RunResult
 from benchmarks.record_bench import report_failures
-from lerobot_stream.cli_arguments import camera_counts
+from lerobot_stream.cli.arguments import camera_counts
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeEncoder
 

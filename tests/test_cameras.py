@@ -7,8 +7,8 @@ import pytest
 from helpers import write_h264
 from PIL import Image
 
-from lerobot_stream.cameras import FootageCamera, load_footage, make_cameras
-from lerobot_stream.scene import PannedImageCamera, natural_canvas
+from lerobot_stream.sources.cameras import FootageCamera, load_footage, make_cameras
+from lerobot_stream.sources.scene import PannedImageCamera, natural_canvas
 
 
 def test_scene_cameras_move_have_sensor_noise_and_differ_from_each_other():

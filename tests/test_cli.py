@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lerobot_stream.integrity import inspect_dataset
+from lerobot_stream.recovery.integrity import inspect_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "lerobot_stream.cli"]

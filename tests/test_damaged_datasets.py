@@ -67,7 +67,7 @@ def test_recover_changes_nothing_when_the_episodes_table_is_missing(tmp_path):
     report the dataset as healthy."""
     import shutil
 
-    from lerobot_stream.datasets.recovery import RecoveryRefused, recover_dataset
+    from lerobot_stream.recovery.recover import RecoveryRefused, recover_dataset
 
     root = tmp_path / "ds"
     _recorded_dataset(root)
@@ -185,7 +185,7 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
     import time
 
     from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot_stream.datasets.writer_lock import DatasetLocked
+    from lerobot_stream.storage.writer_lock import DatasetLocked
 
     root = tmp_path / "live"
     recorder = _start_recorder(root, cameras=1, resolution="96x64", episodes=1, seconds=60)
@@ -211,7 +211,7 @@ def test_recover_and_resume_refuse_a_dataset_that_is_being_recorded(tmp_path):
 
 
 def _journaled_rows(path: Path) -> int:
-    from lerobot_stream.datasets.journal import read_journal
+    from lerobot_stream.recorder.journal import read_journal
 
     try:
         contents = read_journal(path)
@@ -228,7 +228,7 @@ def test_a_recorder_killed_mid_episode_loses_seconds_not_the_episode(tmp_path):
 
     import av
 
-    from lerobot_stream.integrity import inspect_dataset
+    from lerobot_stream.recovery.integrity import inspect_dataset
 
     root = tmp_path / "killed"
     recorder = _start_recorder(root, cameras=2, resolution="160x120", episodes=2, seconds=2.5)
@@ -306,8 +306,8 @@ def test_a_video_file_that_is_a_device_or_a_fifo_is_not_read(tmp_path):
 
 
 def test_a_staging_folder_replaced_by_a_symlink_stops_the_next_episode_cleanly(tmp_path):
-    from lerobot_stream.datasets.recovery import recover_dataset
     from lerobot_stream.datasets.utils import PrivateFolderError
+    from lerobot_stream.recovery.recover import recover_dataset
 
     root = tmp_path / "ds"
     features = {"observation.images.cam0": {"dtype": "video", "shape": (48, 64, 3), "names": ["h", "w", "c"]}}
@@ -338,7 +338,7 @@ def test_a_staging_folder_replaced_by_a_symlink_stops_the_next_episode_cleanly(t
 
 
 def test_recover_cleans_temporary_files_behind_a_symlinked_videos_folder(tmp_path):
-    from lerobot_stream.datasets.recovery import recover_dataset
+    from lerobot_stream.recovery.recover import recover_dataset
 
     root = tmp_path / "ds"
     _recorded_dataset(root, episodes=1)

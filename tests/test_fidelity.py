@@ -10,7 +10,7 @@ import numpy as np
 from helpers import decode_frames
 
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from lerobot_stream.scene import PannedImageCamera
+from lerobot_stream.sources.scene import PannedImageCamera
 
 CAM = "observation.images.sim"
 

@@ -17,8 +17,8 @@ import pytest
 from helpers import features, record
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.datasets.recovery import recover_dataset
-from lerobot_stream.datasets.writer_lock import LOCK_PATH
+from lerobot_stream.recovery.recover import recover_dataset
+from lerobot_stream.storage.writer_lock import LOCK_PATH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from lerobot_stream.scene import PannedImageCamera
+from lerobot_stream.sources.scene import PannedImageCamera
 from workers.health import HealthMonitor
 
 FPS = 10

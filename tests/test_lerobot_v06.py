@@ -179,7 +179,7 @@ def test_v06_camera_thread_encodes_depth_losslessly(tmp_path):
 
 
 def test_encode_video_frames_takes_a_depth_config_and_tiff_frames(tmp_path):
-    from lerobot_stream.datasets.tiff import write_tiff
+    from lerobot_stream.storage.tiff import write_tiff
 
     depth = np.random.default_rng(1).uniform(0.3, 6.0, (H, W)).astype(np.float32)
     for i in range(3):

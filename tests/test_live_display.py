@@ -18,7 +18,7 @@ CLI = [sys.executable, "-m", "lerobot_stream.cli"]
 
 BLOCK_WITH_LOGS = textwrap.dedent("""
     import logging, sys, threading, time
-    from lerobot_stream.live_display import LiveBlock, capture_logging
+    from lerobot_stream.cli.live_display import LiveBlock, capture_logging
     logging.basicConfig(format="%(levelname)s %(message)s")  # stderr: the same terminal
     block = LiveBlock(sys.stdout)
     log = logging.getLogger("demo")
@@ -54,7 +54,7 @@ def test_log_records_go_above_the_block_and_long_lines_are_cut_to_the_terminal(t
 def test_a_block_taller_than_the_window_is_shortened_not_scrolled(tmp_path):
     script = textwrap.dedent("""
         import sys
-        from lerobot_stream.live_display import LiveBlock
+        from lerobot_stream.cli.live_display import LiveBlock
         block = LiveBlock(sys.stdout)
         for i in range(5):
             block.draw([f"header {i}"] + [f"  cam{c}" for c in range(20)], "compact")

@@ -1,4 +1,4 @@
-"""`save_episode` does not wait for the encoders (`lerobot_stream.datasets.pending_episodes`): the episode is
+"""`save_episode` does not wait for the encoders (`lerobot_stream.recorder.pending_episodes`): the episode is
 committed in the background once its videos are complete, and what a user sees meanwhile is decided and
 documented. The encoders here are slower than the frames on purpose (x264 veryslow, one thread, noisy 320x240),
 so saved episodes really are still encoding while the next is recorded."""
@@ -17,7 +17,7 @@ from lerobot_stream.configs.video import RGBEncoderConfig
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from lerobot_stream.integrity import inspect_dataset
+from lerobot_stream.recovery.integrity import inspect_dataset
 
 H, W, FPS = 240, 320, 30
 CAMERA = "observation.images.cam"

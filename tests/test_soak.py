@@ -14,7 +14,7 @@ import pytest
 from helpers import encoder_children, identity_frame, own_segments
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.integrity import inspect_dataset
+from lerobot_stream.recovery.integrity import inspect_dataset
 
 FULL = os.environ.get("LEROBOT_STREAM_FULL_SOAK") == "1"
 EPISODES = 200 if FULL else 40

@@ -2,7 +2,7 @@
 
 A channel owns everything about one camera that outlives a single call - its frame counters, the frame format
 of its buffer, its episode file and the lifecycle of the encoder that drains it - so that the LeRobot-shaped
-facade (`lerobot_stream.datasets.streaming_encoder`) holds one object per camera and no per-camera state.
+facade (`lerobot_stream.recorder.streaming_encoder`) holds one object per camera and no per-camera state.
 
 `CameraChannel` is the common part: validation, counting, dropping and the episode's folder. Two subclasses
 host the encoder:

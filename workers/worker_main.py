@@ -137,10 +137,10 @@ class EncoderWorker:
     def _finish_for_salvage(self) -> None:
         """The recorder died. This process outlives it and still holds frames - in its ring (the mapping stays
         valid after the recorder is gone) and in its episodes' backlogs: encode every one of them and close each
-        MP4 properly, so that salvage (`lerobot_stream.datasets.salvage`, which waits for this process) finds
+        MP4 properly, so that salvage (`lerobot_stream.recovery.salvage`, which waits for this process) finds
         them. A process killed too (a container stopped, the OOM killer) loses only what it held in memory: its
         fragmented MP4 still plays to its last complete fragment, and recovery encodes what its backlog had spilled
-        to disk (`lerobot_stream.datasets.video_prefix`)."""
+        to disk (`lerobot_stream.recovery.video_prefix`)."""
         try:
             while True:
                 handoff = self.ring.receive(timeout=0)  # EOFError once the published frames are read

@@ -24,18 +24,6 @@ from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.compute_stats import aggregate_stats
 from lerobot_stream.datasets.feature_utils import validate_feature_names
 from lerobot_stream.datasets.language import DEFAULT_TOOLS
-from lerobot_stream.datasets.metadata_files import (
-    create_empty_dataset_info,
-    load_episode_rows,
-    load_info,
-    load_stats,
-    load_subtasks,
-    load_tasks,
-    write_episode_rows,
-    write_info,
-    write_stats,
-    write_tasks,
-)
 from lerobot_stream.datasets.utils import (
     CODEBASE_VERSION,
     DEFAULT_EPISODES_PATH,
@@ -46,6 +34,18 @@ from lerobot_stream.datasets.utils import (
     hf_lerobot_home,
     unflatten_dict,
     update_chunk_file_indices,
+)
+from lerobot_stream.storage.metadata_files import (
+    create_empty_dataset_info,
+    load_episode_rows,
+    load_info,
+    load_stats,
+    load_subtasks,
+    load_tasks,
+    write_episode_rows,
+    write_info,
+    write_stats,
+    write_tasks,
 )
 from workers.depth import unit_factor
 

@@ -3,7 +3,7 @@
 It reads the way LeRobot's reader does: rows from the data parquet files, and for each camera the frame
 of ``videos/<key>/chunk-XXX/file-YYY.mp4`` shown at ``from_timestamp + timestamp`` (within
 ``tolerance_s``). With ``delta_timestamps`` an item holds a window of timesteps per named key, padded at the
-episode's ends (`lerobot_stream.datasets.delta_timestamps`).
+episode's ends (`lerobot_stream.storage.delta_timestamps`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices, window
-from lerobot_stream.datasets.metadata_files import load_episode_rows
-from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import DATA_DIR, chunk_files, dataset_file
+from lerobot_stream.storage.delta_timestamps import check_delta_timestamps, get_delta_indices, window
+from lerobot_stream.storage.metadata_files import load_episode_rows
+from lerobot_stream.storage.tiff import read_tiff
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, frame_codes, unit_factor
 from workers.media_paths import ffmpeg_path
@@ -201,7 +201,7 @@ class DatasetReader:
         self._image_transforms = None
 
     def set_delta_timestamps(self, delta_timestamps: dict[str, list[float]] | None) -> None:
-        """Read a window of timesteps per item for these keys (`lerobot_stream.datasets.delta_timestamps`);
+        """Read a window of timesteps per item for these keys (`lerobot_stream.storage.delta_timestamps`);
         None reads single timesteps. Offsets off the frame grid are a ``ValueError``; unknown keys too."""
         if delta_timestamps:
             unknown = sorted(set(delta_timestamps) - set(self.meta.features))

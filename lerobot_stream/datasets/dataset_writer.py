@@ -5,7 +5,7 @@ Two recording paths behind one API:
 * **streaming** (``streaming_encoder`` given): camera frames go to the per-camera encoder processes as
   they arrive. With our encoder (process backend) and no image features ``save_episode`` does not wait for the
   encoders: it journals the rows, ends the cameras' episode and returns; the episode is committed in the
-  background once its videos are complete (`lerobot_stream.datasets.pending_episodes` says what a reader sees
+  background once its videos are complete (`lerobot_stream.recorder.pending_episodes` says what a reader sees
   meanwhile). Otherwise it finishes the cameras' files and appends them before returning.
 * **PNG**: camera frames are written as PNG files under ``root/images`` by background threads during the
   episode; ``save_episode`` encodes them, cameras in parallel, with the same encode core, then deletes
@@ -48,15 +48,8 @@ from lerobot_stream.configs.video import (
     rgb_encoder_defaults,
 )
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.disk_space import check_episode_disk_space, recording_rate
-from lerobot_stream.datasets.episode_commit import EpisodeCommitter
 from lerobot_stream.datasets.feature_utils import data_schema, validate_frame
-from lerobot_stream.datasets.file_transaction import RollbackFailed
-from lerobot_stream.datasets.frame_staging import FrameStaging
 from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.journal import RowJournal, journal_number, mark_committing
-from lerobot_stream.datasets.pending_episodes import PendingEpisode, PendingEpisodes
-from lerobot_stream.datasets.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos, episode_folder_name
 from lerobot_stream.datasets.utils import (
     DEFAULT_DEPTH_PATH,
     DEFAULT_IMAGE_PATH,
@@ -65,13 +58,20 @@ from lerobot_stream.datasets.utils import (
     check_batch_encoding_size,
     check_private_folder,
 )
-from lerobot_stream.datasets.video_prefix import common_prefix, cut_buffer
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
     StreamingVideoEncoder,
     encode_video_frames,
 )
-from lerobot_stream.datasets.writer_lock import WriterLock
+from lerobot_stream.recorder.episode_commit import EpisodeCommitter
+from lerobot_stream.recorder.frame_staging import FrameStaging
+from lerobot_stream.recorder.journal import RowJournal, journal_number, mark_committing
+from lerobot_stream.recorder.pending_episodes import PendingEpisode, PendingEpisodes
+from lerobot_stream.recorder.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos, episode_folder_name
+from lerobot_stream.recovery.video_prefix import common_prefix, cut_buffer
+from lerobot_stream.storage.disk_space import check_episode_disk_space, recording_rate
+from lerobot_stream.storage.file_transaction import RollbackFailed
+from lerobot_stream.storage.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, is_depth_config, resolve_settings
 from workers.encode import EpisodeResult
@@ -333,7 +333,7 @@ class DatasetWriter:
 
     def _check_disk_space(self, episode_index: int) -> None:
         """Refuse an episode that could not be saved whatever its length; warn when the disk is nearly full
-        (`lerobot_stream.datasets.disk_space`)."""
+        (`lerobot_stream.storage.disk_space`)."""
         depth_keys = self._meta.depth_keys
         cameras = {}
         for key in self._meta.camera_keys:
@@ -539,7 +539,7 @@ class DatasetWriter:
         image_stats: dict[str, ImageStatsAccumulator] | None = None,
     ) -> None:
         """Make a buffered episode whose cameras are already encoded part of the dataset (`save_episode`'s last
-        step; also how a killed recorder's episode is salvaged, `lerobot_stream.datasets.salvage`, which passes
+        step; also how a killed recorder's episode is salvaged, `lerobot_stream.recovery.salvage`, which passes
         the ``settings`` the cameras were encoded with). ``image_stats``: of its image features (default: those
         of the episode being recorded)."""
         episode_index = buffer["episode_index"]
@@ -566,7 +566,7 @@ class DatasetWriter:
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property
     def _journaling(self) -> bool:
-        """Streaming episodes are journaled (see `lerobot_stream.datasets.journal`); a killed recorder's
+        """Streaming episodes are journaled (see `lerobot_stream.recorder.journal`); a killed recorder's
         episode is then salvaged from the journal and the cameras' fragmented MP4s. Datasets with image
         features are not: their frames live in staged PNGs."""
         return self._streamed is not None and not self._meta.image_keys
@@ -655,7 +655,7 @@ class DatasetWriter:
         Unlike LeRobot's writer this does not finalize during garbage collection: file I/O at an unpredictable
         moment (interpreter shutdown, another thread's allocation) can fail half-way. An unsaved episode stays
         on disk as a crash would leave it, and the next open of the dataset salvages or discards it
-        (`lerobot_stream.datasets.recovery`)."""
+        (`lerobot_stream.recovery.recover`)."""
         if self._finalized or not in_owner(self._owner_pid):
             return
         with contextlib.suppress(Exception):

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from lerobot_stream.configs.video import is_depth_map
-from lerobot_stream.datasets.delta_timestamps import check_delta_timestamps, get_delta_indices  # noqa: F401 - LeRobot's home
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+from lerobot_stream.storage.delta_timestamps import check_delta_timestamps, get_delta_indices  # noqa: F401 - LeRobot's home
 from workers.frames import as_numpy
 
 CAMERA_DTYPES = ("image", "video")

@@ -1,7 +1,7 @@
 """Image files for the non-streaming path: PNG for colour frames, TIFF for depth maps, written in the
 background so ``add_frame`` does not wait (LeRobot's ``image_writer`` module, same names and behaviour).
 
-PNGs are encoded with PyAV's PNG encoder and depth TIFFs by `lerobot_stream.datasets.tiff` (no imaging
+PNGs are encoded with PyAV's PNG encoder and depth TIFFs by `lerobot_stream.storage.tiff` (no imaging
 library needed); other formats (``.jpg``, ``.bmp``, colour ``.tiff``) go through Pillow where it is installed.
 
 As in LeRobot, a failed write is logged and does not raise - neither from `write_image` nor from
@@ -29,8 +29,8 @@ from typing import Any
 import av
 import numpy as np
 
-from lerobot_stream.datasets.tiff import tiff_bytes
 from lerobot_stream.datasets.utils import atomic_write
+from lerobot_stream.storage.tiff import tiff_bytes
 from workers.frames import as_numpy, check_depth_frame, to_depth_map, to_hwc_uint8
 
 logger = logging.getLogger(__name__)

@@ -304,7 +304,7 @@ class LeRobotDataset:
         backlog budgets as in `create`."""
         if root is None:
             raise ValueError("resume() requires an explicit 'root' directory (the dataset to append to).")
-        from lerobot_stream.datasets.recovery import recover_dataset
+        from lerobot_stream.recovery.recover import recover_dataset
 
         report = recover_dataset(Path(root), decode_videos=False)  # decoding every video belongs to `recover`
         if report.changed:
@@ -339,7 +339,7 @@ class LeRobotDataset:
     def wait_for_saved_episodes(self) -> None:
         """Wait until every saved episode is in the dataset's files, and raise `EpisodeSaveError` for those that
         could not be (with streaming encoding, ``save_episode`` returns before the encoders are done; see
-        `lerobot_stream.datasets.pending_episodes`). Not part of LeRobot's API: its ``save_episode`` waits."""
+        `lerobot_stream.recorder.pending_episodes`). Not part of LeRobot's API: its ``save_episode`` waits."""
         writer = self._require_writer("wait_for_saved_episodes")
         writer.wait_for_saved_episodes()
         writer.raise_save_failures()
@@ -378,7 +378,7 @@ class LeRobotDataset:
     def meta(self) -> LeRobotDatasetMetadata:
         """The dataset's metadata - after every saved episode is in it: with streaming encoding ``save_episode``
         may return while the encoders still work on an episode's videos, and the episode is committed in the
-        background (`lerobot_stream.datasets.pending_episodes`); reading ``meta`` waits for that."""
+        background (`lerobot_stream.recorder.pending_episodes`); reading ``meta`` waits for that."""
         self._wait_for_saved_episodes()
         return self._meta
 
@@ -458,7 +458,7 @@ class LeRobotDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Frame ``index`` as recorded (cameras decoded at their timestamps), with ``image_transforms`` applied to
         the colour cameras. With ``delta_timestamps`` each named key holds a window of timesteps and
-        ``<key>_is_pad`` marks those outside the episode (`lerobot_stream.datasets.delta_timestamps`). Both
+        ``<key>_is_pad`` marks those outside the episode (`lerobot_stream.storage.delta_timestamps`). Both
         attributes may be changed between reads."""
         reader = self._ensure_reader()
         if reader.delta_timestamps != self.delta_timestamps:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_stream.datasets.file_transaction import note_replace
+from lerobot_stream.storage.file_transaction import note_replace
 from lerobot_stream.utils.constants import DEFAULT_FEATURES  # noqa: F401  (LeRobot v0.5 imports it from here)
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def fsync_path(path: Path) -> None:
 
 def replace_durably(source: Path, target: Path) -> None:
     """``os.replace`` and make the rename itself survive a power cut (fsync of the directory). Inside a
-    save's `lerobot_stream.datasets.file_transaction` the old ``target`` is kept until the save succeeds."""
+    save's `lerobot_stream.storage.file_transaction` the old ``target`` is kept until the save succeeds."""
     note_replace(Path(target))
     os.replace(source, target)
     fsync_path(Path(target).parent)

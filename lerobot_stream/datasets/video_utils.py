@@ -16,9 +16,9 @@ from typing import Any
 import av
 
 from lerobot_stream.configs.video import rgb_config_from_keywords, rgb_encoder_defaults
-from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
-from lerobot_stream.datasets.tiff import read_tiff
 from lerobot_stream.datasets.utils import atomic_write
+from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.storage.tiff import read_tiff
 from lerobot_stream.utils.import_utils import get_safe_default_video_backend as get_safe_default_codec  # v0.5's name
 from workers.codecs import (
     HW_ENCODERS,

@@ -3,7 +3,7 @@
 Checked when an episode starts (its first ``add_frame``), as ``/dev/shm`` is checked before recording: a
 full disk is the most common way a robot computer loses an episode, and it is cheaper to say so before the
 episode than after it. What a save needs is more than the episode: each camera's episode is appended to its
-current MP4 by writing a new copy of that file beside it (`lerobot_stream.datasets.video_placement`), and the
+current MP4 by writing a new copy of that file beside it (`lerobot_stream.storage.video_placement`), and the
 data parquet and episodes table are rewritten the same way - so a save needs free space for a copy of every
 file it extends, plus the episode itself.
 

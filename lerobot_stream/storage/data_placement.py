@@ -2,7 +2,7 @@
 
 Follows LeRobot v3.0: one growing parquet file (``data/chunk-XXX/file-YYY.parquet``, one row group per
 episode) until appending would reach ``data_files_size_in_mb``; then the next file. A resumed dataset
-starts a new file after the last one used. Two-phase like `lerobot_stream.datasets.video_placement`:
+starts a new file after the last one used. Two-phase like `lerobot_stream.storage.video_placement`:
 `DataPlacer.prepare` decides where the episode goes and writes nothing, `DataPlacer.commit` writes the new
 version of the file aside and renames it into place, so a failure never damages a saved episode.
 """

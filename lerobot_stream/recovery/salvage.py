@@ -2,7 +2,7 @@
 
 What a streaming recorder leaves in ``.staging/`` when it is killed: for the episode it was recording, and for
 each episode it had saved while the encoders were still working on it (`lerobot_stream.datasets.
-pending_episodes`), the journal of the episode's rows (`lerobot_stream.datasets.journal`; a saved episode's is
+pending_episodes`), the journal of the episode's rows (`lerobot_stream.recorder.journal`; a saved episode's is
 whole, the recorded one's complete up to its last flush, about a second ago) and, in the episode's folder
 (``episode-<number>/``), one MP4 per camera - closed properly by an encoder process that outlived the recorder,
 or, if the encoders were killed too, fragmented and playable up to its last complete fragment. Episodes are
@@ -27,7 +27,8 @@ import numpy as np
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
-from lerobot_stream.datasets.journal import (
+from lerobot_stream.datasets.utils import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
+from lerobot_stream.recorder.journal import (
     TASK_COLUMN,
     committing_index,
     find_journals,
@@ -35,9 +36,8 @@ from lerobot_stream.datasets.journal import (
     journal_settings,
     read_journal,
 )
-from lerobot_stream.datasets.streamed_videos import episode_folder_name
-from lerobot_stream.datasets.utils import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
-from lerobot_stream.datasets.video_prefix import common_prefix
+from lerobot_stream.recorder.streamed_videos import episode_folder_name
+from lerobot_stream.recovery.video_prefix import common_prefix
 from workers.encoding_lock import wait_for_encoders
 
 logger = logging.getLogger(__name__)

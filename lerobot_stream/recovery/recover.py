@@ -12,7 +12,7 @@ table says - video frames appended, data rows written - never less. Recovery:
 
 The episode that was being *recorded* when the recorder died is salvaged when it can be: a streaming
 recorder journals its rows about once a second, and the episode is saved cut to the frames that both the
-journal and every camera's fragmented MP4 hold (`lerobot_stream.datasets.salvage`, which also says when it
+journal and every camera's fragmented MP4 hold (`lerobot_stream.recovery.salvage`, which also says when it
 cannot). Otherwise its leftovers are removed and the report says so.
 """
 
@@ -30,11 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lerobot_stream.datasets.compute_stats import aggregate_stats
-from lerobot_stream.datasets.dataset_walk import walk_dataset_files
 from lerobot_stream.datasets.feature_utils import validate_feature_names
-from lerobot_stream.datasets.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
-from lerobot_stream.datasets.metadata_files import load_episode_rows, load_tasks, write_stats
-from lerobot_stream.datasets.salvage import salvage_episodes
 from lerobot_stream.datasets.utils import (
     DATA_DIR,
     DEFAULT_DATA_PATH,
@@ -50,8 +46,12 @@ from lerobot_stream.datasets.utils import (
     write_json,
 )
 from lerobot_stream.datasets.video_utils import get_video_duration_in_s, trim_video_file
-from lerobot_stream.datasets.writer_lock import LockUnavailable, WriterLock
-from lerobot_stream.integrity import inspect_dataset
+from lerobot_stream.recovery.integrity import inspect_dataset
+from lerobot_stream.recovery.salvage import salvage_episodes
+from lerobot_stream.storage.dataset_walk import walk_dataset_files
+from lerobot_stream.storage.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
+from lerobot_stream.storage.metadata_files import load_episode_rows, load_tasks, write_stats
+from lerobot_stream.storage.writer_lock import LockUnavailable, WriterLock
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ def _fix_info_and_stats(root: Path, rows: list[dict], report: RecoveryReport) ->
 def _check_read_only(root: Path, report: RecoveryReport, cause: OSError) -> RecoveryReport:
     """A dataset recovery cannot write to (a read-only mount, another user's files): consistent is fine -
     nothing needed writing - and anything to repair is refused, saying what and why. The integrity check
-    (`lerobot_stream.integrity`, what ``info`` reports) decides what counts as consistent."""
+    (`lerobot_stream.recovery.integrity`, what ``info`` reports) decides what counts as consistent."""
     inspection = inspect_dataset(root)
     leftovers = [
         path for pattern in (f".*{BACKUP_SUFFIX}", *TEMPORARY_FILES) for path in walk_dataset_files(root, pattern)
@@ -323,8 +323,8 @@ def recover_dataset(root: str | Path, decode_videos: bool = True) -> RecoveryRep
 
     Raises `RecoveryRefused`, having changed nothing, when the metadata is missing, unreadable or out of
     step with the files in a way an interrupted save cannot explain, and
-    `lerobot_stream.datasets.writer_lock.DatasetLocked` while a live recorder holds the dataset. Finally the
-    dataset must pass the integrity check ``info`` runs (`lerobot_stream.integrity`; every video decoded unless
+    `lerobot_stream.storage.writer_lock.DatasetLocked` while a live recorder holds the dataset. Finally the
+    dataset must pass the integrity check ``info`` runs (`lerobot_stream.recovery.integrity`; every video decoded unless
     ``decode_videos`` is False): damage that check sees and recovery does not repair is a `RecoveryRefused`
     too, listing it after whatever recovery did - so ``recover`` never calls consistent what ``info`` does not.
     """

@@ -3,10 +3,10 @@
 Why: past the machine's real-time capacity the encoder processes hold a backlog (`workers.backlog`) when an
 episode ends, and LeRobot's ``save_episode`` would wait for all of it - seconds to minutes in which the robot's
 loop is stopped. With streaming encoding ``save_episode`` instead flushes the episode's rows to its journal
-(`lerobot_stream.datasets.journal`), ends the cameras' episode without waiting (`workers.finishing`) and hands
+(`lerobot_stream.recorder.journal`), ends the cameras' episode without waiting (`workers.finishing`) and hands
 both here; the next episode starts at once while the encoders work through what they hold. This thread waits
 for each episode's videos, oldest first, and commits it through the usual crash-safe order
-(`lerobot_stream.datasets.episode_commit`).
+(`lerobot_stream.recorder.episode_commit`).
 
 What a user sees meanwhile:
 
@@ -18,7 +18,7 @@ What a user sees meanwhile:
   be: the dataset is as before it, later episodes take its place in the numbering, the error is logged at
   once and raised by the next ``save_episode`` or ``finalize`` (as `EpisodeSaveError`);
 * a crash (or ``kill -9``) loses none of them: their rows are in their journals and their encoders finish the
-  frames they hold, so recovery salvages each, in order (`lerobot_stream.datasets.salvage`).
+  frames they hold, so recovery salvages each, in order (`lerobot_stream.recovery.salvage`).
 """
 
 from __future__ import annotations

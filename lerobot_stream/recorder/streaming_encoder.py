@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.compat.encoder_arguments import normalise_arguments
 from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_encoder_defaults
-from lerobot_stream.datasets.encoder_arguments import normalise_arguments
 from shm import check_owner, in_owner
 from workers.backlog import NO_BACKLOG, BacklogBudget, backlog_budget
 from workers.channel import CameraChannel, CameraStatus, prepare_channels

@@ -1,8 +1,8 @@
 """Which frames a demo recording or a benchmark feeds: the built-in contents or the user's own footage.
 
-* ``scene`` (default): `lerobot_stream.scene.PannedImageCamera` over a procedural natural scene, calibrated
+* ``scene`` (default): `lerobot_stream.sources.scene.PannedImageCamera` over a procedural natural scene, calibrated
   to cost what footage costs to encode;
-* ``synthetic``: the cheap moving-gradient pattern (`lerobot_stream.synthetic.SyntheticCamera`), ~2x
+* ``synthetic``: the cheap moving-gradient pattern (`lerobot_stream.sources.synthetic.SyntheticCamera`), ~2x
   faster to encode than footage: an optimistic bound, and what noise-free simulation cameras look like;
 * ``--source PATH``: a video file, a folder of images (played in name order), or one picture (panned like
   the scene). The most honest number a rig builder can get is from their own cameras' footage.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lerobot_stream.scene import PannedImageCamera
-from lerobot_stream.synthetic import FramePool, SyntheticCamera, SyntheticDepthCamera
+from lerobot_stream.sources.scene import PannedImageCamera
+from lerobot_stream.sources.synthetic import FramePool, SyntheticCamera, SyntheticDepthCamera
 from workers.media_paths import ffmpeg_path
 
 CONTENTS = ("scene", "synthetic")

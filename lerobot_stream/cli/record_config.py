@@ -37,7 +37,7 @@ class RecordConfig:
     #: Append to the dataset at ``root`` (LeRobot's ``--resume``) instead of creating one.
     resume: bool = False
     overwrite: bool = False
-    #: What the cameras film (`lerobot_stream.cameras`): "scene" or "synthetic", or footage from ``source``.
+    #: What the cameras film (`lerobot_stream.sources.cameras`): "scene" or "synthetic", or footage from ``source``.
     content: str = "scene"
     source: Path | None = None
     #: Seconds between episodes, as ``lerobot-record --dataset.reset_time_s`` (none after the last one): the

@@ -5,11 +5,11 @@ While an episode is recorded with streaming encoding, its data rows (every featu
 ``frame_index``, ``timestamp`` and the task text) are appended about once a second to an Arrow IPC stream
 in the dataset's staging folder (``.staging/journal-<episode>.arrow``), next to the cameras' fragmented
 MP4s. Each append is one record batch, flushed to the file, so a recorder killed at any moment leaves a
-journal whose complete batches are readable. `lerobot_stream.datasets.recovery` turns it back into a
+journal whose complete batches are readable. `lerobot_stream.recovery.recover` turns it back into a
 saved episode, cut to the frames that both the journal and every camera's MP4 hold.
 
 The journal is removed when the episode is discarded, or once it is in the dataset: with streaming encoding
-that may be a while after ``save_episode`` returned (`lerobot_stream.datasets.pending_episodes`), so journals of
+that may be a while after ``save_episode`` returned (`lerobot_stream.recorder.pending_episodes`), so journals of
 several episodes can be on disk at once. They are named by the episode's *recording number* (its index when it
 was recorded; `RowJournal.number`), which orders them; recovery gives each the next free index.
 """
@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-from lerobot_stream.datasets.episode_table import arrow_column
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+from lerobot_stream.storage.episode_table import arrow_column
 from workers.codecs import EncoderSettings
 
 logger = logging.getLogger(__name__)

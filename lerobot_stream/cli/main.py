@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from lerobot_stream.cli_arguments import non_negative_float, positive_float, positive_int, resolution
+from lerobot_stream.cli.arguments import non_negative_float, positive_float, positive_int, resolution
 
 
 def _add_record(subparsers) -> None:
@@ -79,7 +79,7 @@ def _add_record(subparsers) -> None:
     )
     p.add_argument(
         "--content",
-        choices=("scene", "synthetic"),  # lerobot_stream.cameras.CONTENTS (not imported: the CLI starts fast)
+        choices=("scene", "synthetic"),  # lerobot_stream.sources.cameras.CONTENTS (not imported: the CLI starts fast)
         default="scene",
         help="what the built-in cameras film: scene (a panned natural scene with sensor noise, as costly to encode "
         "as camera footage) or synthetic (a cheap moving pattern) (default: %(default)s)",
@@ -109,9 +109,9 @@ def _add_record(subparsers) -> None:
 
 
 def _cmd_record(args) -> int:
-    from lerobot_stream.cameras import SourceError
-    from lerobot_stream.datasets.disk_space import DiskSpaceError
-    from lerobot_stream.record import DEFAULT_TASK, RecordConfig, ResumeRefused, run_record
+    from lerobot_stream.cli.record import DEFAULT_TASK, RecordConfig, ResumeRefused, run_record
+    from lerobot_stream.sources.cameras import SourceError
+    from lerobot_stream.storage.disk_space import DiskSpaceError
     from shm import SharedMemorySpaceError
     from workers.codecs import EncoderUnavailable
 
@@ -150,8 +150,8 @@ def _cmd_record(args) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from lerobot_stream.dataset_info import integrity_line
-    from lerobot_stream.integrity import inspect_dataset
+    from lerobot_stream.cli.dataset_info import integrity_line
+    from lerobot_stream.recovery.integrity import inspect_dataset
 
     report = inspect_dataset(args.root)
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
@@ -176,8 +176,8 @@ def _unreadable(root: Path, exc: BaseException) -> int:
 
 
 def _cmd_info(args) -> int:
-    from lerobot_stream.dataset_info import describe, format_description, to_json
-    from lerobot_stream.integrity import inspect_dataset
+    from lerobot_stream.cli.dataset_info import describe, format_description, to_json
+    from lerobot_stream.recovery.integrity import inspect_dataset
 
     try:
         report = inspect_dataset(args.root, decode_videos=not args.no_decode)
@@ -189,8 +189,8 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_recover(args) -> int:
-    from lerobot_stream.datasets.recovery import RecoveryRefused, recover_dataset
-    from lerobot_stream.datasets.writer_lock import DatasetLocked
+    from lerobot_stream.recovery.recover import RecoveryRefused, recover_dataset
+    from lerobot_stream.storage.writer_lock import DatasetLocked
 
     try:
         report = recover_dataset(args.root)
@@ -327,7 +327,3 @@ def _main(argv: list[str] | None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"record": _cmd_record, "info": _cmd_info, "recover": _cmd_recover}[args.command](args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """What ``lerobot-stream info`` says about a dataset: a description for people, the same as JSON for scripts.
 
-The checks themselves are `lerobot_stream.integrity`'s; this module describes what the dataset holds - the way
+The checks themselves are `lerobot_stream.recovery.integrity`'s; this module describes what the dataset holds - the way
 ``ros2 bag info`` describes a bag: how much (episodes, frames, duration, size on disk), of what (tasks, features,
 cameras with codec, pixel format, resolution and bitrate) and how well (repeated frames and camera health per
 episode). Long datasets list their episodes only on request (``--episodes``): a summary names the ones with
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lerobot_stream.datasets.utils import DEFAULT_FEATURES
-from lerobot_stream.integrity import DatasetReport
+from lerobot_stream.recovery.integrity import DatasetReport
 
 #: Up to this many episodes, the text lists every one; beyond it, only those with something to report.
 LISTED_EPISODES = 20

@@ -2,7 +2,7 @@
 
 Robot cameras film textured, cluttered scenes through a sensor that adds noise to every frame. Both make
 encoding expensive: texture costs bits and motion search, noise defeats the codec's shortcuts for
-static or flat areas. The cheap `lerobot_stream.synthetic.SyntheticCamera` pattern has neither and
+static or flat areas. The cheap `lerobot_stream.sources.synthetic.SyntheticCamera` pattern has neither and
 encodes ~2x faster than footage at a quarter of its bitrate, so capacities measured on it are wrong by
 that much.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lerobot_stream.synthetic import DEFAULT_POOL, _LoopingSource
+from lerobot_stream.sources.synthetic import DEFAULT_POOL, _LoopingSource
 
 #: Sensor noise of the default scene (standard deviation in 8-bit levels), as a typical USB camera in
 #: indoor light shows.

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-from lerobot_stream.datasets.dataset_walk import walk_dataset_files
+from lerobot_stream.storage.dataset_walk import walk_dataset_files
 
 logger = logging.getLogger(__name__)
 

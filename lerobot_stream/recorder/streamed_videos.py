@@ -14,7 +14,7 @@ import numpy as np
 
 from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.feature_utils import camera_hw
-from lerobot_stream.datasets.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.finishing import FinishingEpisode

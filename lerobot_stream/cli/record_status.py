@@ -6,8 +6,8 @@ import contextlib
 import time
 from typing import TextIO
 
+from lerobot_stream.cli.live_display import LiveBlock
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.live_display import LiveBlock
 from workers.channel import CameraStatus
 
 
@@ -35,7 +35,7 @@ class TolerantWriter:
 
 class StatusDisplay:
     """The recording's live status: a header and one line per camera, redrawn in place on a terminal, a compact
-    line every ten seconds without one (`lerobot_stream.live_display`). Messages (`say`) and log records go above
+    line every ten seconds without one (`lerobot_stream.cli.live_display`). Messages (`say`) and log records go above
     it. Episodes are numbered from 1 here, as a person counts them; the dataset's ``episode_index`` from 0."""
 
     def __init__(self, out: TextIO, interval_s: float = 0.5, compact_interval_s: float = 10.0):
