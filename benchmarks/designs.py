@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from lerobot_stream.configs.video import DepthEncoderConfig, rgb_config_from_keywords
-from lerobot_stream.datasets.image_writer import AsyncImageWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder, count_video_frames, encode_video_frames
+from lerobot_stream.recorder.image_writer import AsyncImageWriter
 from lerobot_stream.sources.synthetic import SyntheticDepthCamera
 from workers.codecs import resolve_settings
 

@@ -235,7 +235,7 @@ def spill_recovery(mount: Path) -> dict:
     must raise ``OSError`` and leave both files as they were; with room again it appends the 50 frames."""
     import av
 
-    from lerobot_stream.recovery.video_prefix import append_spilled_frames
+    from lerobot_stream.recorder.video_prefix import append_spilled_frames
     from workers.backlog import BacklogBudget, FrameBacklog, SpillFile, spill_path_for
     from workers.codecs import EncoderSettings
     from workers.encode import EpisodeEncoder

@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import identity_frame
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 
 H, W = 64, 96
 KEYS = ["observation.images.cam0", "observation.images.cam1"]

@@ -12,7 +12,7 @@ import pytest
 from helpers import decode_identities, identity_frame
 
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
-from lerobot_stream.recovery.video_prefix import append_spilled_frames
+from lerobot_stream.recorder.video_prefix import append_spilled_frames
 from workers.backlog import BacklogBudget, FrameBacklog, SpillFile, frame_bytes, spill_path_for
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeEncoder

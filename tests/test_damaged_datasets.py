@@ -306,8 +306,8 @@ def test_a_video_file_that_is_a_device_or_a_fifo_is_not_read(tmp_path):
 
 
 def test_a_staging_folder_replaced_by_a_symlink_stops_the_next_episode_cleanly(tmp_path):
-    from lerobot_stream.datasets.utils import PrivateFolderError
     from lerobot_stream.recovery.recover import recover_dataset
+    from lerobot_stream.storage.layout import PrivateFolderError
 
     root = tmp_path / "ds"
     features = {"observation.images.cam0": {"dtype": "video", "shape": (48, 64, 3), "names": ["h", "w", "c"]}}

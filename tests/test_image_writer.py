@@ -16,8 +16,8 @@ from helpers import FPS, features, frame, identity_frame, read_identity, record
 
 from lerobot_stream.datasets.dataset_reader import decode_png_bytes
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
-from lerobot_stream.datasets.image_writer import AsyncImageWriter, write_image, write_image_or_raise
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.recorder.image_writer import AsyncImageWriter, write_image, write_image_or_raise
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_writer_processes_of_a_script_without_a_main_guard_fail_clearly_instead_
         "import sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
         "import numpy as np\n"
-        "from lerobot_stream.datasets.image_writer import AsyncImageWriter\n"
+        "from lerobot_stream.recorder.image_writer import AsyncImageWriter\n"
         "writer = AsyncImageWriter(num_processes=1, num_threads=1)\n"
         "for index in range(3):\n"
         f"    writer.save_image(np.zeros((8, 8, 3), np.uint8), {str(tmp_path)!r} + f'/frame-{{index}}.png')\n"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.io_utils import load_info
-from lerobot_stream.datasets.language import DEFAULT_TOOLS
-from lerobot_stream.datasets.utils import INFO_PATH, DatasetInfo
+from lerobot_stream.storage.language import DEFAULT_TOOLS
+from lerobot_stream.storage.layout import INFO_PATH, DatasetInfo
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 
 FEATURES = {"action": {"dtype": "float32", "shape": (2,), "names": ["a", "b"]}}
 TOOL = {"type": "function", "function": {"name": "wave", "parameters": {"type": "object", "properties": {}}}}

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import FPS, H, W, dataset_tables, features, frame, read_identity, record
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader, decode_png_bytes
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 
 
 def test_read_only_dataset_refuses_to_record(tmp_path):

@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.datasets.utils import STAGING_DIR
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 from lerobot_stream.recovery.integrity import inspect_dataset
 from lerobot_stream.recovery.recover import recover_dataset
+from lerobot_stream.storage.layout import STAGING_DIR
 from shm import SEGMENT_PREFIX, SHM_DIR, SharedMemorySpaceError, sweep_stale_segments
 
 TESTS = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ frame's index (8 bytes) and its planes' bytes.
 
 The spill file describes itself: it starts with a header (`SPILL_MAGIC`, then the frame layout and the
 camera's encoder settings as JSON), because if the encoder process is killed with frames on disk, recovery
-(`lerobot_stream.recovery.video_prefix`) encodes them from this file alone (`SpillFile`). Frames the process held
+(`lerobot_stream.recorder.video_prefix`) encodes them from this file alone (`SpillFile`). Frames the process held
 in *memory* die with it: at most ``memory_bytes`` of them, i.e. ``memory_bytes / (frame bytes x fps)`` seconds
 of video per camera (plus the codec's look-ahead) - a smaller memory budget bounds that loss.
 """

@@ -140,7 +140,7 @@ class EncoderWorker:
         MP4 properly, so that salvage (`lerobot_stream.recovery.salvage`, which waits for this process) finds
         them. A process killed too (a container stopped, the OOM killer) loses only what it held in memory: its
         fragmented MP4 still plays to its last complete fragment, and recovery encodes what its backlog had spilled
-        to disk (`lerobot_stream.recovery.video_prefix`)."""
+        to disk (`lerobot_stream.recorder.video_prefix`)."""
         try:
             while True:
                 handoff = self.ring.receive(timeout=0)  # EOFError once the published frames are read

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 from lerobot_stream.recovery.integrity import DatasetReport
+from lerobot_stream.storage.layout import DEFAULT_FEATURES
 
 #: Up to this many episodes, the text lists every one; beyond it, only those with something to report.
 LISTED_EPISODES = 20

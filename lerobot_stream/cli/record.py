@@ -29,9 +29,9 @@ from lerobot_stream.cli.record_config import DEFAULT_TASK, RecordConfig, ResumeR
 from lerobot_stream.cli.record_status import StatusDisplay, TolerantWriter, video_keys
 from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_stream.datasets.utils import INFO_PATH
 from lerobot_stream.sources.cameras import depth_cameras, make_cameras
 from lerobot_stream.sources.synthetic import SyntheticRobot
+from lerobot_stream.storage.layout import INFO_PATH
 from lerobot_stream.storage.writer_lock import DatasetLocked, LockUnavailable, WriterLock
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
 from workers.codecs import check_encoder_usable

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lerobot_stream.configs.video import is_depth_map
-from lerobot_stream.datasets.utils import INFO_PATH, load_json
+from lerobot_stream.storage.layout import INFO_PATH, load_json
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
 DEFAULT_TASK = "pick up the synthetic cube"

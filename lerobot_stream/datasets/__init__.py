@@ -11,14 +11,14 @@ from typing import Any
 
 _EXPORTS = {
     "LeRobotDataset": "lerobot_stream.datasets.lerobot_dataset",
-    "LeRobotDatasetMetadata": "lerobot_stream.datasets.dataset_metadata",
+    "LeRobotDatasetMetadata": "lerobot_stream.storage.metadata",
     "VideoEncodingManager": "lerobot_stream.datasets.video_utils",
     "StreamingVideoEncoder": "lerobot_stream.datasets.video_utils",
-    "safe_stop_image_writer": "lerobot_stream.datasets.image_writer",
+    "safe_stop_image_writer": "lerobot_stream.recorder.image_writer",
     "check_video_encoder_parameters_pyav": "lerobot_stream.datasets.pyav_utils",
     "detect_available_encoders_pyav": "lerobot_stream.datasets.pyav_utils",
-    "aggregate_stats": "lerobot_stream.datasets.compute_stats",
-    "get_feature_stats": "lerobot_stream.datasets.compute_stats",
+    "aggregate_stats": "lerobot_stream.storage.stats",
+    "get_feature_stats": "lerobot_stream.storage.stats",
 }
 
 __all__ = sorted(_EXPORTS)

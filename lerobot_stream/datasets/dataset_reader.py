@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DATA_DIR, chunk_files, dataset_file
 from lerobot_stream.storage.delta_timestamps import check_delta_timestamps, get_delta_indices, window
+from lerobot_stream.storage.layout import DATA_DIR, chunk_files, dataset_file
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from lerobot_stream.storage.metadata_files import load_episode_rows
 from lerobot_stream.storage.tiff import read_tiff
 from workers.codecs import DepthQuantization

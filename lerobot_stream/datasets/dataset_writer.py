@@ -47,17 +47,6 @@ from lerobot_stream.configs.video import (
     rgb_config_from_keywords,
     rgb_encoder_defaults,
 )
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.feature_utils import data_schema, validate_frame
-from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.utils import (
-    DEFAULT_DEPTH_PATH,
-    DEFAULT_IMAGE_PATH,
-    IMAGES_DIR,
-    STAGING_DIR,
-    check_batch_encoding_size,
-    check_private_folder,
-)
 from lerobot_stream.datasets.video_utils import (
     CameraStatus,
     StreamingVideoEncoder,
@@ -65,12 +54,23 @@ from lerobot_stream.datasets.video_utils import (
 )
 from lerobot_stream.recorder.episode_commit import EpisodeCommitter
 from lerobot_stream.recorder.frame_staging import FrameStaging
+from lerobot_stream.recorder.image_writer import AsyncImageWriter
 from lerobot_stream.recorder.journal import RowJournal, journal_number, mark_committing
 from lerobot_stream.recorder.pending_episodes import PendingEpisode, PendingEpisodes
 from lerobot_stream.recorder.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos, episode_folder_name
-from lerobot_stream.recovery.video_prefix import common_prefix, cut_buffer
+from lerobot_stream.recorder.video_prefix import common_prefix, cut_buffer
 from lerobot_stream.storage.disk_space import check_episode_disk_space, recording_rate
+from lerobot_stream.storage.features import data_schema, validate_frame
 from lerobot_stream.storage.file_transaction import RollbackFailed
+from lerobot_stream.storage.layout import (
+    DEFAULT_DEPTH_PATH,
+    DEFAULT_IMAGE_PATH,
+    IMAGES_DIR,
+    STAGING_DIR,
+    check_batch_encoding_size,
+    check_private_folder,
+)
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from lerobot_stream.storage.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings, is_depth_config, resolve_settings
@@ -245,7 +245,7 @@ class DatasetWriter:
 
     def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
         """Background image writers: ``num_threads`` threads, or ``num_processes`` processes of that many
-        threads (`lerobot_stream.datasets.image_writer`)."""
+        threads (`lerobot_stream.recorder.image_writer`)."""
         self._staging.start(num_threads, num_processes)
 
     # -- recording ------------------------------------------------------------------------------------------

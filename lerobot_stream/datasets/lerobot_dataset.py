@@ -29,11 +29,11 @@ from lerobot_stream.configs.video import (
     rgb_config_from_keywords,
     rgb_encoder_defaults,
 )
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
-from lerobot_stream.datasets.utils import check_batch_encoding_size
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from lerobot_stream.storage.layout import check_batch_encoding_size
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.codecs import check_encoder_usable
 
 logger = logging.getLogger(__name__)

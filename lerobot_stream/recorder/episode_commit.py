@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lerobot_stream.datasets.compute_stats import camera_stats_from_pixels, compute_episode_stats
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.video_utils import get_video_info
 from lerobot_stream.storage.data_placement import DataPlacer
 from lerobot_stream.storage.episode_table import episode_arrays, episode_table
 from lerobot_stream.storage.file_transaction import file_transaction
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
+from lerobot_stream.storage.stats import camera_stats_from_pixels, compute_episode_stats
+from lerobot_stream.storage.video_files import get_video_info
 from lerobot_stream.storage.video_placement import PreparedVideo, VideoPlacer
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult

@@ -2,7 +2,7 @@
 
 LeRobot's legacy recording path (``streaming_encoding=False``) and ``image`` features both write each
 camera frame as a file under ``root/images`` (PNG; TIFF for depth maps) from background threads
-(`lerobot_stream.datasets.image_writer`). At ``save_episode`` the video cameras' files are encoded -
+(`lerobot_stream.recorder.image_writer`). At ``save_episode`` the video cameras' files are encoded -
 cameras in parallel, with the encoder processes' own encode core - into one `EpisodeResult` per camera,
 the same result the streaming path returns, and the files are deleted.
 """
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lerobot_stream.datasets.image_writer import AsyncImageWriter
-from lerobot_stream.datasets.utils import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
-from lerobot_stream.datasets.video_utils import encode_image_folder
+from lerobot_stream.recorder.frame_files import encode_image_folder
+from lerobot_stream.recorder.image_writer import AsyncImageWriter
+from lerobot_stream.storage.layout import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 

@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-from lerobot_stream.datasets.utils import DEFAULT_FEATURES
 from lerobot_stream.storage.episode_table import arrow_column
+from lerobot_stream.storage.layout import DEFAULT_FEATURES
 from workers.codecs import EncoderSettings
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.feature_utils import camera_hw
 from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.storage.features import camera_hw
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.finishing import FinishingEpisode

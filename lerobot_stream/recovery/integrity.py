@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.utils import DATA_DIR, INFO_PATH, check_path_template, chunk_files, dataset_file, load_json
-from lerobot_stream.datasets.video_utils import count_video_frames
+from lerobot_stream.storage.layout import DATA_DIR, INFO_PATH, check_path_template, chunk_files, dataset_file, load_json
 from lerobot_stream.storage.metadata_files import load_episode_rows
+from lerobot_stream.storage.video_files import count_video_frames
 
 
 @dataclass

@@ -29,9 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.compute_stats import aggregate_stats
-from lerobot_stream.datasets.feature_utils import validate_feature_names
-from lerobot_stream.datasets.utils import (
+from lerobot_stream.recovery.integrity import inspect_dataset
+from lerobot_stream.recovery.salvage import salvage_episodes
+from lerobot_stream.storage.dataset_walk import walk_dataset_files
+from lerobot_stream.storage.features import validate_feature_names
+from lerobot_stream.storage.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
+from lerobot_stream.storage.layout import (
     DATA_DIR,
     DEFAULT_DATA_PATH,
     DEFAULT_VIDEO_PATH,
@@ -45,12 +48,9 @@ from lerobot_stream.datasets.utils import (
     unflatten_dict,
     write_json,
 )
-from lerobot_stream.datasets.video_utils import get_video_duration_in_s, trim_video_file
-from lerobot_stream.recovery.integrity import inspect_dataset
-from lerobot_stream.recovery.salvage import salvage_episodes
-from lerobot_stream.storage.dataset_walk import walk_dataset_files
-from lerobot_stream.storage.file_transaction import BACKUP_SUFFIX, restore_or_drop_backups
 from lerobot_stream.storage.metadata_files import load_episode_rows, load_tasks, write_stats
+from lerobot_stream.storage.stats import aggregate_stats
+from lerobot_stream.storage.video_files import get_video_duration_in_s, trim_video_file
 from lerobot_stream.storage.writer_lock import LockUnavailable, WriterLock
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DEFAULT_DATA_PATH, atomic_write, file_is_full, update_chunk_file_indices
+from lerobot_stream.storage.layout import DEFAULT_DATA_PATH, atomic_write, file_is_full, update_chunk_file_indices
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 
 
 @dataclass

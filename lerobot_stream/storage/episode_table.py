@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lerobot_stream.datasets.utils import DEFAULT_FEATURES
+from lerobot_stream.storage.layout import DEFAULT_FEATURES
 
 
 def arrow_column(feature: dict, field_type: pa.DataType, values: list, length: int) -> pa.Array:

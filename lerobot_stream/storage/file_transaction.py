@@ -1,6 +1,6 @@
 """All-or-nothing replacement of the several files one ``save_episode`` changes.
 
-A save writes each new file aside and renames it over the old one (`lerobot_stream.datasets.utils.
+A save writes each new file aside and renames it over the old one (`lerobot_stream.storage.layout.
 atomic_write`), which protects every single file. But a save changes up to six files (each camera's MP4, the
 data parquet, the episodes table, tasks, info.json, stats.json), and a full disk can stop it between any two:
 the earlier files would then hold an episode the later ones do not know about. Inside a `FileTransaction`,

@@ -1,5 +1,5 @@
 """The files of a LeRobot v3.0 dataset's ``meta/`` folder, read and written: info.json's initial content,
-the tasks table, stats.json and the episodes tables. `lerobot_stream.datasets.dataset_metadata` keeps them
+the tasks table, stats.json and the episodes tables. `lerobot_stream.storage.metadata` keeps them
 current while recording; recovery and the integrity check read them on their own."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_stream.datasets.utils import (
+from lerobot_stream.storage.layout import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_DATA_FILE_SIZE_IN_MB,
     DEFAULT_EPISODES_PATH,

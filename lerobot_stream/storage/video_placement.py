@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from lerobot_stream.datasets.dataset_metadata import LeRobotDatasetMetadata
-from lerobot_stream.datasets.utils import DEFAULT_VIDEO_PATH, file_is_full, replace_durably, update_chunk_file_indices
-from lerobot_stream.datasets.video_utils import concatenate_video_files
+from lerobot_stream.storage.layout import DEFAULT_VIDEO_PATH, file_is_full, replace_durably, update_chunk_file_indices
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
+from lerobot_stream.storage.video_files import concatenate_video_files
 
 
 @dataclass

@@ -1,5 +1,23 @@
 """Feature-key constants with LeRobot's names and values."""
 
+# The columns every frame of a dataset has: LeRobot v0.6 keeps them here, v0.5 in ``datasets.utils``.
+from lerobot_stream.storage.layout import DEFAULT_FEATURES
+
+__all__ = [
+    "ACTION",
+    "DEFAULT_FEATURES",
+    "DONE",
+    "OBS_ENV_STATE",
+    "OBS_IMAGE",
+    "OBS_IMAGES",
+    "OBS_LANGUAGE",
+    "OBS_PREFIX",
+    "OBS_STATE",
+    "OBS_STR",
+    "REWARD",
+    "TRUNCATED",
+]
+
 OBS_STR = "observation"
 OBS_PREFIX = OBS_STR + "."
 OBS_ENV_STATE = "observation.environment_state"
@@ -11,13 +29,3 @@ ACTION = "action"
 REWARD = "next.reward"
 TRUNCATED = "next.truncated"
 DONE = "next.done"
-
-#: The columns every frame of a dataset has, computed by the writer (LeRobot v0.6 keeps them here; v0.5 in
-#: ``datasets.utils``, which re-exports them).
-DEFAULT_FEATURES: dict[str, dict] = {
-    "timestamp": {"dtype": "float32", "shape": (1,), "names": None},
-    "frame_index": {"dtype": "int64", "shape": (1,), "names": None},
-    "episode_index": {"dtype": "int64", "shape": (1,), "names": None},
-    "index": {"dtype": "int64", "shape": (1,), "names": None},
-    "task_index": {"dtype": "int64", "shape": (1,), "names": None},
-}

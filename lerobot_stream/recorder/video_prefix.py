@@ -28,7 +28,7 @@ from pathlib import Path
 
 import av
 
-from lerobot_stream.datasets.video_utils import concatenate_video_files, trim_video_file
+from lerobot_stream.storage.video_files import concatenate_video_files, trim_video_file
 from workers.backlog import SpillFile, spill_path_for
 from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.media_paths import ffmpeg_path
