@@ -30,3 +30,8 @@ def _check_own_packages() -> None:
 
 
 _check_own_packages()
+
+# After the check: the errors module imports shm and workers.
+from lerobot_stream.errors import LeRobotStreamError  # noqa: E402
+
+__all__ = ["LeRobotStreamError", "__version__"]

@@ -4,12 +4,12 @@ Knows nothing about video. See `shm.ring` for the handoff protocol and `shm.segm
 and cleanup guarantees of the shared memory itself.
 """
 
-from shm.ownership import ForeignProcessError, check_owner, in_owner
+from shm.errors import ForeignProcessError, LeRobotStreamError, SharedMemorySpaceError
+from shm.ownership import check_owner, in_owner
 from shm.ring import Handoff, RingConsumer, RingPipes, RingProducer, RingSpec, ring_pipes
 from shm.segment import (
     SEGMENT_PREFIX,
     SHM_DIR,
-    SharedMemorySpaceError,
     SharedSegment,
     check_shm_space,
     list_segments,
@@ -22,6 +22,7 @@ __all__ = [
     "SHM_DIR",
     "ForeignProcessError",
     "Handoff",
+    "LeRobotStreamError",
     "RingConsumer",
     "RingPipes",
     "RingProducer",

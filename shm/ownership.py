@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 
-
-class ForeignProcessError(RuntimeError):
-    """A resource was used from a process that did not create it (typically a forked child)."""
+from shm.errors import ForeignProcessError
 
 
 def in_owner(owner_pid: int) -> bool:

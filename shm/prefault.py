@@ -32,16 +32,14 @@ import sys
 
 import numpy as np
 
+from shm.errors import SharedMemorySpaceError
+
 logger = logging.getLogger(__name__)
 
 _MADV_POPULATE_WRITE = 23  # linux/mman.h, Linux 5.14+
 _PAGE = mmap.PAGESIZE
 #: Pages read per numpy call in the fallback, so that other threads get the GIL between calls.
 _PAGES_PER_STEP = 256
-
-
-class SharedMemorySpaceError(OSError):
-    """``/dev/shm`` cannot hold the frame rings (raised before a frame could be lost to it)."""
 
 
 def reserve(fd: int, size: int, what: str) -> None:

@@ -45,8 +45,9 @@ except ImportError:  # pragma: no cover
 import contextlib
 from multiprocessing import resource_tracker
 
+from shm.errors import SharedMemorySpaceError
 from shm.ownership import in_owner
-from shm.prefault import SharedMemorySpaceError, populate, reserve
+from shm.prefault import populate, reserve
 
 logger = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import dataset_tables, decode_identities, identities_shown, identity_frame
 
-from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from lerobot_stream.errors import EpisodeSaveError
 from lerobot_stream.recovery.integrity import inspect_dataset
 
 H, W = 64, 96

@@ -192,7 +192,7 @@ def encoder_children() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if "workers.worker_main" in " ".join(child.cmdline()):
+            if "workers.process_main" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             continue

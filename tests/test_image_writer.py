@@ -15,8 +15,8 @@ import pytest
 from helpers import FPS, features, frame, identity_frame, read_identity, record
 
 from lerobot_stream.datasets.dataset_reader import decode_png_bytes
-from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.errors import EpisodeSaveError
 from lerobot_stream.recorder.image_writer import AsyncImageWriter, write_image, write_image_or_raise
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

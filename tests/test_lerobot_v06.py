@@ -121,7 +121,7 @@ def test_pyav_utils_names():
 
 def test_importing_the_library_leaves_the_environment_alone():
     env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
-    code = "import os, lerobot_stream.datasets.lerobot_dataset, workers.worker_main; print(os.environ.get('SVT_LOG'))"
+    code = "import os, lerobot_stream.datasets.lerobot_dataset, workers.process_main; print(os.environ.get('SVT_LOG'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
 

@@ -14,9 +14,9 @@ import pytest
 from helpers import dataset_tables, identities_shown, identity_frame
 
 from lerobot_stream.configs.video import RGBEncoderConfig
-from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from lerobot_stream.errors import EpisodeSaveError
 from lerobot_stream.recovery.integrity import inspect_dataset
 
 H, W, FPS = 240, 320, 30
@@ -90,7 +90,7 @@ def test_finalize_waits_for_the_saved_episodes_and_says_what_is_left(tmp_path, c
     _record(dataset, 0, 100)  # far more than the encoder manages in the time it takes
     dataset.save_episode()
     assert dataset.writer.pending_episodes == 1
-    with caplog.at_level(logging.INFO, logger="lerobot_stream.datasets.dataset_writer"):
+    with caplog.at_level(logging.INFO, logger="lerobot_stream.recorder.pending_episodes"):
         dataset.finalize()
     assert any("to finish encoding" in r.getMessage() and "frame(s) left" in r.getMessage() for r in caplog.records)
     episodes, shown, states = _shown_and_states(root)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from helpers import decode_identities, encoder_children, identity_frame, own_segments
 
-from workers.camera_worker import CameraWorker
 from workers.codecs import EncoderSettings
+from workers.process_handle import CameraWorker
 
 SLOT = ((64, 96, 3), "uint8")
 

@@ -8,7 +8,7 @@ facade (`lerobot_stream.recorder.streaming_encoder`) holds one object per camera
 host the encoder:
 
 * `workers.process_channel.ProcessChannel` (default): a long-lived encoder process fed through a shared-memory
-  ring (`workers.camera_worker.CameraWorker`);
+  ring (`workers.process_handle.CameraWorker`);
 * `workers.thread_channel.ThreadChannel`: LeRobot's design, an encoder thread per episode fed through a
   ``queue.Queue`` - the benchmark's baseline.
 
@@ -32,11 +32,11 @@ import numpy as np
 
 from shm import check_shm_space
 from workers.backlog import NO_BACKLOG, BacklogBudget
-from workers.camera_worker import LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError
 from workers.frames import Layout, SlotFormat, check_depth_frame, check_frame, slot_format
+from workers.process_handle import LiveStatus
 
 logger = logging.getLogger(__name__)
 

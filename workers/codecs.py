@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from workers.errors import EncoderUnavailable
 from workers.svt import encoded_preset
 
 logger = logging.getLogger(__name__)
@@ -415,11 +416,6 @@ def resolve_vcodec(vcodec: str, hw_encoders: Callable[[], list[str]] = detect_hw
             return name
     logger.info("No hardware encoder available, falling back to software encoder 'libsvtav1'")
     return "libsvtav1"
-
-
-class EncoderUnavailable(ValueError):
-    """The codec asked for cannot encode on this machine (unknown, not in this FFmpeg build, or a hardware
-    encoder without its hardware); the message names the ones that can."""
 
 
 def software_encoder_available(vcodec: str) -> bool:

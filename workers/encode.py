@@ -1,6 +1,6 @@
 """The encode core: one camera's episode into one MP4, with frame alignment and running statistics.
 
-Both hosts run this same code: the encoder subprocess (`workers.worker_main`) and the in-process
+Both hosts run this same code: the encoder subprocess (`workers.process_main`) and the in-process
 `workers.thread_host.CameraEncoderThread`.
 
 Alignment: every frame carries its index in the episode. A frame that never arrived (the recorder
@@ -25,6 +25,7 @@ from av.video.reformatter import VideoReformatter
 
 from workers.codecs import EncoderSettings, quiet_codec_log
 from workers.depth import code_frame, quantize_depth
+from workers.errors import EncodeError
 from workers.health import HealthMonitor
 from workers.media_paths import ffmpeg_path
 from workers.scheduling import calling_thread_policy_kept
@@ -55,10 +56,6 @@ def reformat_thread_kwargs(threads: int) -> dict[str, int]:
         except TypeError:
             _reformat_takes_threads = False
     return {"threads": threads} if _reformat_takes_threads else {}
-
-
-class EncodeError(RuntimeError):
-    """The codec or the muxer failed; the message says which and why."""
 
 
 @dataclass

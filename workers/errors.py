@@ -1,4 +1,5 @@
-"""The errors of a camera's encoder, raised once where they are known and carried up unchanged.
+"""The encoder side's errors, raised once where they are known and carried up unchanged. Each derives from
+`shm.errors.LeRobotStreamError` and from the standard exception LeRobot's callers catch for it.
 
 `CameraEncoderError` names the camera, the encoder process (``pid``; None for an in-process thread) and the
 cause; it is a ``RuntimeError``, which is what LeRobot's callers catch. The facade collects them per camera in
@@ -10,8 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shm.errors import LeRobotStreamError
 
-class CameraEncoderError(RuntimeError):
+
+class EncodeError(LeRobotStreamError, RuntimeError):
+    """The codec or the muxer failed; the message says which and why."""
+
+
+class EncoderUnavailable(LeRobotStreamError, ValueError):
+    """The codec asked for cannot encode on this machine (unknown, not in this FFmpeg build, or a hardware
+    encoder without its hardware); the message names the ones that can."""
+
+
+class CameraEncoderError(LeRobotStreamError, RuntimeError):
     """One camera's episode could not be encoded; ``str()`` is a sentence naming the camera and the cause."""
 
     def __init__(self, camera: str, cause: str, pid: int | None = None):
@@ -25,7 +37,7 @@ class WorkerDied(CameraEncoderError):
     """The camera's encoder process is gone (killed, crashed, or never started)."""
 
 
-class EncodingFailed(RuntimeError):
+class EncodingFailed(LeRobotStreamError, RuntimeError):
     """An episode could not be completed on every camera (``StreamingVideoEncoder.finish_episode``).
 
     ``errors`` maps each failed camera to its `CameraEncoderError` (camera, pid, cause), ``failures`` to the

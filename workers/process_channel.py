@@ -9,12 +9,13 @@ import numpy as np
 
 from shm import RingProducer
 from workers.backlog import BacklogBudget
-from workers.camera_worker import CameraWorker, LiveStatus
 from workers.channel import CameraChannel, FinishTicket
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import WorkerDied
 from workers.frames import Layout, SlotFormat
+from workers.process_handle import CameraWorker, LiveStatus
+from workers.stop_policy import START_S
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class ProcessChannel(CameraChannel):
         *,
         priority: str = "idle",
         fragmented: bool = True,
-        start_timeout: float = 60.0,
+        start_timeout: float = START_S,
     ):
         super().__init__(camera, capacity, encoder_threads)
         self.priority = priority

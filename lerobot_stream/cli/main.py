@@ -113,7 +113,7 @@ def _cmd_record(args) -> int:
     from lerobot_stream.sources.cameras import SourceError
     from lerobot_stream.storage.disk_space import DiskSpaceError
     from shm import SharedMemorySpaceError
-    from workers.codecs import EncoderUnavailable
+    from workers.errors import EncoderUnavailable
 
     config = RecordConfig(
         root=args.root,

@@ -27,8 +27,8 @@ from lerobot_stream.cli.dataset_info import size_on_disk
 from lerobot_stream.cli.live_display import capture_logging
 from lerobot_stream.cli.record_config import DEFAULT_TASK, RecordConfig, ResumeRefused, dataset_features, settle
 from lerobot_stream.cli.record_status import StatusDisplay, TolerantWriter, video_keys
-from lerobot_stream.datasets.dataset_writer import EpisodeSaveError
 from lerobot_stream.datasets.lerobot_dataset import LeRobotDataset
+from lerobot_stream.errors import EpisodeSaveError, OverwriteRefused
 from lerobot_stream.sources.cameras import depth_cameras, make_cameras
 from lerobot_stream.sources.synthetic import SyntheticRobot
 from lerobot_stream.storage.layout import INFO_PATH
@@ -173,10 +173,6 @@ def _record_episode(
         display.update(dataset, header())
     display.update(dataset, header(), force=True)
     return tick
-
-
-class OverwriteRefused(FileExistsError):
-    """``--overwrite`` was asked to delete something that is not a finished dataset: nothing was deleted."""
 
 
 def remove_dataset(root: Path) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lerobot_stream.configs.video import is_depth_map
+from lerobot_stream.errors import ResumeRefused
 from lerobot_stream.storage.layout import INFO_PATH, load_json
 from lerobot_stream.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
@@ -70,10 +71,6 @@ def dataset_features(cameras: int, height: int, width: int, joints: int, depth: 
     features[OBS_STATE] = {"dtype": "float32", "shape": (joints,), "names": names}
     features[ACTION] = {"dtype": "float32", "shape": (joints,), "names": names}
     return features
-
-
-class ResumeRefused(ValueError):
-    """``--resume`` cannot append to what is at ``--root``: nothing was changed."""
 
 
 def settle(config: RecordConfig, joints: int) -> RecordConfig:

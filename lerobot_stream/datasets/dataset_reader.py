@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lerobot_stream.errors import FrameTimestampError
 from lerobot_stream.storage.delta_timestamps import check_delta_timestamps, get_delta_indices, window
 from lerobot_stream.storage.layout import DATA_DIR, chunk_files, dataset_file
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
@@ -26,10 +27,6 @@ from lerobot_stream.storage.tiff import read_tiff
 from workers.codecs import DepthQuantization
 from workers.depth import dequantize_depth, frame_codes, unit_factor
 from workers.media_paths import ffmpeg_path
-
-
-class FrameTimestampError(ValueError):
-    """No frame of the video lies within the tolerance of the requested timestamp."""
 
 
 def decode_frame_at(path: Path, timestamp: float, tolerance_s: float) -> av.VideoFrame:

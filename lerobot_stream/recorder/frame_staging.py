@@ -21,6 +21,7 @@ from lerobot_stream.recorder.image_writer import AsyncImageWriter
 from lerobot_stream.storage.layout import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, IMAGES_DIR, STAGING_DIR
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
+from workers.errors import CameraEncoderError, EncodingFailed
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,9 @@ class FrameStaging:
         """Each camera's staged frames as a temporary MP4 under the staging folder (encoded with
         ``settings_for(camera)``); the frames are deleted.
 
-        If any camera fails, the others' MP4s are removed and a ``RuntimeError`` names every failed camera with
-        its cause. Otherwise they stay until `remove_encoded`, once the caller has copied them into the dataset.
+        If any camera fails, the others' MP4s are removed and `EncodingFailed` names every failed camera with its
+        cause - the error the streaming path raises for the same failure. Otherwise they stay until
+        `remove_encoded`, once the caller has copied them into the dataset.
         """
         self.wait()
         with ThreadPoolExecutor(max_workers=len(keys) if parallel else 1) as pool:
@@ -112,11 +114,11 @@ class FrameStaging:
                 try:
                     results[key] = future.result()
                 except Exception as exc:
-                    errors[key] = f"{type(exc).__name__}: {exc}"
+                    errors[key] = CameraEncoderError(key, f"camera {key}: {type(exc).__name__}: {exc}")
         self._encoded = [result.path for result in results.values()]
         if errors:
             self.remove_encoded()
-            raise RuntimeError(f"video encoding failed for {errors}")
+            raise EncodingFailed(errors, {})
         self.remove_episode(keys, episode_index)
         return results
 
@@ -129,5 +131,9 @@ class FrameStaging:
     def _encode(self, key: str, episode_index: int, settings: EncoderSettings) -> EpisodeResult:
         suffix = "tiff" if key in self._depth_keys else "png"
         frames = sorted(self.episode_dir(key, episode_index).glob(f"frame-*.{suffix}"))
+        if not frames:
+            raise FileNotFoundError(
+                f"no staged frames of episode {episode_index} in {self.episode_dir(key, episode_index)}"
+            )
         target = self.root / STAGING_DIR / f"{key}_{episode_index:06d}.mp4"
         return encode_image_folder(frames, target, settings)

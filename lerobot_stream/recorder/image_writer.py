@@ -29,6 +29,7 @@ from typing import Any
 import av
 import numpy as np
 
+from lerobot_stream.errors import UnsupportedImageError
 from lerobot_stream.storage.layout import atomic_write
 from lerobot_stream.storage.tiff import tiff_bytes
 from workers.frames import as_numpy, check_depth_frame, to_depth_map, to_hwc_uint8
@@ -38,11 +39,6 @@ logger = logging.getLogger(__name__)
 _DEPTH_SUFFIXES = (".tiff", ".tif")
 #: How often a wait on writer processes checks that they are still alive.
 _POLL_S = 0.2
-
-
-class UnsupportedImageError(ValueError, NotImplementedError):
-    """An array no image file can hold. Both a ``ValueError`` (LeRobot v0.6 raises that) and a
-    ``NotImplementedError`` (LeRobot v0.5 raised that for the same arrays)."""
 
 
 def encode_png(image_hwc: np.ndarray, compress_level: int = 1) -> bytes:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.channel import CameraStatus
 from workers.codecs import EncoderSettings
 from workers.finishing import FinishingEpisode
 
@@ -131,3 +132,17 @@ class PendingEpisodes:
             with self._done:
                 self._queue.popleft()
                 self._done.notify_all()
+
+
+def report_waiting(status: dict[str, CameraStatus], episodes: int, frames: int) -> None:
+    """Log what `PendingEpisodes.wait` is waiting for: ``episodes`` saved episodes of ``frames`` frames, and what
+    the cameras' encoders (``status``) still have to encode."""
+    left = max((camera.backlog_seconds or 0.0 for camera in status.values()), default=0.0)
+    frames_left = sum(camera.backlog_frames for camera in status.values())
+    logger.info(
+        "Waiting for %d saved episode(s) (%d frames) to finish encoding: %d frame(s) left to encode, about %.0f s",
+        episodes,
+        frames,
+        frames_left,
+        left,
+    )

@@ -29,7 +29,10 @@ def episode_folder_name(number: int) -> str:
 
 
 class StreamedVideos:
-    """A dataset's video cameras on a `StreamingVideoEncoder`, one episode at a time."""
+    """A dataset's video cameras on a `StreamingVideoEncoder`, one episode at a time (the streaming
+    `lerobot_stream.recorder.video_cameras.VideoCameras`)."""
+
+    streaming = True
 
     def __init__(self, encoder: StreamingVideoEncoder, meta: LeRobotDatasetMetadata, staging_dir: Path):
         self.encoder = encoder
@@ -61,10 +64,11 @@ class StreamedVideos:
         """End the cameras' episode without waiting for their videos (`StreamingVideoEncoder.end_episode`)."""
         return self.encoder.end_episode()
 
-    def feed(self, key: str, frame: Any) -> None:
+    def add(self, key: str, frame: Any, episode_index: int, frame_index: int) -> None:
+        """Hand the frame to the camera's encoder; the episode buffer keeps nothing for it."""
         self.encoder.feed_frame(key, frame)
 
-    def finish(self) -> dict[str, EpisodeResult]:
+    def finish(self, episode_index: int | None = None, parallel: bool = True) -> dict[str, EpisodeResult]:
         """Every camera's finished temporary MP4; if one failed, the others' files are deleted too."""
         try:
             return self.encoder.finish_results()
@@ -76,7 +80,10 @@ class StreamedVideos:
         return self.encoder.settings_for(key, len(self._meta.video_keys))
 
     def status(self) -> dict[str, CameraStatus]:
-        return self.encoder.status()
+        return self.encoder.encoding_status()
+
+    def cancel(self) -> None:
+        self.encoder.cancel_episode()
 
     def remove_encoded(self) -> None:
         """Delete the episode's temporary MP4s once they are in the dataset."""

@@ -47,6 +47,7 @@ from workers.finishing import FinishingEpisode
 from workers.frames import SlotFormat, slot_from_shape
 from workers.process_channel import ProcessChannel
 from workers.scheduling import PRIORITIES
+from workers.stop_policy import FINISH_STALL_S
 from workers.thread_channel import ThreadChannel
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class StreamingVideoEncoder:
         backend: str = "process",
         worker_priority: str = "idle",
         fragmented: bool = True,
-        finish_timeout_s: float = 120.0,
+        finish_timeout_s: float = FINISH_STALL_S,
         bound_threads: bool = True,
         backlog_memory_mb: float | None = None,
         backlog_disk_reserve_mb: float | None = None,

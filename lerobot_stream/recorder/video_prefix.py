@@ -28,9 +28,11 @@ from pathlib import Path
 
 import av
 
+from lerobot_stream.recorder.pending_episodes import PendingEpisode
 from lerobot_stream.storage.video_files import concatenate_video_files, trim_video_file
 from workers.backlog import SpillFile, spill_path_for
 from workers.encode import EpisodeEncoder, EpisodeResult
+from workers.errors import EncodingFailed
 from workers.media_paths import ffmpeg_path
 from workers.stats import ImageStatsAccumulator
 
@@ -155,3 +157,19 @@ def cut_buffer(buffer: dict, frames: int) -> dict:
     cut = {key: value[:frames] if isinstance(value, list) else value for key, value in buffer.items()}
     cut["size"] = frames
     return cut
+
+
+def encoded_prefix(
+    pending: PendingEpisode, failure: EncodingFailed, depth_keys: list[str], fps: int
+) -> tuple[dict[str, EpisodeResult], dict]:
+    """A saved episode whose encoder died before finishing it (its frames were only in that process's memory):
+    the timesteps every camera's MP4 holds (`common_prefix`) and the episode buffer cut to them, rather than
+    losing the episode; raises ``failure`` if there are none, or a depth camera is involved."""
+    videos = {key: result.path for key, result in pending.videos.completed.items()}
+    videos.update(pending.videos.failed_paths)
+    if any(key in depth_keys or not path.exists() for key, path in videos.items()):
+        raise failure
+    kept = common_prefix(videos, pending.frames, fps)
+    if not kept:
+        raise failure
+    return kept, cut_buffer(pending.buffer, next(iter(kept.values())).frames)

@@ -1,7 +1,7 @@
 """Bring a dataset left by a killed recorder back to a consistent state.
 
 The episodes table (``meta/episodes``) is the source of truth: an episode is saved once its row is
-there (the writer commits videos and data first, see `lerobot_stream.datasets.dataset_writer`). A
+there (the writer commits videos and data first, see `lerobot_stream.recorder.writer`). A
 recorder killed in the middle of ``save_episode`` can therefore leave *more* on disk than the episodes
 table says - video frames appended, data rows written - never less. Recovery:
 
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lerobot_stream.errors import RecoveryRefused
 from lerobot_stream.recovery.integrity import inspect_dataset
 from lerobot_stream.recovery.salvage import salvage_episodes
 from lerobot_stream.storage.dataset_walk import walk_dataset_files
@@ -80,12 +81,6 @@ class RecoveryReport:
 
 #: Half-written files an interrupted save leaves (`atomic_write` temporaries, videos being concatenated).
 TEMPORARY_FILES = (".*.tmp", ".*.pending.mp4", ".concat-*.mp4")
-
-
-class RecoveryRefused(ValueError):
-    """The dataset is damaged in a way recovery cannot prove to be an unsaved episode's remains (missing or
-    unreadable metadata, files out of place) or does not repair (what ``info`` reports): the message says what
-    is wrong, and what recovery did before it found out (usually nothing)."""
 
 
 def _episode_rows(root: Path) -> list[dict]:

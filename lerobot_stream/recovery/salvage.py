@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from lerobot_stream.configs.video import is_depth_map
-from lerobot_stream.datasets.dataset_writer import DatasetWriter
 from lerobot_stream.recorder.journal import (
     TASK_COLUMN,
     committing_index,
@@ -36,6 +35,7 @@ from lerobot_stream.recorder.journal import (
 )
 from lerobot_stream.recorder.streamed_videos import episode_folder_name
 from lerobot_stream.recorder.video_prefix import common_prefix
+from lerobot_stream.recorder.writer import DatasetWriter
 from lerobot_stream.storage.layout import DEFAULT_FEATURES, INFO_PATH, STAGING_DIR, load_json
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.encoding_lock import wait_for_encoders

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lerobot_stream.errors import SourceError
 from lerobot_stream.sources.scene import PannedImageCamera
 from lerobot_stream.sources.synthetic import FramePool, SyntheticCamera, SyntheticDepthCamera
 from workers.media_paths import ffmpeg_path
@@ -26,10 +27,6 @@ CONTENTS = ("scene", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Frames of footage kept in memory (shared by all cameras): 10 s at 30 fps.
 MAX_FOOTAGE_FRAMES = 300
-
-
-class SourceError(ValueError):
-    """``--source`` names nothing that can be decoded; the message names the path and why."""
 
 
 class FootageCamera(FramePool):

@@ -20,6 +20,8 @@ import logging
 import shutil
 from pathlib import Path
 
+from lerobot_stream.errors import DiskSpaceError
+
 logger = logging.getLogger(__name__)
 
 BYTES_PER_PIXEL_STREAMED_RGB = 0.06
@@ -27,10 +29,6 @@ BYTES_PER_PIXEL_STREAMED_DEPTH = 0.8
 BYTES_PER_PIXEL_STAGED_PNG = 1.5
 #: Warn when the disk holds less than this much recording (seconds) beyond what the save itself needs.
 WARN_BELOW_S = 300.0
-
-
-class DiskSpaceError(OSError):
-    """The disk cannot even hold the save of an empty episode: recording one would only lose it."""
 
 
 def recording_rate(pixels_per_frame: dict[str, tuple[int, bool]], fps: float, streaming: bool) -> float:

@@ -31,16 +31,13 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from lerobot_stream.errors import RollbackFailed
 from lerobot_stream.storage.dataset_walk import walk_dataset_files
 
 logger = logging.getLogger(__name__)
 
 BACKUP_SUFFIX = ".bak"
 _active: ContextVar[FileTransaction | None] = ContextVar("lerobot_stream_file_transaction", default=None)
-
-
-class RollbackFailed(OSError):
-    """Putting the old files back failed; the dataset needs ``lerobot-stream recover`` (it finishes the job)."""
 
 
 def _backup_name(target: Path) -> Path:

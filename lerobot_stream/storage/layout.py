@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.errors import PrivateFolderError
 from lerobot_stream.storage.file_transaction import note_replace
 
 logger = logging.getLogger(__name__)
@@ -222,10 +223,6 @@ def dataset_file(root: Path, relative: str | Path) -> Path:
     if not stat.S_ISREG(mode):
         raise ValueError(f"{path} is not a regular file; not reading it")
     return path
-
-
-class PrivateFolderError(OSError):
-    """A folder lerobot_stream keeps to itself inside a dataset (``.staging``, ``images``) is a symbolic link."""
 
 
 def check_private_folder(path: Path) -> None:

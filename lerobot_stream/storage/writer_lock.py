@@ -28,6 +28,8 @@ import os
 import weakref
 from pathlib import Path
 
+from lerobot_stream.errors import DatasetLocked, LockUnavailable
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no locking
@@ -35,14 +37,6 @@ except ImportError:  # pragma: no cover - not POSIX: no locking
 
 LOCK_PATH = "meta/.writer.lock"
 _ATTEMPTS = 20
-
-
-class DatasetLocked(RuntimeError):
-    """Another live process is writing this dataset."""
-
-
-class LockUnavailable(OSError):
-    """The lock file cannot be created (a read-only filesystem, no write permission)."""
 
 
 _held: weakref.WeakSet[WriterLock] = weakref.WeakSet()

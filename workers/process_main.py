@@ -1,6 +1,6 @@
-"""Entry point of one camera's encoder process, ``main([CMD, EVENTS, READY, FREED])`` (see `workers.camera_worker`).
+"""Runs in the encoder process: its entry point, ``main([CMD, EVENTS, READY, FREED])`` (see `workers.process_handle`).
 
-The four arguments are inherited pipe file descriptors (see `workers.camera_worker.CameraWorker`). The process:
+The four arguments are inherited pipe file descriptors (see `workers.process_handle.CameraWorker`). The process:
 
 * ignores SIGINT - the recorder decides how an episode ends when the user presses Ctrl-C;
 * runs below the recorder's scheduling priority, re-applied after each encoder open
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     drop_realtime_privilege()  # before any codec creates threads: none of them can be real-time
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4:
-        print("usage: python -m workers.worker_main CMD_FD EVENT_FD READY_FD FREED_FD", file=sys.stderr)
+        print("usage: python -m workers.process_main CMD_FD EVENT_FD READY_FD FREED_FD", file=sys.stderr)
         return 2
     commands = _connection(args[0], readable=True)
     events = _connection(args[1], readable=False)

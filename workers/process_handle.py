@@ -1,6 +1,6 @@
-"""The recorder's side of the encoder processes: one `CameraWorker` per camera.
+"""Runs in the recorder: the handle of one camera's encoder process (`CameraWorker`), its pipes and its ring.
 
-Workers are started as fresh, isolated interpreters running `workers.worker_main` with inherited pipe
+Workers are started as fresh, isolated interpreters running `workers.process_main` with inherited pipe
 descriptors (`workers.spawn`: at their low priority from the first instruction), not with
 ``multiprocessing.Process``: like the ``spawn`` method they share nothing with the recorder but what is passed to
 them, and unlike it they never re-import the user's ``__main__`` (a recording script without an ``if __name__ ==
@@ -52,6 +52,7 @@ from workers.protocol import (
     WorkerReady,
 )
 from workers.spawn import BackgroundSpawn
+from workers.stop_policy import CANCEL_ACK_S, EXIT_STATUS_S, KILL_REAP_S, SHUTDOWN_S
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ _DEPENDENCIES = ("numpy", "av")
 #: recorder found numpy and PyAV.
 _BOOT = (
     "import os, sys; sys.path[0:0] = sys.argv[1].split(os.pathsep); "
-    "from workers.worker_main import main; sys.exit(main(sys.argv[2:]))"
+    "from workers.process_main import main; sys.exit(main(sys.argv[2:]))"
 )
 
 
@@ -213,7 +214,7 @@ class CameraWorker:
             cause = f"Encoder process for camera '{self.camera}' could not be started: {self._spawn.error}"
         else:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=1.0)
+                process.wait(timeout=EXIT_STATUS_S)
             cause = (
                 f"Encoder process for camera '{self.camera}' (pid {process.pid}) died: {describe_exit(process.poll())}"
             )
@@ -416,7 +417,7 @@ class CameraWorker:
             )
         raise WorkerDied(self.camera, self.failure or f"Encoder process for camera '{self.camera}' died", self.pid)
 
-    def cancel(self, frames_published: int, timeout: float = 10.0) -> None:
+    def cancel(self, frames_published: int, timeout: float = CANCEL_ACK_S) -> None:
         """Abandon the episode being recorded; the worker deletes its partial file and returns every ring slot."""
         episode = self._episode
         if episode is None:
@@ -438,10 +439,10 @@ class CameraWorker:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5.0)
+                process.wait(timeout=KILL_REAP_S)
         self._mark_lost()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = SHUTDOWN_S) -> None:
         """Stop the process and free the ring and pipes. Idempotent."""
         process = self.process
         if process is not None and process.returncode is None:
