@@ -23,6 +23,31 @@ ALLOWED = {
 }
 
 
+#: The product's own layers, lowest first: a module may import from its own layer and those below it. LeRobot's
+#: module names (datasets, configs, utils) sit over the engine they name - except `configs`, plain data that
+#: everything takes; the engine's packages say by their names what they hold (README, "How it works").
+PRODUCT_LAYERS: list[set[str]] = [
+    {"lerobot_stream.errors", "lerobot_stream.configs", "lerobot_stream.sources"},
+    {"lerobot_stream.storage"},  # the dataset on disk
+    {"lerobot_stream.compat"},  # LeRobot's argument styles mapped to the project's types
+    {"lerobot_stream.recorder"},  # where an episode is committed
+    {"lerobot_stream.recovery"},  # after a crash
+    {"lerobot_stream.datasets", "lerobot_stream.utils", "lerobot_stream.dropin"},  # LeRobot's module names
+    {"lerobot_stream", "lerobot_stream.cli"},
+]
+
+
+def _product_layer(module: str) -> int:
+    """The index in `PRODUCT_LAYERS` of the package (or module) ``module`` belongs to."""
+    parts = module.split(".")
+    for length in (2, 1):
+        name = ".".join(parts[:length])
+        for index, layer in enumerate(PRODUCT_LAYERS):
+            if name in layer:
+                return index
+    raise AssertionError(f"{module} belongs to no layer of PRODUCT_LAYERS: add its package there")
+
+
 def _modules() -> dict[str, Path]:
     found = {}
     for package in ALLOWED:
@@ -59,6 +84,20 @@ def test_each_package_imports_only_what_its_layer_allows():
         layer = name.split(".")[0]
         for imported in _imports(name, path, top_level_only=False):
             if imported.split(".")[0] not in ALLOWED[layer]:
+                wrong.append(f"{name} imports {imported}")
+    assert not wrong, wrong
+
+
+def test_the_products_packages_import_only_their_own_layer_and_those_below():
+    """The engine never imports LeRobot's module names or the command line; LeRobot's names never import the
+    command line. An import inside a function counts too: it is an arrow all the same."""
+    wrong = []
+    for name, path in _modules().items():
+        if name.split(".")[0] != "lerobot_stream":
+            continue
+        layer = _product_layer(name)
+        for imported in _imports(name, path, top_level_only=False):
+            if imported.startswith("lerobot_stream") and imported in _modules() and _product_layer(imported) > layer:
                 wrong.append(f"{name} imports {imported}")
     assert not wrong, wrong
 

@@ -32,47 +32,14 @@ HW_ENCODERS: list[str] = [
 #: Every ``vcodec`` accepted (LeRobot's list; the config objects export it under LeRobot's name).
 VALID_VIDEO_CODECS: frozenset[str] = frozenset({"h264", "hevc", "libsvtav1", "libaom-av1", "auto", *HW_ENCODERS})
 
-_SOFTWARE_CRF_CODECS = ("h264", "hevc", "libsvtav1")
+#: The software codecs whose quality option is ``crf``.
+SOFTWARE_CRF_CODECS = ("h264", "hevc", "libsvtav1")
 #: SVT-AV1's preset when none is given (LeRobot's default).
 LIBSVTAV1_DEFAULT_PRESET = 12
 
 
 def is_hardware_encoder(vcodec: str) -> bool:
     return vcodec in HW_ENCODERS
-
-
-def codec_options(vcodec: str, g: int | None = 2, crf: int | None = 30, preset: int | None = None) -> dict[str, str]:
-    """LeRobot v0.5's table of FFmpeg options for ``vcodec`` (its ``_get_codec_options``), all as strings.
-
-    Kept for v0.5 users and tests that call ``_get_codec_options``. Streams are opened with
-    `encoder_options` (v0.6's mapping), which agrees with this table for the software codecs; for nvenc
-    it adds ``g`` and spells constant QP ``rc=0`` (the same mode as ``constqp``).
-
-    Each hardware family spells "quality" differently (``q:v``, ``qp``, ``global_quality``); nvenc takes
-    no GOP option here because its constant-QP mode is what keeps quality comparable to ``crf``.
-    """
-    options: dict[str, str] = {}
-    is_videotoolbox = vcodec.endswith("_videotoolbox")
-    is_nvenc = vcodec.endswith("_nvenc")
-    if g is not None and not is_nvenc:
-        options["g"] = str(g)
-    if crf is not None:
-        if vcodec in _SOFTWARE_CRF_CODECS:
-            options["crf"] = str(crf)
-        elif is_videotoolbox:
-            options["q:v"] = str(max(1, min(100, int(100 - 2 * crf))))
-        elif is_nvenc:
-            options["rc"] = "constqp"
-            options["qp"] = str(crf)
-        elif vcodec.endswith("_vaapi"):
-            options["qp"] = str(crf)
-        elif vcodec.endswith("_qsv"):
-            options["global_quality"] = str(crf)
-    if vcodec == "libsvtav1":
-        options["preset"] = str(LIBSVTAV1_DEFAULT_PRESET if preset is None else preset)
-    elif preset is not None and not is_hardware_encoder(vcodec):
-        options["preset"] = str(preset)
-    return options
 
 
 def available_cores() -> int:

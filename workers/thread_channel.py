@@ -38,12 +38,11 @@ class ThreadChannel(CameraChannel):
         self._stop = threading.Event()
         self.thread = CameraEncoderThread(
             path,
-            settings.fps,
+            settings,
             frame_queue=self._frames,
             result_queue=queue.Queue(maxsize=1),
             stop_event=self._stop,
             encoder_threads=self.encoder_threads,
-            settings=settings,
             fragmented=self.fragmented,
             camera=self.camera,
         )

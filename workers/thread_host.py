@@ -15,10 +15,9 @@ import logging
 import queue
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from workers.codecs import EncoderSettings, resolve_settings
+from workers.codecs import EncoderSettings
 from workers.encode import EpisodeEncoder, EpisodeResult
 from workers.frames import to_depth_map, to_hwc_uint8
 
@@ -38,64 +37,35 @@ class EndOfEpisode(NamedTuple):
 
 
 class CameraEncoderThread(threading.Thread):
-    """Encodes one camera's episode from ``frame_queue`` into ``video_path``.
-
-    Takes LeRobot v0.6's constructor ``(video_path, fps, video_encoder, frame_queue, result_queue,
-    stop_event, encoder_threads=None)``, where ``video_encoder`` is an encoder config (ours or LeRobot's;
-    a depth config makes this a depth stream), and v0.5's ``(video_path, fps, vcodec, pix_fmt, g, crf,
-    preset, frame_queue, result_queue, stop_event, encoder_threads=None)``, positional or by keyword.
+    """Encodes one camera's episode from ``frame_queue`` into ``video_path`` with ``settings``.
 
     On success puts ``("ok", stats)`` into ``result_queue`` (RGB: per channel, 0-255 scale; depth: the
     recorded unit), on failure ``("error", message)``; the full `EpisodeResult` is also kept in
-    ``self.result``. Setting ``stop_event`` stops it within ~50 ms, queued frames or not.
+    ``self.result``. Setting ``stop_event`` stops it within ~50 ms, queued frames or not. (LeRobot's
+    ``_CameraEncoderThread`` constructor, both versions, is `lerobot_stream.compat.camera_encoder_thread`.)
     """
 
     def __init__(
         self,
         video_path: str | Path,
-        fps: int,
-        video_encoder: Any = None,
-        frame_queue: queue.Queue | None = None,
-        result_queue: queue.Queue | None = None,
-        stop_event: threading.Event | None = None,
+        settings: EncoderSettings,
+        frame_queue: queue.Queue,
+        result_queue: queue.Queue,
+        stop_event: threading.Event,
         encoder_threads: int | None = None,
-        *legacy_positional: Any,
-        vcodec: str | None = None,
-        pix_fmt: str = "yuv420p",
-        g: int | None = 2,
-        crf: int | None = 30,
-        preset: int | None = None,
-        settings: EncoderSettings | None = None,
         fragmented: bool = False,
         camera: str | None = None,
     ):
-        if isinstance(video_encoder, str):  # v0.5's positional order: vcodec, pix_fmt, g, crf, preset, queues...
-            vcodec, pix_fmt, g, crf, preset = video_encoder, frame_queue, result_queue, stop_event, encoder_threads
-            frame_queue, result_queue, stop_event, encoder_threads = (*legacy_positional, None, None, None, None)[:4]
-            video_encoder = None
-        if frame_queue is None or result_queue is None or stop_event is None:
-            raise TypeError("_CameraEncoderThread needs frame_queue, result_queue and stop_event")
         super().__init__(daemon=True, name=f"encoder-{Path(video_path).stem}")
         self.video_path = Path(video_path)
-        self.fps = fps
+        self.settings = settings
+        self.fps = settings.fps
         self.frame_queue = frame_queue
         self.result_queue = result_queue
         self.stop_event = stop_event
         #: The caller's value, unchanged (None = let the library choose a bound).
         self.encoder_threads = encoder_threads
-        if settings is None:
-            if video_encoder is None:  # v0.5's keywords, read by attribute like a config
-                keywords = {"vcodec": vcodec or "libsvtav1", "pix_fmt": pix_fmt, "g": g, "crf": crf, "preset": preset}
-                config: Any = SimpleNamespace(**keywords)
-            else:
-                config = video_encoder
-            settings = resolve_settings(config, fps, encoder_threads)
-        self.settings = settings
-        #: The encoder config this thread was given (LeRobot v0.6), if any.
-        self.video_encoder = video_encoder
         self.is_depth = settings.is_depth
-        self.vcodec, self.pix_fmt = settings.vcodec, settings.pix_fmt
-        self.g, self.crf, self.preset = settings.g, settings.crf, settings.preset
         self.fragmented = fragmented
         self.camera = camera or self.video_path.stem
         self.result: EpisodeResult | None = None

@@ -3,8 +3,7 @@
 * v0.6: ``(fps, rgb_encoder=None, depth_encoder=None, queue_maxsize=30, encoder_threads=None)`` with encoder
   config objects;
 * v0.5: ``(fps, vcodec="libsvtav1", pix_fmt="yuv420p", g=2, crf=30, preset=None, queue_maxsize=30,
-  encoder_threads=None)``, by keyword or positionally - told apart by the second positional argument being a
-  codec name.
+  encoder_threads=None)``, by keyword or positionally (`lerobot_stream.compat.signatures`).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_stream.compat.signatures import bind_v05, is_codec_name
 from lerobot_stream.configs.video import UNSET, rgb_config_from_keywords
 
 
@@ -48,15 +48,13 @@ def normalise_arguments(
     preset: Any = UNSET,
 ) -> EncoderArguments:
     """One set of settings from either form; ``TypeError`` for a mix of both, ``ValueError`` for a bad value."""
-    if isinstance(rgb_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, preset, queue_maxsize, threads
-        legacy = (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
-        if len(legacy) > 7:
-            raise TypeError(f"StreamingVideoEncoder takes at most 8 positional arguments, got {len(legacy) + 1}")
-        names = ("vcodec", "pix_fmt", "g", "crf", "preset", "queue_maxsize", "encoder_threads")
-        defaults = {"pix_fmt": "yuv420p", "g": 2, "crf": 30, "preset": None, "queue_maxsize": 30}
-        values = {**defaults, **dict(zip(names, legacy, strict=False))}
-        vcodec, pix_fmt, g, crf, preset = (values[n] for n in names[:5])
-        queue_maxsize, encoder_threads = values["queue_maxsize"], values.get("encoder_threads")
+    if is_codec_name(rgb_encoder):  # v0.5, positionally: the codec name lands where v0.6 has rgb_encoder
+        given = bind_v05(
+            "StreamingVideoEncoder", (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
+        )
+        vcodec, pix_fmt = given["vcodec"], given.get("pix_fmt", "yuv420p")
+        g, crf, preset = given.get("g", 2), given.get("crf", 30), given.get("preset")
+        queue_maxsize, encoder_threads = given.get("queue_maxsize", 30), given.get("encoder_threads")
         rgb_encoder = depth_encoder = None
     elif legacy_positional:
         raise TypeError("StreamingVideoEncoder takes at most 5 positional arguments with encoder configs")

@@ -1,7 +1,7 @@
-"""LeRobot's ``lerobot.datasets.dataset_writer``: `DatasetWriter` (the recording engine's writer,
-`lerobot_stream.recorder.writer`, where the commit order and the two recording paths are described) and
-LeRobot's module-level helper `_encode_video_worker`, which its tests run with ``encode_video_frames`` patched
-here.
+"""LeRobot's ``lerobot.datasets.dataset_writer``: `DatasetWriter` with LeRobot's constructor over the recording
+engine's writer (`lerobot_stream.recorder.writer`, where the commit order and the two recording paths are
+described), and LeRobot's module-level helper `_encode_video_worker`, which its tests run with
+``encode_video_frames`` patched here.
 """
 
 from __future__ import annotations
@@ -11,13 +11,42 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lerobot_stream.compat.signatures import encoder_config, is_codec_name
 from lerobot_stream.datasets.video_utils import encode_video_frames
 from lerobot_stream.errors import EpisodeSaveError
-from lerobot_stream.recorder.writer import DatasetWriter
+from lerobot_stream.recorder import writer
 from lerobot_stream.storage.layout import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
+from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.codecs import is_depth_config
 
 __all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_worker", "encode_video_frames"]
+
+
+class DatasetWriter(writer.DatasetWriter):
+    """`lerobot_stream.recorder.writer.DatasetWriter` with LeRobot's constructor: ``rgb_encoder`` may also be a
+    v0.5 codec name (`lerobot_stream.compat.signatures.encoder_config`)."""
+
+    def __init__(
+        self,
+        meta: LeRobotDatasetMetadata,
+        root: Path,
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
+        encoder_threads: int | None = None,
+        batch_encoding_size: int = 1,
+        streaming_encoder: Any = None,
+        initial_frames: int = 0,
+    ):
+        super().__init__(
+            meta,
+            root,
+            encoder_config(rgb_encoder),
+            depth_encoder,
+            encoder_threads,
+            batch_encoding_size,
+            streaming_encoder,
+            initial_frames,
+        )
 
 
 def _encode_video_worker(
@@ -34,7 +63,7 @@ def _encode_video_worker(
     into a temporary MP4 under ``root`` and delete the frames. Module-level and picklable, so it can run in a
     process pool; `DatasetWriter` itself encodes with `lerobot_stream.recorder.frame_files`. Settings as in v0.6
     (``video_encoder``) or v0.5 (``vcodec``, also accepted in ``video_encoder``'s place)."""
-    if isinstance(video_encoder, str):
+    if is_codec_name(video_encoder):
         video_encoder, vcodec = None, video_encoder
     # Both keywords, as each version's callers expect them (a config wins over vcodec in encode_video_frames).
     settings = {"video_encoder": video_encoder, "vcodec": vcodec or "libsvtav1"}

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lerobot_stream.compat.signatures import is_codec_name
 from lerobot_stream.configs.video import (
     depth_encoder_defaults,
     is_depth_map,
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 def _encoder_configs(rgb_encoder: Any, depth_encoder: Any, vcodec: str | None) -> tuple[Any, Any]:
     """(RGB config, depth config) from either API: v0.6 config objects or v0.5's ``vcodec`` name."""
-    if isinstance(rgb_encoder, str):  # v0.5's positional vcodec lands where v0.6 has rgb_encoder
+    if is_codec_name(rgb_encoder):  # v0.5, positionally: the codec name lands where v0.6 has rgb_encoder
         rgb_encoder, vcodec = None, rgb_encoder
     if vcodec is not None and rgb_encoder is not None:
         raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec (v0.5), not both")

@@ -15,6 +15,9 @@ from typing import Any
 
 import av
 
+from lerobot_stream.compat.camera_encoder_thread import LeRobotCameraEncoderThread as _CameraEncoderThread
+from lerobot_stream.compat.codec_options import v05_codec_options
+from lerobot_stream.compat.signatures import bind_v05, is_codec_name
 from lerobot_stream.configs.video import rgb_config_from_keywords, rgb_encoder_defaults
 from lerobot_stream.recorder.frame_files import encode_image_folder, read_png, sorted_frame_files
 from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
@@ -35,11 +38,9 @@ from workers.codecs import (
     detect_hw_encoders,
     resolve_settings,
 )
-from workers.codecs import codec_options as _codec_options
 from workers.codecs import resolve_vcodec as _resolve_vcodec
 from workers.media_paths import ffmpeg_path
 from workers.scheduling import calling_thread_policy_kept
-from workers.thread_host import CameraEncoderThread as _CameraEncoderThread
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ __all__ = [
 def _get_codec_options(
     vcodec: str, g: int | None = 2, crf: int | None = 30, preset: int | None = None
 ) -> dict[str, str]:
-    """FFmpeg options for ``vcodec`` (all strings); see `workers.codecs.codec_options`."""
-    return _codec_options(vcodec, g, crf, preset)
+    """FFmpeg options for ``vcodec`` (all strings); see `lerobot_stream.compat.codec_options`."""
+    return v05_codec_options(vcodec, g, crf, preset)
 
 
 def detect_available_hw_encoders() -> list[str]:
@@ -114,10 +115,8 @@ def encode_video_frames(
     ``fast_decode``, ``log_level``, ``overwrite``, ``preset``, ``encoder_threads`` (positional after
     ``fps`` or by keyword). ``log_level`` is accepted and unused: FFmpeg's log stays quiet here.
     """
-    if isinstance(video_encoder, str):  # v0.5 positional: vcodec, pix_fmt, g, crf, fast_decode, ...
-        legacy = (video_encoder, encoder_threads, *legacy_positional)
-        names = ("vcodec", "pix_fmt", "g", "crf", "fast_decode", "log_level", "overwrite", "preset", "encoder_threads")
-        given = dict(zip(names, legacy, strict=False))
+    if is_codec_name(video_encoder):  # v0.5, positionally: the codec name lands where v0.6 has video_encoder
+        given = bind_v05("encode_video_frames", (video_encoder, encoder_threads, *legacy_positional))
         vcodec, pix_fmt = given["vcodec"], given.get("pix_fmt") or pix_fmt
         g, crf, fast_decode = given.get("g", g), given.get("crf", crf), given.get("fast_decode", fast_decode)
         overwrite, preset = given.get("overwrite", overwrite), given.get("preset", preset)

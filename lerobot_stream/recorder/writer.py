@@ -41,7 +41,6 @@ import pyarrow as pa
 
 from lerobot_stream.configs.video import (
     depth_encoder_defaults,
-    rgb_config_from_keywords,
     rgb_encoder_defaults,
 )
 from lerobot_stream.errors import EpisodeSaveError
@@ -92,8 +91,6 @@ class DatasetWriter:
     ):
         check_batch_encoding_size(batch_encoding_size)
         self._owner_pid = os.getpid()  # a forked child must neither write nor clean up this dataset
-        if isinstance(rgb_encoder, str):  # a v0.5 vcodec name
-            rgb_encoder = rgb_config_from_keywords(rgb_encoder)
         self._meta = meta
         self._root = Path(root).absolute()
         self._lock = WriterLock(self._root)
