@@ -31,7 +31,8 @@ from lerobot_stream.cli.arguments import (
 )
 from lerobot_stream.sources.cameras import CONTENTS, SourceError, make_cameras
 from lerobot_stream.sources.synthetic import SyntheticDepthCamera
-from workers.codecs import available_cores, check_encoder_usable, is_hardware_encoder
+from workers.codecs import available_cores, is_hardware_encoder
+from workers.encoder_availability import check_encoder_usable
 from workers.errors import EncoderUnavailable
 
 from .designs import DEFAULT_DESIGNS, DESIGNS, WORKLOADS, RunResult, Workload, run_design, sources

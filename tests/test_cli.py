@@ -198,7 +198,7 @@ def test_a_root_with_a_colon_is_a_folder_not_an_ffmpeg_protocol(tmp_path, name):
 
 @pytest.mark.parametrize("vcodec", ["foo", "libaom-av1", "h264_nvenc"])
 def test_a_codec_that_cannot_encode_here_is_refused_before_anything_is_written(tmp_path, vcodec):
-    from workers.codecs import usable_vcodecs
+    from workers.encoder_availability import usable_vcodecs
 
     if vcodec in usable_vcodecs():
         pytest.skip(f"{vcodec} encodes on this machine")

@@ -15,7 +15,7 @@ from lerobot_stream.datasets.video_utils import (
     detect_available_hw_encoders,
     resolve_vcodec,
 )
-from workers import codecs
+from workers import encoder_availability
 from workers.codecs import EncoderSettings, default_encoder_threads, encoder_options
 from workers.encode import EpisodeEncoder
 from workers.svt import FIDELITY_PRESET, encoded_preset, svt_av1_version
@@ -99,7 +99,7 @@ def test_svt_av1_4_opens_its_lossy_m11_presets_as_m10():
 
 
 def test_detect_is_a_cached_list_of_working_hw_encoders_and_silent(capfd):
-    codecs._hw_encoders_found = None  # probe afresh: the silence below is about the probe itself
+    encoder_availability._hw_encoders_found = None  # probe afresh: the silence below is about the probe itself
     result = detect_available_hw_encoders()
     assert isinstance(result, list)
     assert all(name in HW_ENCODERS for name in result)

@@ -8,9 +8,10 @@ Which side of the pipe each module runs on:
   `spawn` (starting a process), `finishing` (an episode's cameras finishing), `stop_policy` (how long to wait);
 * in the encoder process: `process_main` (its loop), `episode_pipeline` (an episode's backlog and encode
   thread), `backlog` (memory, then spill files);
-* on both sides: `encode` (the encode core), `codecs`, `frames`, `depth`, `stats`, `health`, `protocol` (the
-  messages), `errors`, `encoding_lock` (who may still write an episode's folder), `scheduling`, `media_paths`,
-  `pyav_checks` (what the installed PyAV can encode), `svt` (SVT-AV1's presets).
+* on both sides: `encode` (the encode core), `codecs`, `encoder_availability` (which encoders work here),
+  `frames`, `depth`, `stats`, `health`, `protocol` (the messages), `errors`, `encoding_lock` (who may still
+  write an episode's folder), `scheduling`, `media_paths`, `pyav_checks` (checks of settings against the
+  installed PyAV), `svt` (SVT-AV1's presets).
 
 Depends on `shm` only; knows nothing about datasets. Importing it changes nothing in the caller's process:
 the codec libraries' log settings (``SVT_LOG``, x265's ``log-level``) are applied to the encoder processes

@@ -36,9 +36,26 @@ from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError
 from workers.frames import Layout, SlotFormat, check_depth_frame, check_frame, slot_format
-from workers.process_handle import LiveStatus
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveStatus:
+    """What the recorder knows about one camera's encoding right now (for progress displays)."""
+
+    frames_encoded: int = 0
+    frames_repeated: int = 0
+    #: Running per-channel histograms of the episode so far (RGB; None for depth), as last streamed.
+    histograms: np.ndarray | None = None
+    #: What looks wrong with the camera right now (`workers.health`); empty when it looks healthy.
+    health: tuple[str, ...] = ()
+    #: Frames taken from the ring and not encoded yet (`workers.backlog`), their bytes, and those on disk.
+    backlog_frames: int = 0
+    backlog_bytes: int = 0
+    backlog_disk_bytes: int = 0
+    #: Frames encoded per second, measured between the last progress reports (None before two of them).
+    encode_fps: float | None = None
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ import numpy as np
 
 from shm import RingProducer
 from workers.backlog import BacklogBudget
-from workers.channel import CameraChannel, FinishTicket
+from workers.channel import CameraChannel, FinishTicket, LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import WorkerDied
 from workers.frames import Layout, SlotFormat
-from workers.process_handle import CameraWorker, LiveStatus
+from workers.process_handle import CameraWorker
 from workers.stop_policy import START_S
 
 logger = logging.getLogger(__name__)

@@ -14,16 +14,11 @@ A worker lives across episodes: starting an episode is one small message, not a 
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import logging
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -32,6 +27,7 @@ import numpy as np
 from shm import RingProducer, ring_pipes
 from shm.readiness import ReadinessProbe
 from workers.backlog import NO_BACKLOG, BacklogBudget
+from workers.channel import LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.encoding_lock import claim_episode_folder
@@ -51,76 +47,13 @@ from workers.protocol import (
     StartEpisode,
     WorkerReady,
 )
-from workers.spawn import BackgroundSpawn
+from workers.spawn import BackgroundSpawn, describe_exit, encoder_process_command
 from workers.stop_policy import CANCEL_ACK_S, EXIT_STATUS_S, KILL_REAP_S, SHUTDOWN_S
 
 logger = logging.getLogger(__name__)
 
-#: The directory that holds the ``shm`` and ``workers`` packages, for the workers' import path.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-#: The third-party packages an encoder process imports.
-_DEPENDENCIES = ("numpy", "av")
-#: How an encoder process starts. ``-I`` (isolated) keeps the caller's working directory, script directory,
-#: PYTHONPATH and user site-packages off the import path - a ``workers/`` or ``shm/`` package of the
-#: user's (or one planted in a shared directory such as /tmp) must neither shadow ours nor run. The import
-#: path is then given explicitly (`_import_path`): the library's own directory first, then wherever the
-#: recorder found numpy and PyAV.
-_BOOT = (
-    "import os, sys; sys.path[0:0] = sys.argv[1].split(os.pathsep); "
-    "from workers.process_main import main; sys.exit(main(sys.argv[2:]))"
-)
-
-
-@functools.lru_cache(maxsize=1)
-def _import_path() -> str:
-    """The encoder process's import path: this library's directory, then the directories the recorder's numpy
-    and PyAV come from. Those may be anywhere the isolated child would not look - a ROS 2/colcon workspace on
-    PYTHONPATH, ``pip install --user`` or ``--target``, an editable install - and the child must load the very
-    same builds as the recorder. Only the directories that hold those packages are added, after ours, so a
-    ``workers``/``shm`` elsewhere on the recorder's path still cannot shadow the library's."""
-    entries = [_PACKAGE_ROOT]
-    for name in _DEPENDENCIES:
-        spec = importlib.util.find_spec(name)
-        locations = list(spec.submodule_search_locations or []) if spec is not None else []
-        for location in locations[:1]:
-            directory = str(Path(location).resolve().parent)
-            if directory not in entries:
-                entries.append(directory)
-    return os.pathsep.join(entries)
-
-
 #: The shortest interval the encode rate is measured over (progress reports come about twice a second).
 _RATE_INTERVAL_S = 0.25
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "it stopped answering"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"it was killed by {name}"
-    return f"it exited with code {returncode}"
-
-
-@dataclass
-class LiveStatus:
-    """What the recorder knows about one camera's encoding right now (for progress displays)."""
-
-    frames_encoded: int = 0
-    frames_repeated: int = 0
-    #: Running per-channel histograms of the episode so far (RGB; None for depth), as last streamed.
-    histograms: np.ndarray | None = None
-    #: What looks wrong with the camera right now (`workers.health`); empty when it looks healthy.
-    health: tuple[str, ...] = ()
-    #: Frames taken from the ring and not encoded yet (`workers.backlog`), their bytes, and those on disk.
-    backlog_frames: int = 0
-    backlog_bytes: int = 0
-    backlog_disk_bytes: int = 0
-    #: Frames encoded per second, measured between the last progress reports (None before two of them).
-    encode_fps: float | None = None
 
 
 class CameraWorker:
@@ -162,7 +95,7 @@ class CameraWorker:
         child_fds = [command_read, event_write, consumer_pipes.ready.fileno(), consumer_pipes.freed.fileno()]
         env = dict(os.environ)
         env.setdefault("SVT_LOG", "0")
-        command = [sys.executable, "-I", "-c", _BOOT, _import_path(), *map(str, child_fds)]
+        command = encoder_process_command(child_fds)
         # Not awaited: the process starts while the caller goes on (commands wait in the pipe meanwhile).
         close_after = [command_read, event_write, consumer_pipes.ready, consumer_pipes.freed]
         #: Episode folders whose lock file does not name the process yet: it was still being started.

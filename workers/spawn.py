@@ -16,17 +16,71 @@ Elsewhere (macOS) the process demotes itself as soon as it runs (`workers.schedu
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from workers.scheduling import PRIORITIES, policy_for
 
 logger = logging.getLogger(__name__)
+
+#: The directory that holds the ``shm`` and ``workers`` packages, for the workers' import path.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+#: The third-party packages an encoder process imports.
+_DEPENDENCIES = ("numpy", "av")
+#: How an encoder process starts. ``-I`` (isolated) keeps the caller's working directory, script directory,
+#: PYTHONPATH and user site-packages off the import path - a ``workers/`` or ``shm/`` package of the
+#: user's (or one planted in a shared directory such as /tmp) must neither shadow ours nor run. The import
+#: path is then given explicitly (`_import_path`): the library's own directory first, then wherever the
+#: recorder found numpy and PyAV.
+_BOOT = (
+    "import os, sys; sys.path[0:0] = sys.argv[1].split(os.pathsep); "
+    "from workers.process_main import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _import_path() -> str:
+    """The encoder process's import path: this library's directory, then the directories the recorder's numpy
+    and PyAV come from. Those may be anywhere the isolated child would not look - a ROS 2/colcon workspace on
+    PYTHONPATH, ``pip install --user`` or ``--target``, an editable install - and the child must load the very
+    same builds as the recorder. Only the directories that hold those packages are added, after ours, so a
+    ``workers``/``shm`` elsewhere on the recorder's path still cannot shadow the library's."""
+    entries = [_PACKAGE_ROOT]
+    for name in _DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        for location in locations[:1]:
+            directory = str(Path(location).resolve().parent)
+            if directory not in entries:
+                entries.append(directory)
+    return os.pathsep.join(entries)
+
+
+def encoder_process_command(child_fds: list[int]) -> list[str]:
+    """The command line of an encoder process that inherits ``child_fds`` (`workers.process_main.main`)."""
+    return [sys.executable, "-I", "-c", _BOOT, _import_path(), *map(str, child_fds)]
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a process ended, from its return code, in words for an error message."""
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"it was killed by {name}"
+    return f"it exited with code {returncode}"
 
 
 #: The child leads a process group of its own, so a terminal's Ctrl-C (sent to the foreground group) reaches only

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from workers.backlog import BacklogBudget
-from workers.channel import CameraChannel, FinishTicket
+from workers.channel import CameraChannel, FinishTicket, LiveStatus
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
 from workers.errors import CameraEncoderError
 from workers.frames import Layout, copy_frame, slot_format
-from workers.process_handle import LiveStatus
 from workers.thread_host import CameraEncoderThread, EndOfEpisode, IndexedFrame
 
 #: How long ``cancel`` waits for the thread to notice its stop event.

@@ -34,7 +34,7 @@ from lerobot_stream.sources.synthetic import SyntheticRobot
 from lerobot_stream.storage.layout import INFO_PATH
 from lerobot_stream.storage.writer_lock import DatasetLocked, LockUnavailable, WriterLock
 from lerobot_stream.utils.constants import ACTION, OBS_STATE
-from workers.codecs import check_encoder_usable
+from workers.encoder_availability import check_encoder_usable
 
 __all__ = ["DEFAULT_TASK", "RecordConfig", "RecordSummary", "ResumeRefused", "dataset_features", "run_record"]
 

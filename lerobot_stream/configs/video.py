@@ -34,10 +34,10 @@ from workers.codecs import (
     check_vcodec,
     compatible_pix_fmt,
     encoder_options,
-    resolve_vcodec,
 )
 from workers.codecs import DepthQuantization as _DepthQuantization
 from workers.depth import DEPTH_PIX_FMTS, DEPTH_QMAX, DEPTH_QUANT_BITS, check_quantization
+from workers.encoder_availability import resolve_vcodec
 from workers.pyav_checks import check_video_encoder_parameters_pyav, detect_available_encoders_pyav
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from lerobot_stream.compat.signatures import encoder_config, is_codec_name
 from lerobot_stream.datasets.video_utils import encode_video_frames
 from lerobot_stream.errors import EpisodeSaveError
 from lerobot_stream.recorder import writer
+from lerobot_stream.recorder.image_writer import AsyncImageWriter
 from lerobot_stream.storage.layout import DEFAULT_DEPTH_PATH, DEFAULT_IMAGE_PATH, STAGING_DIR
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.codecs import is_depth_config
@@ -23,8 +24,9 @@ __all__ = ["STAGING_DIR", "DatasetWriter", "EpisodeSaveError", "_encode_video_wo
 
 
 class DatasetWriter(writer.DatasetWriter):
-    """`lerobot_stream.recorder.writer.DatasetWriter` with LeRobot's constructor: ``rgb_encoder`` may also be a
-    v0.5 codec name (`lerobot_stream.compat.signatures.encoder_config`)."""
+    """`lerobot_stream.recorder.writer.DatasetWriter` with LeRobot's constructor (``rgb_encoder`` may also be a
+    v0.5 codec name, `lerobot_stream.compat.signatures.encoder_config`) and LeRobot's members that the engine
+    does not use: its image-writer controls, its no-op and cleanup hooks, its private attributes."""
 
     def __init__(
         self,
@@ -47,6 +49,47 @@ class DatasetWriter(writer.DatasetWriter):
             streaming_encoder,
             initial_frames,
         )
+        # LeRobot's attributes, which its tests read; nothing here depends on them. LeRobot keeps a parquet writer
+        # open between saves; here every file is complete after each save (its tests check `_pq_writer is None`
+        # after a resume).
+        self._batch_encoding_size = batch_encoding_size
+        self._pq_writer = None
+
+    @property
+    def _current_file_start_frame(self) -> int | None:
+        """Dataset index of the first frame in the current data file (LeRobot's attribute)."""
+        return self._committer.data.current_file_start_frame
+
+    def config_for(self, key: str) -> Any:
+        """The encoder config of a camera (the depth config for depth maps)."""
+        return self._depth_encoder if key in self._meta.depth_keys else self._rgb_encoder
+
+    @property
+    def image_writer(self) -> AsyncImageWriter | None:
+        """The background image-file writer threads (LeRobot's attribute); None until used or started."""
+        return self._staging.writer
+
+    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
+        """Background image writers: ``num_threads`` threads, or ``num_processes`` processes of that many
+        threads (`lerobot_stream.recorder.image_writer`)."""
+        self._staging.start(num_threads, num_processes)
+
+    def cancel_pending_videos(self) -> None:
+        self._videos.cancel()
+
+    def cleanup_interrupted_episode(self, episode_index: int) -> None:
+        self._staging.remove_episode(self._meta.camera_keys, episode_index)
+        self._staging.cleanup()
+
+    def close_writer(self) -> None:
+        """Nothing is held open between episodes; kept for LeRobot compatibility."""
+
+    def flush_pending_videos(self) -> None:
+        if self._streaming_encoder is not None:
+            self._streaming_encoder.close()
+
+    def stop_image_writer(self) -> None:
+        self._staging.stop()
 
 
 def _encode_video_worker(

@@ -35,7 +35,7 @@ from lerobot_stream.datasets.dataset_writer import DatasetWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
 from lerobot_stream.storage.layout import check_batch_encoding_size
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
-from workers.codecs import check_encoder_usable
+from workers.encoder_availability import check_encoder_usable
 
 logger = logging.getLogger(__name__)
 

@@ -31,14 +31,9 @@ from lerobot_stream.storage.video_files import (
     trim_video_file,
 )
 from lerobot_stream.utils.import_utils import get_safe_default_video_backend as get_safe_default_codec  # v0.5's name
-from workers.codecs import (
-    HW_ENCODERS,
-    VALID_VIDEO_CODECS,
-    compatible_pix_fmt,
-    detect_hw_encoders,
-    resolve_settings,
-)
-from workers.codecs import resolve_vcodec as _resolve_vcodec
+from workers.codecs import HW_ENCODERS, VALID_VIDEO_CODECS, compatible_pix_fmt, resolve_settings
+from workers.encoder_availability import detect_hw_encoders
+from workers.encoder_availability import resolve_vcodec as _resolve_vcodec
 from workers.media_paths import ffmpeg_path
 from workers.scheduling import calling_thread_policy_kept
 

@@ -1,6 +1,7 @@
-"""Recording episodes into a LeRobot v3.0 dataset.
+"""Recording episodes into a LeRobot v3.0 dataset: the engine's writer (LeRobot's ``DatasetWriter`` adds its
+constructor and members over it, `lerobot_stream.datasets.dataset_writer`).
 
-Two recording paths behind one API:
+Two recording paths behind one interface (`lerobot_stream.recorder.video_cameras`):
 
 * **streaming** (``streaming_encoder`` given): camera frames go to the per-camera encoder processes as
   they arrive. With our encoder (process backend) and no image features ``save_episode`` does not wait for the
@@ -21,7 +22,7 @@ frame per data row (frames the encoder could not take are repeated and counted i
 as ``videos/<key>/repeated_frames``); one-frame episodes; no staging files survive
 ``clear_episode_buffer``; an encoder error is reported, cleaned up and leaves the writer usable;
 deterministic stats.json; ``batch_encoding_size > 1`` is accepted and changes nothing (each episode is encoded
-while it is recorded or when it is saved: `utils.check_batch_encoding_size`).
+while it is recorded or when it is saved: `lerobot_stream.storage.layout.check_batch_encoding_size`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,33 +38,26 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lerobot_stream.configs.video import (
-    depth_encoder_defaults,
-    rgb_encoder_defaults,
-)
+from lerobot_stream.configs.video import depth_encoder_defaults, rgb_encoder_defaults
 from lerobot_stream.errors import EpisodeSaveError
 from lerobot_stream.recorder.episode_checks import check_episode_space, check_private_folders, record_depth_units
 from lerobot_stream.recorder.episode_commit import EpisodeCommitter
 from lerobot_stream.recorder.frame_staging import FrameStaging
-from lerobot_stream.recorder.image_writer import AsyncImageWriter
-from lerobot_stream.recorder.journal import RowJournal, journal_number, mark_committing
-from lerobot_stream.recorder.pending_episodes import PendingEpisode, PendingEpisodes, report_waiting
-from lerobot_stream.recorder.save_outcomes import salvaged_note, save_failure
-from lerobot_stream.recorder.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos, episode_folder_name
+from lerobot_stream.recorder.journal import RowJournal, mark_committing
+from lerobot_stream.recorder.pending_episodes import PendingEpisode
+from lerobot_stream.recorder.save_outcomes import save_failure
+from lerobot_stream.recorder.saved_episodes import SavedEpisodes
+from lerobot_stream.recorder.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos
 from lerobot_stream.recorder.streaming_encoder import CameraStatus, StreamingVideoEncoder
 from lerobot_stream.recorder.video_cameras import StagedVideos, VideoCameras
-from lerobot_stream.recorder.video_prefix import encoded_prefix
 from lerobot_stream.storage.features import data_schema, validate_frame
-from lerobot_stream.storage.layout import (
-    STAGING_DIR,
-    check_batch_encoding_size,
-)
+from lerobot_stream.storage.layout import STAGING_DIR, check_batch_encoding_size
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from lerobot_stream.storage.writer_lock import WriterLock
 from shm import check_owner, in_owner
 from workers.codecs import EncoderSettings
 from workers.encode import EpisodeResult
-from workers.errors import CameraEncoderError, EncodingFailed
+from workers.errors import CameraEncoderError
 from workers.frames import to_depth_map, to_hwc_uint8
 from workers.stats import DepthStatsAccumulator, ImageStatsAccumulator
 
@@ -98,22 +90,10 @@ class DatasetWriter:
         self._depth_encoder = (
             depth_encoder if depth_encoder is not None else (depth_encoder_defaults() if meta.depth_keys else None)
         )
-        # LeRobot's writer attributes, which its own tests and scripts read or set; nothing here depends on them.
-        self._vcodec = self._rgb_encoder.vcodec
-        self._batch_encoding_size = batch_encoding_size
-        self._encoder_threads = encoder_threads
-        self._streaming_encoder = streaming_encoder  # LeRobot's attribute
-        self._recorded_frames = initial_frames
-        #: Episodes and frames saved - committed, or pending in the background (`pending_episodes`).
-        self._saved_lock = threading.Lock()
-        self._saved_episodes, self._saved_frames = meta.total_episodes, initial_frames
+        self._streaming_encoder = streaming_encoder
         #: The recording number of the next episode (names its journal and staging folder; see `journal`).
         self._next_number = meta.total_episodes
         self._latest_episode: dict[str, Any] | None = None
-        # LeRobot's too: it keeps a parquet writer open and counts episodes for batched encoding; here every file is
-        # complete after each save and nothing is batched (its tests check `_pq_writer is None` after a resume).
-        self._pq_writer = None
-        self._episodes_since_last_encoding = 0
         self._finalized = False
         self._schema = data_schema(meta.features)
         # No bound methods of this writer stored in its parts: a reference cycle would keep an abandoned writer
@@ -128,8 +108,10 @@ class DatasetWriter:
         self._committer = EpisodeCommitter(meta, self._schema)
         self._image_stats: dict[str, ImageStatsAccumulator] = {}
         self._journal = RowJournal(self._root / STAGING_DIR, self._schema, meta.features, meta.fps)
-        commit = weakref.WeakMethod(self._commit_pending)  # no reference cycle through the committing thread
-        self._pending = PendingEpisodes(lambda episode: commit()(episode))
+        commit = weakref.WeakMethod(self.commit_encoded_episode)  # no reference cycle through the committing thread
+        self._saved = SavedEpisodes(
+            meta, self._root, initial_frames, lambda buffer, videos, settings: commit()(buffer, videos, settings, {})
+        )
         #: The streamed cameras when ``save_episode`` returns before their videos are complete (see the module
         #: docstring), else None. Our encoder's process backend only: the thread backend stands for LeRobot's
         #: design (the benchmarks' baseline) and saves as LeRobot does; LeRobot's own encoder has no end_episode.
@@ -148,11 +130,6 @@ class DatasetWriter:
             self._lock.release()
             raise
 
-    @property
-    def _current_file_start_frame(self) -> int | None:
-        """Dataset index of the first frame in the current data file (LeRobot's attribute)."""
-        return self._committer.data.current_file_start_frame
-
     # -- buffer ---------------------------------------------------------------------------------------------
     def _create_episode_buffer(self, episode_index: int | None = None) -> dict[str, Any]:
         #: Why the episode being recorded cannot be saved (an encoder failed), or None.
@@ -160,7 +137,7 @@ class DatasetWriter:
         buffer: dict[str, Any] = {"size": 0, "task": []}
         for key in self._meta.features:
             buffer[key] = []
-        buffer["episode_index"] = self._saved_episodes if episode_index is None else episode_index
+        buffer["episode_index"] = self._saved.episodes if episode_index is None else episode_index
         depth_keys = self._meta.depth_keys
         self._image_stats = {
             key: DepthStatsAccumulator() if key in depth_keys else ImageStatsAccumulator()
@@ -173,20 +150,6 @@ class DatasetWriter:
         recorded (or the last one, between episodes), and the backlog of every episode its encoder still holds;
         empty on the PNG path."""
         return self._videos.status()
-
-    def config_for(self, key: str) -> Any:
-        """The encoder config of a camera (the depth config for depth maps)."""
-        return self._depth_encoder if key in self._meta.depth_keys else self._rgb_encoder
-
-    @property
-    def image_writer(self) -> AsyncImageWriter | None:
-        """The background image-file writer threads (LeRobot's attribute); None until used or started."""
-        return self._staging.writer
-
-    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
-        """Background image writers: ``num_threads`` threads, or ``num_processes`` processes of that many
-        threads (`lerobot_stream.recorder.image_writer`)."""
-        self._staging.start(num_threads, num_processes)
 
     # -- recording ------------------------------------------------------------------------------------------
     def add_frame(self, frame: dict) -> None:
@@ -277,20 +240,18 @@ class DatasetWriter:
         if length == 0:
             raise ValueError("You must add one or several frames with `add_frame` before calling `add_episode`.")
         if episode_data is None:  # an earlier episode that failed in the background moved this one up
-            buffer["episode_index"] = self._saved_episodes
+            buffer["episode_index"] = self._saved.episodes
         episode_index = buffer["episode_index"]
-        if episode_index != self._saved_episodes:
+        if episode_index != self._saved.episodes:
             raise NotImplementedError(
-                f"The episode buffer is for episode {episode_index} but the dataset has {self._saved_episodes} "
+                f"The episode buffer is for episode {episode_index} but the dataset has {self._saved.episodes} "
                 "episodes; episodes must be saved in order."
             )
         if self._pipelined is not None:
             self._save_later(buffer, episode_index)
         else:
             self._save_now(buffer, episode_index, parallel_encoding)
-        with self._saved_lock:
-            self._saved_episodes += 1
-            self._saved_frames += length
+        self._saved.count(length)
         if episode_data is None:
             self.episode_buffer = self._create_episode_buffer()
         self.raise_save_failures(f" (Episode {episode_index}, just saved, is kept: it is being encoded.)")
@@ -335,65 +296,31 @@ class DatasetWriter:
             self._journal.update(buffer, flush=True)
             settings = {key: self._settings_for(key) for key in self._meta.video_keys}
             videos = self._pipelined.end()
-        self._pending.submit(PendingEpisode(buffer, videos, settings, self._journal.detach()))
-
-    def _commit_pending(self, pending: PendingEpisode) -> None:
-        """The committing thread's work (`pending_episodes`): wait for the episode's videos, then commit it as
-        the next episode of the dataset - its index is the number of episodes committed before it, so an
-        earlier episode that failed leaves no gap."""
-        episode_index = self._meta.total_episodes
-        journal = pending.journal
-        try:
-            cut_short: EncodingFailed | None = None
-            try:
-                videos, buffer = pending.videos.results(), pending.buffer
-            except EncodingFailed as failure:
-                videos, buffer = encoded_prefix(pending, failure, self._meta.depth_keys, self._meta.fps)
-                cut_short = failure
-            buffer["episode_index"] = episode_index
-            journal = mark_committing(journal, episode_index)
-            self.commit_encoded_episode(buffer, videos, pending.settings, image_stats={})
-            if cut_short is not None:
-                with self._saved_lock:
-                    self._saved_frames -= pending.frames - buffer["size"]
-                self._pending.fail(salvaged_note(episode_index, cut_short, buffer["size"], pending.frames, videos))
-        except Exception as exc:
-            with self._saved_lock:
-                self._saved_episodes -= 1
-                self._saved_frames -= pending.frames
-            cause = save_failure(self._root, episode_index, self._meta.total_episodes, exc)
-            self._pending.fail(f"{cause} (It was saved while its videos were still being encoded.)")
-        finally:
-            pending.videos.remove_files()
-            if journal is not None:
-                journal.unlink(missing_ok=True)
-                shutil.rmtree(journal.parent / episode_folder_name(journal_number(journal)), ignore_errors=True)
+        self._saved.submit(PendingEpisode(buffer, videos, settings, self._journal.detach()))
 
     # -- saved episodes -------------------------------------------------------------------------------------
     @property
     def saved_episodes(self) -> int:
         """Episodes in the dataset, counting those saved and still being committed in the background."""
-        return self._saved_episodes
+        return self._saved.episodes
 
     @property
     def saved_frames(self) -> int:
-        return self._saved_frames
+        return self._saved.frames
 
     @property
     def pending_episodes(self) -> int:
         """Episodes saved whose videos are still being encoded (not in the dataset's files yet)."""
-        return len(self._pending)
+        return len(self._saved)
 
     def wait_for_saved_episodes(self) -> None:
         """Until every saved episode is in the dataset's files (logging progress every few seconds)."""
-        self._pending.wait(lambda episodes, frames: report_waiting(self._videos.status(), episodes, frames))
+        self._saved.wait(self._videos.status)
 
     def raise_save_failures(self, note: str = "") -> None:
         """Raise `EpisodeSaveError` for the saved episodes that could not be committed (or only in part) since
-        the last time this was raised."""
-        failures = self._pending.take_failures()
-        if failures:
-            raise EpisodeSaveError(" ".join(failures) + note)
+        the last time this was raised (`SavedEpisodes.raise_failures`)."""
+        self._saved.raise_failures(note)
 
     def commit_encoded_episode(
         self,
@@ -411,7 +338,6 @@ class DatasetWriter:
         stats = self._image_stats if image_stats is None else image_stats
         metadata = self._committer.commit(buffer, episode_index, videos, stats, settings_for)
         self._latest_episode = {"episode_index": episode_index, **metadata}
-        self._recorded_frames += buffer["size"]
 
     def _finish_videos(self, buffer: dict, episode_index: int, parallel: bool) -> dict[str, EpisodeResult]:
         """Each camera's finished temporary MP4 (and stats), by whichever path recorded it."""
@@ -458,24 +384,7 @@ class DatasetWriter:
         """The episode's temporary MP4s, each deleted by whoever made it, once they are in the dataset."""
         self._videos.remove_encoded()
 
-    def cancel_pending_videos(self) -> None:
-        self._videos.cancel()
-
-    def cleanup_interrupted_episode(self, episode_index: int) -> None:
-        self._staging.remove_episode(self._meta.camera_keys, episode_index)
-        self._staging.cleanup()
-
     # -- teardown -------------------------------------------------------------------------------------------
-    def close_writer(self) -> None:
-        """Nothing is held open between episodes; kept for LeRobot compatibility."""
-
-    def flush_pending_videos(self) -> None:
-        if self._streaming_encoder is not None:
-            self._streaming_encoder.close()
-
-    def stop_image_writer(self) -> None:
-        self._staging.stop()
-
     def finalize(self) -> None:
         """Discard an unsaved episode (with a warning), stop encoders and writers. Idempotent. Does nothing
         in a forked child: the episode, the encoders and the files are the parent's."""
@@ -492,10 +401,11 @@ class DatasetWriter:
                 self.clear_episode_buffer()
         try:
             self.wait_for_saved_episodes()
-            self.flush_pending_videos()
+            if self._streaming_encoder is not None:
+                self._streaming_encoder.close()
         finally:
             try:
-                self.stop_image_writer()
+                self._staging.stop()
                 self._remove_empty_episode_folders()
                 self._staging.cleanup()
                 self._meta.finalize()
