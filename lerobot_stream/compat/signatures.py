@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lerobot_stream.configs.video import rgb_config_from_keywords
+from lerobot_stream.configs.video import depth_encoder_defaults, rgb_config_from_keywords, rgb_encoder_defaults
 
 #: LeRobot v0.5's positional orders, after the leading arguments both versions share (named in the comment).
 V05_ORDERS: dict[str, tuple[str, ...]] = {
@@ -66,3 +66,19 @@ def encoder_config(value: Any) -> Any:
     """An encoder config from what a caller of either version passed: a v0.5 codec name becomes the config with
     that codec and LeRobot's defaults; a config (or None: the defaults) is returned as it is."""
     return rgb_config_from_keywords(value) if is_codec_name(value) else value
+
+
+def dataset_encoder_configs(rgb_encoder: Any, depth_encoder: Any, vcodec: str | None) -> tuple[Any, Any]:
+    """``LeRobotDataset.create``/``resume``'s encoder arguments as (RGB config, depth config): v0.6's config
+    objects, or v0.5's ``vcodec`` name (by keyword, or positionally where v0.6 has ``rgb_encoder``); None
+    becomes LeRobot's defaults."""
+    if is_codec_name(rgb_encoder):  # v0.5, positionally: the codec name lands where v0.6 has rgb_encoder
+        rgb_encoder, vcodec = None, rgb_encoder
+    if vcodec is not None and rgb_encoder is not None:
+        raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec (v0.5), not both")
+    if vcodec is not None:
+        rgb_encoder = rgb_config_from_keywords(vcodec)
+    return (
+        rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults(),
+        depth_encoder if depth_encoder is not None else depth_encoder_defaults(),
+    )

@@ -23,45 +23,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lerobot_stream.compat.signatures import is_codec_name
-from lerobot_stream.configs.video import (
-    depth_encoder_defaults,
-    is_depth_map,
-    rgb_config_from_keywords,
-    rgb_encoder_defaults,
-)
+from lerobot_stream.compat.signatures import dataset_encoder_configs
 from lerobot_stream.datasets.dataset_reader import DatasetReader
 from lerobot_stream.datasets.dataset_writer import DatasetWriter
 from lerobot_stream.datasets.video_utils import StreamingVideoEncoder
+from lerobot_stream.recorder.episode_checks import check_encoders_usable
 from lerobot_stream.storage.layout import check_batch_encoding_size
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
-from workers.encoder_availability import check_encoder_usable
 
 logger = logging.getLogger(__name__)
-
-
-def _encoder_configs(rgb_encoder: Any, depth_encoder: Any, vcodec: str | None) -> tuple[Any, Any]:
-    """(RGB config, depth config) from either API: v0.6 config objects or v0.5's ``vcodec`` name."""
-    if is_codec_name(rgb_encoder):  # v0.5, positionally: the codec name lands where v0.6 has rgb_encoder
-        rgb_encoder, vcodec = None, rgb_encoder
-    if vcodec is not None and rgb_encoder is not None:
-        raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec (v0.5), not both")
-    if vcodec is not None:
-        rgb_encoder = rgb_config_from_keywords(vcodec)
-    return (
-        rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults(),
-        depth_encoder if depth_encoder is not None else depth_encoder_defaults(),
-    )
-
-
-def _check_encoders_usable(features: dict, rgb_encoder: Any, depth_encoder: Any) -> None:
-    """Every codec the dataset's video features will use must encode here - checked before anything is written
-    (`workers.codecs.check_encoder_usable`: one error naming the codecs that do)."""
-    videos = [feature for feature in features.values() if feature.get("dtype") == "video"]
-    if any(not is_depth_map(feature) for feature in videos):
-        check_encoder_usable(rgb_encoder.vcodec)
-    if any(is_depth_map(feature) for feature in videos):
-        check_encoder_usable(depth_encoder.vcodec)
 
 
 class LeRobotDataset:
@@ -95,7 +65,7 @@ class LeRobotDataset:
             tolerance_s,
             video_backend,
             batch_encoding_size,
-            _encoder_configs(rgb_encoder, depth_encoder, vcodec),
+            dataset_encoder_configs(rgb_encoder, depth_encoder, vcodec),
             encoder_threads,
         )
         if depth_output_unit not in ("m", "mm"):
@@ -232,9 +202,9 @@ class LeRobotDataset:
         ``backlog_memory_mb``/``backlog_disk_reserve_mb`` bound what the encoders hold back while they are
         behind (`StreamingVideoEncoder.set_backlog_budget`; None: the defaults).
         """
-        encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
+        encoders = dataset_encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
-        _check_encoders_usable(features, *encoders)
+        check_encoders_usable(features, *encoders)
         meta = LeRobotDatasetMetadata.create(
             repo_id=repo_id,
             fps=fps,
@@ -310,10 +280,10 @@ class LeRobotDataset:
         report = recover_dataset(Path(root), decode_videos=False)  # decoding every video belongs to `recover`
         if report.changed:
             logger.warning("Recovered %s before resuming: %s", root, report.summary())
-        encoders = _encoder_configs(rgb_encoder, depth_encoder, vcodec)
+        encoders = dataset_encoder_configs(rgb_encoder, depth_encoder, vcodec)
         check_batch_encoding_size(batch_encoding_size)
         meta = LeRobotDatasetMetadata(repo_id, root, revision, force_cache_sync)
-        _check_encoders_usable(meta.features, *encoders)
+        check_encoders_usable(meta.features, *encoders)
         settings = (tolerance_s, video_backend, batch_encoding_size, encoders, encoder_threads)
         writing = (streaming_encoding, encoder_queue_maxsize, image_writer_processes, image_writer_threads)
         backlog = (backlog_memory_mb, backlog_disk_reserve_mb)

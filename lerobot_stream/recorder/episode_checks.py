@@ -1,4 +1,5 @@
-"""What the writer checks before an episode's first frame is taken: that it could be saved at all.
+"""What the writer checks before anything is recorded: that the dataset's codecs encode here (when it is created
+or resumed), and - before an episode's first frame is taken - that the episode could be saved at all.
 
 Checked at the first ``add_frame`` of each episode (and the private folders also when the writer is built), so a
 user learns of a full disk or a planted link before recording a minute that could not be kept.
@@ -7,14 +8,16 @@ user learns of a full disk or a planted link before recording a minute that coul
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from lerobot_stream.configs.video import infer_depth_unit
+from lerobot_stream.configs.video import infer_depth_unit, is_depth_map
 from lerobot_stream.recorder.episode_commit import EpisodeCommitter
 from lerobot_stream.storage.disk_space import check_episode_disk_space, recording_rate
 from lerobot_stream.storage.layout import IMAGES_DIR, STAGING_DIR, check_private_folder
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
+from workers.encoder_availability import check_encoder_usable
 
 
 def check_private_folders(root: Path) -> None:
@@ -48,3 +51,13 @@ def record_depth_units(meta: LeRobotDatasetMetadata, frame: dict) -> None:
         info = meta.features[key].setdefault("info", {})
         if info.get("depth_unit") is None:
             info["depth_unit"] = infer_depth_unit(np.asarray(frame[key]).dtype)
+
+
+def check_encoders_usable(features: dict, rgb_encoder: Any, depth_encoder: Any) -> None:
+    """Every codec the dataset's video features will use must encode here - checked before anything is written
+    (`workers.encoder_availability.check_encoder_usable`: one error naming the codecs that do)."""
+    videos = [feature for feature in features.values() if feature.get("dtype") == "video"]
+    if any(not is_depth_map(feature) for feature in videos):
+        check_encoder_usable(rgb_encoder.vcodec)
+    if any(is_depth_map(feature) for feature in videos):
+        check_encoder_usable(depth_encoder.vcodec)
