@@ -142,3 +142,15 @@ def test_encode_video_worker_encodes_staged_frames_in_either_version_form(tmp_pa
         assert container.streams.video[0].codec_context.codec.canonical_name == codec
         assert [read_identity(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)] == [0, 1, 2]
     assert not folder.parent.exists()  # the staged frames are deleted once encoded
+
+
+def test_a_shape_1_feature_reads_back_as_a_scalar(tmp_path):
+    """LeRobot stores a shape-(1,) feature as a scalar column and reads it back 0-d; with torch installed the
+    value used to come back as a 1-d tensor (LeRobot's ``test_add_frame``)."""
+    features = {"state": {"dtype": "float32", "shape": (1,), "names": None}}
+    dataset = LeRobotDataset.create("test/scalar", fps=FPS, features=features, root=tmp_path / "ds")
+    dataset.add_frame({"state": np.array([1.5], dtype=np.float32), "task": "Dummy task"})
+    dataset.save_episode()
+    dataset.finalize()
+    value = dataset[0]["state"]
+    assert value.ndim == 0 and float(value) == 1.5 and dataset[0]["task"] == "Dummy task"

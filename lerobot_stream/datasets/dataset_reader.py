@@ -86,7 +86,8 @@ def _as_tensor(value: Any) -> Any:
         import torch
     except ImportError:
         return value
-    return torch.from_numpy(np.ascontiguousarray(value))
+    # Not np.ascontiguousarray: it turns a 0-d array (a shape-(1,) feature's value) into a 1-d one.
+    return torch.from_numpy(value if value.flags.c_contiguous else value.copy())
 
 
 def _as_tensors(item: dict[str, Any]) -> dict[str, Any]:

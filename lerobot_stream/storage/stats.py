@@ -50,7 +50,7 @@ def camera_stats_from_pixels(stats: dict[str, np.ndarray], depth: bool = False) 
     to [0, 1]; depth stays in its recorded unit (millimetres or metres), as LeRobot v0.6 keeps it."""
     scale = 1.0 if depth else 255.0
     out = {}
-    for key in STAT_KEYS:
+    for key in (*STAT_KEYS, *(k for k in stats if k not in STAT_KEYS)):  # other quantiles, if asked for
         value = np.asarray(stats[key])
         out[key] = value.astype(np.int64) if key == "count" else (value.astype(np.float64) / scale).reshape(-1, 1, 1)
     return out
