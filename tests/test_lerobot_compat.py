@@ -154,3 +154,24 @@ def test_a_shape_1_feature_reads_back_as_a_scalar(tmp_path):
     dataset.finalize()
     value = dataset[0]["state"]
     assert value.ndim == 0 and float(value) == 1.5 and dataset[0]["task"] == "Dummy task"
+
+
+def test_an_interrupted_episodes_staged_images_are_gone_even_while_still_being_written(tmp_path):
+    """``cleanup_interrupted_episode`` right after ``add_frame``: a write still queued in the image writer used to
+    create the episode's folder again after it was removed (LeRobot's
+    ``test_cleanup_interrupted_episode_removes_image_temp_dirs``, one run in four)."""
+    features = {
+        "image": {"dtype": "image", "shape": (3, 64, 96), "names": ["channels", "height", "width"]},
+        "video": {"dtype": "video", "shape": (64, 96, 3), "names": ["height", "width", "channels"]},
+    }
+    for attempt in range(5):
+        dataset = LeRobotDataset.create("test/interrupted", fps=FPS, features=features, root=tmp_path / f"ds{attempt}")
+        frame = {"image": np.random.rand(3, 64, 96), "video": np.random.rand(64, 96, 3), "task": "Dummy task"}
+        for _ in range(3):
+            dataset.add_frame(frame)
+        folders = [dataset.writer._get_image_file_dir(0, key) for key in features]
+        assert all(folder.is_dir() for folder in folders)
+        dataset.writer.cleanup_interrupted_episode(episode_index=0)
+        assert not any(folder.exists() for folder in folders), folders
+        dataset.clear_episode_buffer()
+        dataset.finalize()

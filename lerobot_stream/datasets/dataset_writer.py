@@ -74,10 +74,16 @@ class DatasetWriter(writer.DatasetWriter):
         threads (`lerobot_stream.recorder.image_writer`)."""
         self._staging.start(num_threads, num_processes)
 
+    def _get_image_file_dir(self, episode_index: int, image_key: str) -> Path:
+        """The folder of an episode's staged frame files of a camera (LeRobot's name; its tests look there)."""
+        return self._staging.episode_dir(image_key, episode_index)
+
     def cancel_pending_videos(self) -> None:
         self._videos.cancel()
 
     def cleanup_interrupted_episode(self, episode_index: int) -> None:
+        """Delete the staged frames of an episode that will not be saved (write errors of its frames included)."""
+        self._staging.discard_errors()
         self._staging.remove_episode(self._meta.camera_keys, episode_index)
         self._staging.cleanup()
 

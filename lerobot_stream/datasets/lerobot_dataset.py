@@ -426,11 +426,28 @@ class LeRobotDataset:
             self.reader = self._new_reader()
         return self.reader
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    @property
+    def hf_dataset(self) -> Any:
+        """The data rows (LeRobot's attribute): a pyarrow Table here, not a Hugging Face ``Dataset`` - ``len()``,
+        column access and ``to_pandas()`` work on both. Read on first use (after pending saves are committed)."""
+        return self._ensure_reader().hf_dataset
+
+    def set_image_transforms(self, image_transforms: Any) -> None:
+        """Apply ``image_transforms`` (any callable on a (C, H, W) tensor: torchvision's, LeRobot's
+        ``ImageTransforms``) to the colour cameras of every read from now on (LeRobot v0.6)."""
+        self.image_transforms = image_transforms
+
+    def clear_image_transforms(self) -> None:
+        """Read the cameras as recorded again."""
+        self.image_transforms = None
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         """Frame ``index`` as recorded (cameras decoded at their timestamps), with ``image_transforms`` applied to
         the colour cameras. With ``delta_timestamps`` each named key holds a window of timesteps and
         ``<key>_is_pad`` marks those outside the episode (`lerobot_stream.storage.delta_timestamps`). Both
-        attributes may be changed between reads."""
+        attributes may be changed between reads. A slice gives the list of its frames (LeRobot v0.6)."""
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
         reader = self._ensure_reader()
         if reader.delta_timestamps != self.delta_timestamps:
             reader.set_delta_timestamps(self.delta_timestamps)

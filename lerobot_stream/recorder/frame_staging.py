@@ -88,6 +88,10 @@ class FrameStaging:
                 shutil.rmtree(images, ignore_errors=True)
 
     def remove_episode(self, keys: list[str], episode_index: int) -> None:
+        """Delete an episode's staged frames of ``keys`` - after the queued writes are done: a write still queued
+        would create its folder again after the removal."""
+        if self.writer is not None:
+            self.writer.wait_until_done()
         for key in keys:
             shutil.rmtree(self.episode_dir(key, episode_index), ignore_errors=True)
 

@@ -121,6 +121,8 @@ def serialize_dict(stats: dict) -> dict:
             out[key] = value.item()
         elif isinstance(value, (int, float, str, bool)) or value is None:
             out[key] = value
+        elif isinstance(value, (list, tuple)):  # stats written by hand or by LeRobot's tools
+            out[key] = np.asarray(value).tolist()
         elif hasattr(value, "tolist"):  # torch tensors
             out[key] = value.tolist()
         else:

@@ -90,6 +90,9 @@ class LeRobotDatasetMetadata:
     def _init_writing_state(self, rows: list[dict[str, Any]]) -> None:
         #: The last episode saved by *this* writer (None after load: resume starts new files, as LeRobot does).
         self.latest_episode: dict[str, Any] | None = None
+        #: LeRobot's attribute (its tests check it is None after a resume): LeRobot keeps the episodes table's parquet
+        #: writer open between saves; here every file is complete after each save, so there is never one.
+        self._pq_writer = None
         self._open_rows: list[dict[str, Any]] = []  # rows of the episodes file being written
         self._episodes_file: tuple[int, int] | None = None
         if rows:

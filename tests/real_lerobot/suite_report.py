@@ -33,7 +33,7 @@ OUT_OF_SCOPE: list[tuple[str, str]] = [
 #: LeRobot's dataset fixtures build a dataset by patching LeRobot's Hub download to write it.
 OUT_OF_SCOPE_CAUSES: list[tuple[str, str]] = [
     (r"Only local datasets are supported", "the Hub (a fixture that downloads through a mocked Hub)"),
-    (r"get_repo_versions|get_safe_version|snapshot_download|HfApi|huggingface_hub", "the Hub"),
+    (r"get_repo_versions|get_safe_version|snapshot_download|HfApi|huggingface_hub|HF_LEROBOT_HOME", "the Hub"),
 ]
 
 
