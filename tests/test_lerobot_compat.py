@@ -175,3 +175,47 @@ def test_an_interrupted_episodes_staged_images_are_gone_even_while_still_being_w
         assert not any(folder.exists() for folder in folders), folders
         dataset.clear_episode_buffer()
         dataset.finalize()
+
+
+def _state_dataset(root, episodes: int = 2, frames: int = 4, streaming: bool = True) -> LeRobotDataset:
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["episode", "frame"]},
+        "image": {"dtype": "image", "shape": (3, 16, 24), "names": ["channels", "height", "width"]},
+    }
+    dataset = LeRobotDataset.create("test/api", fps=10, features=features, root=root, streaming_encoding=streaming)
+    for episode in range(episodes):
+        for frame in range(frames):
+            state = np.array([episode, frame], dtype=np.float32)
+            dataset.add_frame({"observation.state": state, "image": np.full((3, 16, 24), 0.5), "task": "t"})
+        dataset.save_episode()
+    return dataset
+
+
+def test_slices_transforms_and_the_rows_as_lerobot_v06_reads_them(tmp_path):
+    """LeRobot v0.6's reading API: ``dataset[a:b]`` (also with ``delta_timestamps`` windows), ``hf_dataset`` after
+    a resume, ``set_image_transforms``/``clear_image_transforms``."""
+    dataset = _state_dataset(tmp_path / "ds")
+    dataset.finalize()
+    resumed = LeRobotDataset.resume("test/api", root=tmp_path / "ds")
+    assert resumed.writer._pq_writer is None and resumed.meta._pq_writer is None
+    resumed.finalize()
+    reread = LeRobotDataset("test/api", root=tmp_path / "ds", delta_timestamps={"observation.state": [-0.1, 0.0]})
+    assert len(reread.hf_dataset) == len(reread) == 8
+    window = reread[4:6]
+    assert [item["index"].item() for item in window] == [4, 5]
+    assert np.asarray(window[0]["observation.state_is_pad"]).tolist() == [True, False]  # episode 1 starts at 4
+    assert [item["index"].item() for item in reread[::-3]] == [7, 4, 1] and reread[8:] == []
+
+    reread.set_image_transforms(lambda image: image[:, :8, :8])
+    assert tuple(reread[0]["image"].shape) == (3, 8, 8)
+    reread.clear_image_transforms()
+    assert tuple(reread[0]["image"].shape) == (3, 16, 24)
+
+
+def test_staged_image_folders_are_removed_once_the_episode_is_saved(tmp_path):
+    """LeRobot's ``_get_image_file_dir``: the PNG path's staged frames of a saved episode are gone - every episode's
+    videos are encoded when it is saved, whatever ``batch_encoding_size`` says (README, "LeRobot's own tests")."""
+    dataset = _state_dataset(tmp_path / "ds", episodes=1, streaming=False)
+    assert not dataset.writer._get_image_file_dir(0, "image").exists()
+    dataset.finalize()
+    assert not (tmp_path / "ds" / "images").exists()
