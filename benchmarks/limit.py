@@ -192,8 +192,8 @@ def _run_encoders(workload: tuple, count: int, seconds: float, like_workers: boo
 def _loop_floor(workload: tuple, fps: int, encoders: int, seconds: float) -> dict[str, float]:
     """The environment's floor: how late a bare paced loop (no frames, no work) runs while ``encoders`` worker-like
     encoders (two per core: about what a machine runs at its capacity) keep it busy at ``SCHED_IDLE`` - what any
-    design's lateness is measured against here. Measured on the 2-vCPU VM: p99 1.1 ms beside 2 encoders, 2.2-2.5
-    ms (max 4 ms) beside 4.
+    design's lateness is measured against here. Every run prints it (e.g. p99 1.26 ms beside 4 encoders on 2
+    vCPUs: ``benchmarks/results/2026-11-30-epyc-2vcpu-640x480-scene-pyav18-run1.txt``).
 
     Not a pure encoder: the kernel work of a real worker (page faults, file writes) delays a woken loop on
     kernels without full preemption (PREEMPT_NONE, common on cloud VMs) by milliseconds, where encode-only

@@ -1,9 +1,9 @@
 """Give a new segment its memory before frames are written into it - now, or reserved in the background.
 
 A fresh tmpfs segment is sparse: the first write to each 4 KiB page faults, and the kernel allocates and
-zeroes the page right then. Measured on the project's 2-vCPU VM for one 640x480 RGB frame (900 KiB): a copy
-into never-touched memory takes 0.6 ms, into reserved but unmapped memory 0.34 ms, into mapped memory
-0.05 ms. For a 30-frame ring (27 MiB): ``posix_fallocate`` 7 ms, populating the page tables 7 ms.
+zeroes the page right then. For one 640x480 RGB frame (900 KiB) a copy into never-touched memory takes
+0.42 ms, into reserved but unmapped memory 0.36 ms, into mapped memory 0.07 ms (`benchmarks.microbench`
+``copy_into_ring``; benchmarks/results/2026-12-06-xeon-2vcpu-microbench-pyav18.txt).
 
 * **reserve** (``posix_fallocate``): allocates every page, so a full ``/dev/shm`` is an ``ENOSPC`` error
   here rather than a SIGBUS on some later frame copy;
@@ -15,10 +15,11 @@ A ring allocated ahead of recording (``warm_up``) gets both before it is handed 
 recording may already run (at ``start_episode``, which LeRobot calls inside its first ``add_frame``, or on
 a camera's first frame) gets neither in the recorder: its *consumer* reserves it (`RingConsumer.attach`
 with ``reserve=True``), in the encoder process at idle priority, and the recorder's first pass through the
-ring pays the faults (~0.5 ms per frame for one second). Doing either step in a recorder thread was
-measured worse: populating holds the process's memory-map lock, so every thread start, large allocation
-and page fault of the recorder queued behind it, and reserving 27 MiB per camera at normal priority took
-the CPU from the loop - 6 cameras turned the first tick 25-110 ms late either way.
+ring pays the faults (~0.4 ms per frame for one second). Doing either step in a recorder thread was
+worse (observed; the bench's ``first30`` column shows the first ticks of every run): populating holds the
+process's memory-map lock, so every thread start, large allocation and page fault of the recorder queued
+behind it, and reserving 27 MiB per camera at normal priority took the CPU from the loop - 6 cameras turned the
+first tick 25-110 ms late either way.
 """
 
 from __future__ import annotations

@@ -206,3 +206,27 @@ def test_session_harness_runs_sessions_with_and_without_the_backlog(tmp_path):
         assert run["frames"] == 2 * 15 and run["lost"] == 0 and len(run["save_s"]) == 2 and not run["error"]
     bad = subprocess.run([sys.executable, "-m", "benchmarks.session_bench", "--designs", "gpu"], capture_output=True)
     assert bad.returncode == 2
+
+
+def test_microbench_measures_what_the_code_comments_cite(tmp_path):
+    """The cheap measurements of `benchmarks.microbench` (the others run for seconds each): a table on stdout and
+    the JSON results file the comments' numbers come from."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.microbench",
+        "--only",
+        "copy_into_ring",
+        "spawn",
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert "copy of one 900 KiB frame" in result.stdout and "BackgroundSpawn keeps the caller" in result.stdout
+    report = json.loads(next(tmp_path.glob("*-microbench.json")).read_text())
+    copies = report["results"]["copy_into_ring"]["copy_ms"]
+    assert set(copies) == {"never touched", "reserved (posix_fallocate)", "mapped (written once)"}
+    assert all(ms > 0 for ms in copies.values())
+    spawn = report["results"]["spawn"]
+    assert len(spawn["caller_ms"]) == 3 and max(spawn["caller_ms"]) < min(spawn["process_exists_ms"])

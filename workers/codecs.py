@@ -50,9 +50,11 @@ def available_cores() -> int:
 def default_encoder_threads(num_streams: int) -> int:
     """Threads per encoder when the caller leaves ``encoder_threads=None``.
 
-    Several single-threaded encoders beat one multi-threaded encoder (measured: 2 x 107 frames/s with
-    ``lp=1`` against 148 frames/s with SVT-AV1's own threads on the same 2 cores), so the cores are split
-    between the streams instead of letting every encoder start a thread per core.
+    One single-threaded SVT-AV1 encoder per core turns out as many frames as one encoder on every core, or a few
+    per cent more (1.01-1.08x on 2 cores: `benchmarks.microbench` ``thread_split``,
+    ``benchmarks/results/2026-12-06-xeon-2vcpu-microbench-pyav*.txt``), with one thread per core where every
+    encoder starting a thread per core would put ``cores x streams`` threads against the recording loop; so the
+    cores are split between the streams.
     """
     return max(1, available_cores() // max(1, num_streams))
 

@@ -5,8 +5,9 @@ counts each into the statistics and health checks, converts it to the codec's fo
 and queues the converted frame (`workers.backlog`). A second thread takes frames from that backlog and encodes
 them. Two threads because an encode call can take a long time - a slow preset, a codec's look-ahead filling
 up, a scene that is expensive - and while one runs on the main thread the ring is not drained: frames the ring
-cannot hold are dropped. The codecs release the GIL while they encode (measured: a Python thread spinning
-beside an x264 encode kept 92 % of its idle rate), so the main thread keeps draining meanwhile.
+cannot hold are dropped. The codecs release the GIL while they encode (a Python thread spinning beside an x264
+encode keeps 100 % of its rate: `benchmarks.microbench` ``gil``,
+benchmarks/results/2026-12-06-xeon-2vcpu-microbench-pyav18.txt), so the main thread keeps draining meanwhile.
 
 Episodes queue: after the recorder has finished an episode (it may already record the next), the process still
 encodes what that episode's backlog holds. Each episode has its own encoder, backlog and thread, but only the

@@ -1,9 +1,10 @@
 """Keep encoder processes below the recorder's scheduling priority.
 
-Measured on the project's machines (2 vCPU EPYC, PyAV 18): when the process runs as root,
-SVT-AV1 gives its threads real-time ``SCHED_FIFO`` priority, and they pre-empt the recording loop by tens
-of milliseconds. Policy is per *thread* on Linux, and the codec creates its threads when the encoder
-opens, so `demote_all_threads` must run again after every (re)open, not only at process start.
+When the process runs as root, SVT-AV1 gives its threads real-time ``SCHED_FIFO`` priority (the thread that
+opens it too: ``tests/test_codecs.py`` checks that the paths running it in the caller's process undo that), and
+real-time threads pre-empt the recording loop whenever they run. Policy is per *thread* on Linux, and the codec
+creates its threads when the encoder opens, so `demote_all_threads` must run again after every (re)open, not
+only at process start.
 
 Policies, from lowest to highest priority:
 
@@ -17,8 +18,8 @@ Where these policies do not exist (macOS), the process is niced to 19 instead.
 
 The processes also start at their policy (`workers.spawn`) and, when they run as root, give up the
 capability to raise priorities (`drop_realtime_privilege`): SVT-AV1 then cannot make its threads
-``SCHED_FIFO`` at all, instead of being demoted after its first frame - measured, those first-frame FIFO
-threads made the recorder's first ticks 3-11 ms late.
+``SCHED_FIFO`` at all, instead of being demoted after its first frame (observed: those first-frame FIFO threads
+made the recorder's first ticks 3-11 ms late; the bench's ``first30`` column shows the first ticks of every run).
 """
 
 from __future__ import annotations

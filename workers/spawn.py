@@ -87,8 +87,9 @@ def describe_exit(returncode: int | None) -> str:
 #: the recorder, which then finishes or cancels the episode itself. It stays in the recorder's *session*: Linux's
 #: autogroup (``kernel.sched_autogroup_enabled``, on by default on desktop distributions and many VMs) schedules
 #: each session as one group against the others, so an encoder in a session of its own got as much CPU as the
-#: whole recorder whatever its ``SCHED_IDLE`` - measured on the 2-vCPU VM: loop lateness p99 8-10 ms at 4 cameras,
-#: the ticks delayed by encoder threads running in the recorder's place.
+#: whole recorder whatever its ``SCHED_IDLE``, and ran in the recorder's place (observed on a 2-vCPU VM with
+#: autogroup on: loop lateness p99 8-10 ms at 4 cameras, where the bench's floor is ~1 ms; not kept as a results
+#: file - the bench's ``late ms`` column against its ``floor`` shows the effect of any change here).
 _OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
 
 
@@ -102,7 +103,8 @@ def _inheritable_policy(priority: str) -> int | None:
 class BackgroundSpawn:
     """Starts ``command`` in a process group of its own (stdin on /dev/null, ``fds`` passed, at ``priority``) from a
     thread of its own, and returns at once: the caller - a recording loop, possibly - never waits for a fork and exec
-    running at idle priority behind busy encoders (measured: ~11 ms per process, 3 cameras 33 ms).
+    running at idle priority behind busy encoders (the caller waits about 1 ms at most, the process exists ~30-40 ms
+    later: `benchmarks.microbench` ``spawn``, benchmarks/results/2026-12-06-xeon-2vcpu-microbench-pyav18.txt).
 
     ``close_after`` (descriptors, or objects with ``close()`` that own one of ``fds``) are closed in this process
     as soon as the child has its copies - a pipe's end left open here would hide the child's exit from its peer.

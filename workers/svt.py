@@ -1,7 +1,8 @@
 """The SVT-AV1 preset that keeps what changes between frames, per library version.
 
 Measured (640x480, g=2, crf=30, one thread; red channel of a noise-free frame stepping by 8 levels per
-frame, and the calibrated scene of `lerobot_stream.sources.scene` for speed):
+frame, and the calibrated scene of `lerobot_stream.sources.scene` for speed; ``tests/test_fidelity.py`` checks
+the error of the preset used on every run, ``benchmarks/calibrate_content.py`` measures the speed):
 
 ================  =====================  ==================  ===========================
 SVT-AV1 (PyAV)    preset asked           worst red error     scene frames/s, KB/frame

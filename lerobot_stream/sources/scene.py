@@ -3,8 +3,8 @@
 Robot cameras film textured, cluttered scenes through a sensor that adds noise to every frame. Both make
 encoding expensive: texture costs bits and motion search, noise defeats the codec's shortcuts for
 static or flat areas. The cheap `lerobot_stream.sources.synthetic.SyntheticCamera` pattern has neither and
-encodes ~2x faster than footage at a quarter of its bitrate, so capacities measured on it are wrong by
-that much.
+encodes ~2.6x faster than footage at a quarter of its bitrate (`benchmarks.calibrate_content`,
+benchmarks/results/2026-11-29-content-calibration.txt), so capacities measured on it are wrong by that much.
 
 `PannedImageCamera` moves a window along a smooth closed path over a larger picture (sub-pixel
 positions, as a handheld or wrist camera moves) and adds Gaussian sensor noise to every frame. The
