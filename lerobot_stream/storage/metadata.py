@@ -21,18 +21,16 @@ from typing import Any
 import numpy as np
 
 from lerobot_stream.configs.video import is_depth_map
+from lerobot_stream.storage.episodes_files import EpisodesFiles
 from lerobot_stream.storage.features import validate_feature_names
 from lerobot_stream.storage.language import DEFAULT_TOOLS
 from lerobot_stream.storage.layout import (
     CODEBASE_VERSION,
-    DEFAULT_EPISODES_PATH,
     DEFAULT_FEATURES,
     INFO_PATH,
-    file_is_full,
     flatten_dict,
     hf_lerobot_home,
     unflatten_dict,
-    update_chunk_file_indices,
 )
 from lerobot_stream.storage.metadata_files import (
     create_empty_dataset_info,
@@ -41,7 +39,7 @@ from lerobot_stream.storage.metadata_files import (
     load_stats,
     load_subtasks,
     load_tasks,
-    write_episode_rows,
+    name_table,
     write_info,
     write_stats,
     write_tasks,
@@ -93,15 +91,7 @@ class LeRobotDatasetMetadata:
         #: LeRobot's attribute (its tests check it is None after a resume): LeRobot keeps the episodes table's parquet
         #: writer open between saves; here every file is complete after each save, so there is never one.
         self._pq_writer = None
-        self._open_rows: list[dict[str, Any]] = []  # rows of the episodes file being written
-        self._episodes_file: tuple[int, int] | None = None
-        if rows:
-            last = rows[-1]
-            self._episodes_file_after_resume = update_chunk_file_indices(
-                last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], self.chunks_size
-            )
-        else:
-            self._episodes_file_after_resume = (0, 0)
+        self._episodes_files = EpisodesFiles(self.root, rows, self.chunks_size)
 
     @classmethod
     def create(
@@ -305,13 +295,13 @@ class LeRobotDatasetMetadata:
     def tasks(self) -> Any:
         """The dataset's tasks: a pandas DataFrame (index ``task``, column ``task_index``) when pandas is
         importable, else a ``{task: task_index}`` dict; None before the first task (as in LeRobot)."""
-        return _name_table(self.task_to_index, "task")
+        return name_table(self.task_to_index, "task")
 
     @property
     def subtasks(self) -> Any:
         """The subtasks LeRobot's annotation pipeline wrote (``meta/subtasks.parquet``), shaped like `tasks`;
         None when the dataset has none."""
-        return _name_table(self.subtask_to_index, "subtask")
+        return name_table(self.subtask_to_index, "subtask")
 
     def get_task_index(self, task: str) -> int | None:
         return self.task_to_index.get(task)
@@ -343,23 +333,7 @@ class LeRobotDatasetMetadata:
 
     def current_episodes_path(self) -> Path | None:
         """The episodes table the next row goes to if it has room (None before the first save here)."""
-        if self._episodes_file is None:
-            return None
-        chunk, file = self._episodes_file
-        return self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)
-
-    def _episodes_file_for_next_row(self) -> tuple[int, int]:
-        """Where the next episode row goes: the current file, or the next one once it is full."""
-        if self._episodes_file is None:
-            return self._episodes_file_after_resume
-        if not self._open_rows:
-            return self._episodes_file
-        chunk, file = self._episodes_file
-        size = (self.root / DEFAULT_EPISODES_PATH.format(chunk_index=chunk, file_index=file)).stat().st_size
-        if file_is_full(size, size / len(self._open_rows), self.data_files_size_in_mb):
-            self._open_rows = []
-            return update_chunk_file_indices(chunk, file, self.chunks_size)
-        return self._episodes_file
+        return self._episodes_files.current_path()
 
     def save_episode(
         self,
@@ -380,12 +354,10 @@ class LeRobotDatasetMetadata:
             row["dataset_from_index"] = 0
         row["dataset_to_index"] = row["dataset_from_index"] + episode_length
         row.update(flatten_dict({"stats": episode_stats}))
-        chunk, file = self._episodes_file_for_next_row()
+        chunk, file = self._episodes_files.next_file(self.chunks_size, self.data_files_size_in_mb)
         row["meta/episodes/chunk_index"] = chunk
         row["meta/episodes/file_index"] = file
-        write_episode_rows([*self._open_rows, row], self.root, chunk, file)
-        self._open_rows.append(row)
-        self._episodes_file = (chunk, file)
+        self._episodes_files.append(row, chunk, file)
         self.latest_episode = row
 
         self.info["total_episodes"] += 1
@@ -415,8 +387,7 @@ class LeRobotDatasetMetadata:
                 "stats": self.stats,
                 "episodes": self.episodes,
                 "latest_episode": self.latest_episode,
-                "open_rows": self._open_rows,
-                "episodes_file": self._episodes_file,
+                "episodes_files": self._episodes_files.state(),
             }
         )
 
@@ -434,8 +405,7 @@ class LeRobotDatasetMetadata:
         self.stats = state["stats"]
         self.episodes = state["episodes"]
         self.latest_episode = state["latest_episode"]
-        self._open_rows = state["open_rows"]
-        self._episodes_file = state["episodes_file"]
+        self._episodes_files.restore(state["episodes_files"])
 
     def finalize(self) -> None:
         """Nothing is buffered (see the module docstring); kept for LeRobot compatibility."""
@@ -445,21 +415,6 @@ class LeRobotDatasetMetadata:
             f"LeRobotDatasetMetadata(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
             f"total_episodes={self.total_episodes}, total_frames={self.total_frames}, fps={self.fps})"
         )
-
-
-def _name_table(names: dict[str, int], name: str) -> Any:
-    """``{name: index}`` as LeRobot's DataFrame (index ``name``, column ``<name>_index``) when pandas is importable,
-    else the dict itself; None when empty."""
-    if not names:
-        return None
-    try:
-        import pandas as pd
-    except ImportError:
-        return dict(names)
-    ordered = sorted(names.items(), key=lambda item: item[1])
-    return pd.DataFrame(
-        {f"{name}_index": [index for _, index in ordered]}, index=pd.Index([text for text, _ in ordered], name=name)
-    )
 
 
 __all__ = ["LeRobotDatasetMetadata", "create_empty_dataset_info", "load_episode_rows", "unflatten_dict"]

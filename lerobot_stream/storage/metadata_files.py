@@ -175,3 +175,18 @@ def write_info(info: DatasetInfo | Mapping[str, Any], root: Path) -> None:
     """Write ``meta/info.json`` (aside, then renamed into place)."""
     data = info.to_dict() if isinstance(info, DatasetInfo) else DatasetInfo.from_dict(info).to_dict()
     write_json(data, root / INFO_PATH)
+
+
+def name_table(names: dict[str, int], name: str) -> Any:
+    """``{name: index}`` as LeRobot's DataFrame (index ``name``, column ``<name>_index``) when pandas is importable,
+    else the dict itself; None when empty."""
+    if not names:
+        return None
+    try:
+        import pandas as pd
+    except ImportError:
+        return dict(names)
+    ordered = sorted(names.items(), key=lambda item: item[1])
+    return pd.DataFrame(
+        {f"{name}_index": [index for _, index in ordered]}, index=pd.Index([text for text, _ in ordered], name=name)
+    )
