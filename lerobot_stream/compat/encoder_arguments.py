@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from lerobot_stream.compat.signatures import bind_v05, is_codec_name
 from lerobot_stream.configs.video import UNSET, rgb_config_from_keywords
 
@@ -23,15 +21,8 @@ class EncoderArguments:
 
     rgb_encoder: Any
     depth_encoder: Any
-    queue_maxsize: int
+    queue_maxsize: Any
     encoder_threads: int | None
-
-
-def check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
 def normalise_arguments(
@@ -47,7 +38,8 @@ def normalise_arguments(
     crf: Any = UNSET,
     preset: Any = UNSET,
 ) -> EncoderArguments:
-    """One set of settings from either form; ``TypeError`` for a mix of both, ``ValueError`` for a bad value."""
+    """One set of settings from either form; ``TypeError`` for a mix of both (the values themselves are checked by
+    `lerobot_stream.recorder.streaming_encoder.EncoderService`)."""
     if is_codec_name(rgb_encoder):  # v0.5, positionally: the codec name lands where v0.6 has rgb_encoder
         given = bind_v05(
             "StreamingVideoEncoder", (rgb_encoder, depth_encoder, queue_maxsize, encoder_threads, *legacy_positional)
@@ -58,12 +50,9 @@ def normalise_arguments(
         rgb_encoder = depth_encoder = None
     elif legacy_positional:
         raise TypeError("StreamingVideoEncoder takes at most 5 positional arguments with encoder configs")
-    check_positive_int("fps", fps)
-    check_positive_int("queue_maxsize", queue_maxsize)
-    check_positive_int("encoder_threads", encoder_threads, allow_none=True)
     keyword_style = vcodec is not None or pix_fmt is not None or UNSET not in (g, crf, preset)
     if keyword_style and rgb_encoder is not None:
         raise TypeError("Pass either rgb_encoder (LeRobot v0.6) or vcodec/pix_fmt/g/crf/preset (v0.5), not both")
     if keyword_style:
         rgb_encoder = rgb_config_from_keywords(vcodec, pix_fmt, g, crf, preset)
-    return EncoderArguments(rgb_encoder, depth_encoder, int(queue_maxsize), encoder_threads)
+    return EncoderArguments(rgb_encoder, depth_encoder, queue_maxsize, encoder_threads)

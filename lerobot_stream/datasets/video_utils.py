@@ -17,10 +17,11 @@ import av
 
 from lerobot_stream.compat.camera_encoder_thread import LeRobotCameraEncoderThread as _CameraEncoderThread
 from lerobot_stream.compat.codec_options import v05_codec_options
+from lerobot_stream.compat.encoder_arguments import normalise_arguments
 from lerobot_stream.compat.signatures import bind_v05, is_codec_name
-from lerobot_stream.configs.video import rgb_config_from_keywords, rgb_encoder_defaults
+from lerobot_stream.configs.video import UNSET, rgb_config_from_keywords, rgb_encoder_defaults
 from lerobot_stream.recorder.frame_files import encode_image_folder, read_png, sorted_frame_files
-from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncoderService, EncodingFailed
 from lerobot_stream.storage.layout import atomic_write
 from lerobot_stream.storage.video_files import (
     concatenate_video_files,
@@ -63,6 +64,56 @@ __all__ = [
     "resolve_vcodec",
     "trim_video_file",
 ]
+
+
+class StreamingVideoEncoder(EncoderService):
+    """LeRobot's streaming encoder: `lerobot_stream.recorder.streaming_encoder.EncoderService` (see there for
+    what differs from LeRobot's thread-based class, and for the extra keyword options) with both of LeRobot's
+    constructors:
+
+    * v0.6: ``StreamingVideoEncoder(fps, rgb_encoder=None, depth_encoder=None, queue_maxsize=30,
+      encoder_threads=None)`` with encoder config objects (ours, or LeRobot's own ``lerobot.configs.video``
+      objects);
+    * v0.5: ``StreamingVideoEncoder(fps, vcodec="libsvtav1", pix_fmt="yuv420p", g=2, crf=30, preset=None,
+      queue_maxsize=30, encoder_threads=None)``, by keyword or positionally. These settings are not checked
+      against FFmpeg here (as in v0.5): a bad one fails the camera's first frame with the codec's message.
+    """
+
+    def __init__(
+        self,
+        fps: int,
+        rgb_encoder: Any = None,
+        depth_encoder: Any = None,
+        queue_maxsize: int = 30,
+        encoder_threads: int | None = None,
+        *legacy_positional: Any,
+        vcodec: str | None = None,
+        pix_fmt: str | None = None,
+        g: Any = UNSET,
+        crf: Any = UNSET,
+        preset: Any = UNSET,
+        **options: Any,
+    ):
+        self._closed = True  # until fully constructed, so __del__ has nothing to do
+        given = normalise_arguments(
+            fps,
+            rgb_encoder,
+            depth_encoder,
+            queue_maxsize,
+            encoder_threads,
+            legacy_positional,
+            vcodec,
+            pix_fmt,
+            g,
+            crf,
+            preset,
+        )
+        super().__init__(
+            fps, given.rgb_encoder, given.depth_encoder, given.queue_maxsize, given.encoder_threads, **options
+        )
+        # v0.5's attributes, mirroring the RGB settings.
+        self.vcodec, self.pix_fmt = self._rgb_encoder.vcodec, self._rgb_encoder.pix_fmt
+        self.g, self.crf, self.preset = self._rgb_encoder.g, self._rgb_encoder.crf, self._rgb_encoder.preset
 
 
 def _get_codec_options(

@@ -1,4 +1,4 @@
-"""The dataset writer's streaming path: its video cameras recorded through a `StreamingVideoEncoder`.
+"""The dataset writer's streaming path: its video cameras recorded through an `EncoderService`.
 
 What the dataset knows about each camera - its shape, whether it is a depth map and in which unit - becomes
 the encoder's hints, so every camera's ring is allocated (and ``/dev/shm`` checked) when the writer is created
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncodingFailed, StreamingVideoEncoder
+from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncoderService, EncodingFailed
 from lerobot_stream.storage.features import camera_hw
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
 from workers.codecs import EncoderSettings
@@ -29,12 +29,12 @@ def episode_folder_name(number: int) -> str:
 
 
 class StreamedVideos:
-    """A dataset's video cameras on a `StreamingVideoEncoder`, one episode at a time (the streaming
+    """A dataset's video cameras on an `EncoderService`, one episode at a time (the streaming
     `lerobot_stream.recorder.video_cameras.VideoCameras`)."""
 
     streaming = True
 
-    def __init__(self, encoder: StreamingVideoEncoder, meta: LeRobotDatasetMetadata, staging_dir: Path):
+    def __init__(self, encoder: EncoderService, meta: LeRobotDatasetMetadata, staging_dir: Path):
         self.encoder = encoder
         self._meta = meta
         self._staging_dir = staging_dir
@@ -61,7 +61,7 @@ class StreamedVideos:
         self.encoder.start_episode(self._meta.video_keys, folder, depth_keys, **hints)
 
     def end(self) -> FinishingEpisode:
-        """End the cameras' episode without waiting for their videos (`StreamingVideoEncoder.end_episode`)."""
+        """End the cameras' episode without waiting for their videos (`EncoderService.end_episode`)."""
         return self.encoder.end_episode()
 
     def add(self, key: str, frame: Any, episode_index: int, frame_index: int) -> None:

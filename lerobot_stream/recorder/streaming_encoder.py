@@ -1,6 +1,6 @@
-"""`StreamingVideoEncoder`: LeRobot's streaming-encoder API on top of per-camera encoder processes.
-
-Re-exported by `lerobot_stream.datasets.video_utils`, which is where LeRobot users import it from.
+"""`EncoderService`: the streaming encoder - one encoder per camera, a process (or a thread) fed through a
+shared-memory ring - behind LeRobot's streaming-encoder methods. LeRobot's class, ``StreamingVideoEncoder``
+with both of LeRobot's constructors, is `lerobot_stream.datasets.video_utils.StreamingVideoEncoder` over it.
 
 What differs from LeRobot's thread-based class, by design:
 
@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_stream.compat.encoder_arguments import normalise_arguments
-from lerobot_stream.configs.video import UNSET, depth_encoder_defaults, rgb_encoder_defaults
+from lerobot_stream.configs.video import depth_encoder_defaults, rgb_encoder_defaults
 from shm import check_owner, in_owner
 from workers.backlog import NO_BACKLOG, BacklogBudget, backlog_budget
 from workers.channel import CameraChannel, CameraStatus, prepare_channels
@@ -54,7 +53,14 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("process", "thread")
 
-_live_encoders: weakref.WeakSet[StreamingVideoEncoder] = weakref.WeakSet()
+_live_encoders: weakref.WeakSet[EncoderService] = weakref.WeakSet()
+
+
+def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
 
 
 @atexit.register
@@ -73,20 +79,13 @@ def _slot_hint(
     return slot_from_shape(key, shape, depth, (depth_dtypes or {}).get(key, np.uint16))
 
 
-class StreamingVideoEncoder:
+class EncoderService:
     """Encodes camera frames to MP4 while an episode is being recorded.
 
-    Constructor, both of LeRobot's:
-
-    * v0.6: ``StreamingVideoEncoder(fps, rgb_encoder=None, depth_encoder=None, queue_maxsize=30,
-      encoder_threads=None)`` with encoder config objects (`lerobot_stream.configs.video`, or LeRobot's own
-      ``lerobot.configs.video`` objects); depth cameras are named in ``start_episode(...,
-      depth_video_keys=[...])``;
-    * v0.5: ``StreamingVideoEncoder(fps, vcodec="libsvtav1", pix_fmt="yuv420p", g=2, crf=30, preset=None,
-      queue_maxsize=30, encoder_threads=None)``, by keyword or positionally. These settings are not checked
-      against FFmpeg here (as in v0.5): a bad one fails the camera's first frame with the codec's message.
-
-    Extra keyword options:
+    ``rgb_encoder``/``depth_encoder`` are encoder config objects (`lerobot_stream.configs.video`, or LeRobot's
+    own; None: LeRobot's defaults); depth cameras are named in ``start_episode(..., depth_video_keys=[...])``.
+    ``queue_maxsize`` is each camera's ring (frames), ``encoder_threads`` each encoder's thread bound (None: see
+    ``bound_threads``). Also:
 
     * ``backend``: ``"process"`` (default) or ``"thread"``;
     * ``worker_priority``: scheduling of the encoder processes, ``"idle"`` (default), ``"batch"`` or
@@ -96,7 +95,8 @@ class StreamingVideoEncoder:
     * ``finish_timeout_s``: how long ``finish_episode`` waits for a camera whose encoder makes no progress
       (default 120 s; an encoder working through its backlog is waited for as long as it encodes);
     * ``bound_threads``: with ``encoder_threads=None``, give each encoder ``cores // streams`` threads
-      (default True); False leaves the codec's own default, every core per encoder, as LeRobot does.
+      (default True); False leaves the codec's own default, every core per encoder, as LeRobot does;
+    * ``backlog_memory_mb``/``backlog_disk_reserve_mb``: `set_backlog_budget`.
     """
 
     def __init__(
@@ -106,12 +106,7 @@ class StreamingVideoEncoder:
         depth_encoder: Any = None,
         queue_maxsize: int = 30,
         encoder_threads: int | None = None,
-        *legacy_positional: Any,
-        vcodec: str | None = None,
-        pix_fmt: str | None = None,
-        g: Any = UNSET,
-        crf: Any = UNSET,
-        preset: Any = UNSET,
+        *,
         backend: str = "process",
         worker_priority: str = "idle",
         fragmented: bool = True,
@@ -122,21 +117,9 @@ class StreamingVideoEncoder:
     ):
         self._closed = True  # until fully constructed, so __del__ has nothing to do
         self._owner_pid = os.getpid()  # a forked child must not use or tear down these encoder processes
-        arguments = normalise_arguments(
-            fps,
-            rgb_encoder,
-            depth_encoder,
-            queue_maxsize,
-            encoder_threads,
-            legacy_positional,
-            vcodec,
-            pix_fmt,
-            g,
-            crf,
-            preset,
-        )
-        rgb_encoder, depth_encoder = arguments.rgb_encoder, arguments.depth_encoder
-        queue_maxsize, encoder_threads = arguments.queue_maxsize, arguments.encoder_threads
+        _check_positive_int("fps", fps)
+        _check_positive_int("queue_maxsize", queue_maxsize)
+        _check_positive_int("encoder_threads", encoder_threads, allow_none=True)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if worker_priority not in PRIORITIES:
@@ -144,10 +127,6 @@ class StreamingVideoEncoder:
         self.fps = int(fps)
         self._rgb_encoder = rgb_encoder if rgb_encoder is not None else rgb_encoder_defaults()
         self._depth_encoder = depth_encoder if depth_encoder is not None else depth_encoder_defaults()
-        # v0.5's attributes, mirroring the RGB settings.
-        self.vcodec = self._rgb_encoder.vcodec
-        self.pix_fmt = self._rgb_encoder.pix_fmt
-        self.g, self.crf, self.preset = self._rgb_encoder.g, self._rgb_encoder.crf, self._rgb_encoder.preset
         self.queue_maxsize = int(queue_maxsize)
         #: What the caller passed (None stays None; the effective bound is in `settings_for`).
         self.encoder_threads = self._encoder_threads = encoder_threads
@@ -185,9 +164,9 @@ class StreamingVideoEncoder:
         self.backlog_memory_mb, self.backlog_disk_reserve_mb = memory_mb, disk_reserve_mb
 
     def _check_usable(self) -> None:
-        check_owner(self._owner_pid, "StreamingVideoEncoder")
+        check_owner(self._owner_pid, "streaming encoder")
         if self._closed:
-            raise RuntimeError("This StreamingVideoEncoder is closed; create a new one.")
+            raise RuntimeError("This streaming encoder is closed; create a new one.")
 
     # -- settings -------------------------------------------------------------------------------------------
     def config_for(self, video_key: str) -> Any:
@@ -284,7 +263,7 @@ class StreamingVideoEncoder:
         ``queue.Queue`` design is); ``start_episode``/``finish_episode``/``cancel_episode`` must not overlap it.
         A frame that finds the camera's buffer full is dropped and counted (`dropped_frames`).
         """
-        check_owner(self._owner_pid, "StreamingVideoEncoder")
+        check_owner(self._owner_pid, "streaming encoder")
         if not self._episode_active:
             raise RuntimeError("No active episode. Call start_episode() first.")
         channel = self._channels.get(video_key)
@@ -314,7 +293,7 @@ class StreamingVideoEncoder:
         next ``start_episode`` may follow at once while an encoder that is behind still encodes this one's
         backlog. Collect the videos with the returned handle's ``results()``. The thread backend (LeRobot's
         design) finishes the episode here, before returning."""
-        check_owner(self._owner_pid, "StreamingVideoEncoder")
+        check_owner(self._owner_pid, "streaming encoder")
         if not self._episode_active:
             raise RuntimeError("No active episode to finish.")
         channels = self._episode_channels()
@@ -372,7 +351,7 @@ class StreamingVideoEncoder:
 
     def cancel_episode(self) -> None:
         """Abandon the current episode and delete its partial files; ready for the next ``start_episode``."""
-        check_owner(self._owner_pid, "StreamingVideoEncoder")
+        check_owner(self._owner_pid, "streaming encoder")
         if not self._episode_active:
             return
         self._episode_active = False
@@ -423,7 +402,7 @@ class StreamingVideoEncoder:
                     channel.close()  # kept: its counters still describe the last episode
             _live_encoders.discard(self)
 
-    def __enter__(self) -> StreamingVideoEncoder:
+    def __enter__(self) -> EncoderService:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -48,7 +48,7 @@ from lerobot_stream.recorder.pending_episodes import PendingEpisode
 from lerobot_stream.recorder.save_outcomes import save_failure
 from lerobot_stream.recorder.saved_episodes import SavedEpisodes
 from lerobot_stream.recorder.streamed_videos import EPISODE_FOLDER_GLOB, StreamedVideos
-from lerobot_stream.recorder.streaming_encoder import CameraStatus, StreamingVideoEncoder
+from lerobot_stream.recorder.streaming_encoder import CameraStatus, EncoderService
 from lerobot_stream.recorder.video_cameras import StagedVideos, VideoCameras
 from lerobot_stream.storage.features import data_schema, validate_frame
 from lerobot_stream.storage.layout import STAGING_DIR, check_batch_encoding_size
@@ -78,7 +78,7 @@ class DatasetWriter:
         depth_encoder: Any = None,
         encoder_threads: int | None = None,
         batch_encoding_size: int = 1,
-        streaming_encoder: StreamingVideoEncoder | None = None,
+        streaming_encoder: EncoderService | None = None,
         initial_frames: int = 0,
     ):
         check_batch_encoding_size(batch_encoding_size)
@@ -146,7 +146,7 @@ class DatasetWriter:
         return buffer
 
     def camera_status(self) -> dict[str, CameraStatus]:
-        """Each streamed camera (`StreamingVideoEncoder.encoding_status`): counts and health of the episode being
+        """Each streamed camera (`EncoderService.encoding_status`): counts and health of the episode being
         recorded (or the last one, between episodes), and the backlog of every episode its encoder still holds;
         empty on the PNG path."""
         return self._videos.status()
