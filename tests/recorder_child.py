@@ -103,14 +103,21 @@ def main() -> None:
 
 
 def first_episode(root: Path) -> None:
-    """Record the dataset's first episode in H.264 until killed."""
+    """Record the dataset's first episode in H.264 until killed. READY once every camera's encoder has encoded
+    frames: an encoder process still starting when its recorder dies never maps the frame ring (the recorder's
+    segments go with it), so that episode could not be salvaged - a different case from the one tested here."""
     dataset = LeRobotDataset.create(
         "test/child", fps=30, features=features(), root=root, streaming_encoding=True, vcodec="h264"
     )
-    for g in range(40):
-        add(dataset, g)
+    g = 0
+    deadline = time.monotonic() + 60
+    while g < 40 or (
+        time.monotonic() < deadline and not all(s.frames_encoded for s in dataset.writer.camera_status().values())
+    ):
+        add(dataset, g % 100)
+        g += 1
+        time.sleep(1 / 30)
     ready(workers=list(dataset.writer._streaming_encoder.worker_pids().values()))
-    g = 40
     while True:
         time.sleep(1 / 30)
         add(dataset, g % 100)
@@ -158,6 +165,11 @@ def behind(root: Path, saved: int = 0, memory_mb: float | None = None) -> None:
     pending = dataset.writer.pending_episodes  # right after the last save
     start = g
     for _ in range(45 if saved or memory_mb is not None else 90):  # spilling: every frame is there to recover
+        add_tick(g)
+        g += 1
+        time.sleep(1 / 30)
+    deadline = time.monotonic() + 60  # every encoder has mapped its ring (see `first_episode`)
+    while time.monotonic() < deadline and not all(s.frames_encoded for s in dataset.writer.camera_status().values()):
         add_tick(g)
         g += 1
         time.sleep(1 / 30)
