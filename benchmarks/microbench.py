@@ -84,18 +84,28 @@ def _spin_rate(seconds: float, busy: Callable[[threading.Event], None] | None) -
     return count / seconds
 
 
+def _encode_while(vcodec: str, options: dict[str, str], frames: list[np.ndarray], running: Callable[[], bool]) -> int:
+    """Encode ``frames`` over and over while ``running()``; returns the packets the codec turned out meanwhile."""
+    packets = 0
+    with tempfile.TemporaryDirectory() as folder, av.open(os.path.join(folder, "out.mp4"), "w") as out:
+        stream = out.add_stream(vcodec, rate=30, options=options)
+        stream.width, stream.height, stream.pix_fmt = FRAME[1], FRAME[0], "yuv420p"
+        index = 0
+        while running():
+            frame = av.VideoFrame.from_ndarray(frames[index % len(frames)], format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+                packets += 1
+            index += 1
+        out.mux(stream.encode(None))
+    return packets
+
+
 def _x264_until(stop: threading.Event) -> None:
     camera = PannedImageCamera(FRAME[0], FRAME[1], seed=1, pool=30)
     frames = [camera.read() for _ in range(30)]
-    with tempfile.TemporaryDirectory() as folder, av.open(os.path.join(folder, "x.mp4"), "w") as out:
-        stream = out.add_stream("libx264", rate=30, options={"preset": "medium", "threads": "1"})
-        stream.width, stream.height, stream.pix_fmt = FRAME[1], FRAME[0], "yuv420p"
-        index = 0
-        while not stop.is_set():
-            frame = av.VideoFrame.from_ndarray(frames[index % 30], format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, 30)
-            out.mux(stream.encode(frame))
-            index += 1
+    _encode_while("libx264", {"preset": "medium", "threads": "1"}, frames, lambda: not stop.is_set())
 
 
 def gil(seconds: float = 3.0) -> dict:
@@ -108,22 +118,9 @@ def _svt_frames_per_s(frames: list[np.ndarray], threads: int, seconds: float) ->
     """Frames per second one SVT-AV1 encoder bound to ``threads`` threads turns out (packets out), opened with
     the options a recording uses (LeRobot's defaults, `workers.codecs.EncoderSettings.stream_options`)."""
     options = resolve_settings(rgb_encoder_defaults(), 30, threads).stream_options()
-    packets, start = 0, time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder, av.open(os.path.join(folder, "s.mp4"), "w") as out:
-        stream = out.add_stream("libsvtav1", rate=30, options=options)
-        stream.width, stream.height, stream.pix_fmt = FRAME[1], FRAME[0], "yuv420p"
-        index = 0
-        while time.perf_counter() - start < seconds:
-            frame = av.VideoFrame.from_ndarray(frames[index % len(frames)], format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, 30)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-                packets += 1
-            index += 1
-        elapsed = time.perf_counter() - start
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return packets / elapsed
+    start = time.perf_counter()
+    packets = _encode_while("libsvtav1", options, frames, lambda: time.perf_counter() - start < seconds)
+    return packets / seconds
 
 
 def thread_split(seconds: float = 8.0) -> dict:

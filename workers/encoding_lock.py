@@ -58,13 +58,20 @@ def hold_encoding_lock(folder: Path) -> int | None:
     return fd
 
 
+def _lock_process(lock_path: Path) -> psutil.Process | None:
+    """The process whose PID the lock file holds, if that PID is in use (it may since name another process)."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        return psutil.Process(int(lock_path.read_text().strip()))
+    return None
+
+
 def _named_process(lock_path: Path) -> psutil.Process | None:
     """The live process the lock file names, if it can still write the folder: not this process (a thread
     encoder of this very process is done by now), not a zombie, and started before the file was written (a PID
     reused by an unrelated process since then is not it)."""
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        process = psutil.Process(int(lock_path.read_text().strip()))
-        if process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
+    process = _lock_process(lock_path)
+    with contextlib.suppress(OSError, psutil.Error):
+        if process is None or process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
             return None
         if process.create_time() <= lock_path.stat().st_mtime + 1.0:
             return process
@@ -77,9 +84,11 @@ def _progress(lock_path: Path) -> tuple[int, float]:
     a long while; on a slow board, tens of seconds)."""
     size = sum(p.stat().st_size for p in lock_path.parent.glob("*.mp4"))
     cpu = 0.0
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        times = psutil.Process(int(lock_path.read_text().strip())).cpu_times()
-        cpu = times.user + times.system
+    process = _lock_process(lock_path)
+    with contextlib.suppress(psutil.Error):
+        if process is not None:
+            times = process.cpu_times()
+            cpu = times.user + times.system
     return size, cpu
 
 

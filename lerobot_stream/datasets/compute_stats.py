@@ -24,13 +24,17 @@ import numpy as np
 
 from lerobot_stream.configs.video import is_depth_map
 from lerobot_stream.datasets.io_utils import load_image_as_numpy
-from lerobot_stream.storage.stats import aggregate_feature_stats, aggregate_stats, camera_stats_from_pixels
+from lerobot_stream.storage.stats import (
+    aggregate_feature_stats,
+    aggregate_stats,
+    camera_stats_from_pixels,
+    reduce_stats,
+)
 from workers.stats import (
     DEFAULT_QUANTILES,
     DepthStatsAccumulator,
     ImageStatsAccumulator,
     downsample_factor,
-    quantile_key,
 )
 
 __all__ = [
@@ -71,19 +75,10 @@ def get_feature_stats(
     if axis == (0,) and values.ndim == 1:  # one feature: its stats have shape (1,), as LeRobot's do
         values = values.reshape(-1, 1)
         keepdims = False
-    reduce = axis if axis is not None else None
-    as_float = values.astype(np.float64)
-    stats = {
-        "min": values.min(axis=reduce, keepdims=keepdims),
-        "max": values.max(axis=reduce, keepdims=keepdims),
-        "mean": as_float.mean(axis=reduce, keepdims=keepdims),
-        "std": as_float.std(axis=reduce, keepdims=keepdims),
-    }
-    for q in quantile_list if quantile_list is not None else DEFAULT_QUANTILES:
-        stats[quantile_key(q)] = np.quantile(as_float, q, axis=reduce, keepdims=keepdims)
+    quantiles = quantile_list if quantile_list is not None else DEFAULT_QUANTILES
+    stats = reduce_stats(values, axis, keepdims, count, quantiles)
     if axis is None and not keepdims:
         stats = {key: np.atleast_1d(value) for key, value in stats.items()}
-    stats["count"] = np.array([count])
     return stats
 
 

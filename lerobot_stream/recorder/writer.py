@@ -172,11 +172,11 @@ class DatasetWriter:
             check_private_folders(self._root)
             check_episode_space(self._root, self._meta, self._committer, self._videos.streaming, episode_index)
             record_depth_units(self._meta, frame)
-        if frame_index == 0:
             number, self._next_number = self._next_number, self._next_number + 1
             self._videos.start_episode(number)
-            self._journal.number = number
-            self._journal.camera_settings = {key: self._settings_for(key) for key in self._meta.video_keys}
+            if self._journaling:  # the PNG path has no journal: no settings to resolve in the loop for it
+                self._journal.number = number
+                self._journal.camera_settings = {key: self._videos.settings_for(key) for key in self._meta.video_keys}
         values: dict[str, Any] = {}
         cameras_fed = 0
         for key, value in frame.items():
@@ -264,14 +264,14 @@ class DatasetWriter:
                 self._staging.wait()
                 if self._journal.open:  # every row on disk: a recorder killed while saving loses nothing
                     self._journal.update(buffer, flush=True)
-                videos = self._finish_videos(buffer, episode_index, parallel_encoding)
+                videos = self._videos.finish(episode_index, parallel_encoding)
                 journal = mark_committing(self._journal.detach(), episode_index)
                 self.commit_encoded_episode(buffer, videos)
         finally:
             self._journal.discard()
             if journal is not None:
                 journal.unlink(missing_ok=True)
-            self._remove_encoded_videos()
+            self._videos.remove_encoded()  # each camera's temporary MP4, deleted by whoever made it
             self._staging.remove_episode(self._meta.image_keys, episode_index)  # their bytes are in the parquet now
             self._staging.cleanup()
 
@@ -294,7 +294,7 @@ class DatasetWriter:
         """Journal every row, end the cameras' episode and queue it for the background commit."""
         with self._discarded_on_failure(episode_index):
             self._journal.update(buffer, flush=True)
-            settings = {key: self._settings_for(key) for key in self._meta.video_keys}
+            settings = {key: self._videos.settings_for(key) for key in self._meta.video_keys}
             videos = self._pipelined.end()
         self._saved.submit(PendingEpisode(buffer, videos, settings, self._journal.detach()))
 
@@ -334,20 +334,10 @@ class DatasetWriter:
         the ``settings`` the cameras were encoded with). ``image_stats``: of its image features (default: those
         of the episode being recorded)."""
         episode_index = buffer["episode_index"]
-        settings_for = settings.__getitem__ if settings else self._settings_for
+        settings_for = settings.__getitem__ if settings else self._videos.settings_for
         stats = self._image_stats if image_stats is None else image_stats
         metadata = self._committer.commit(buffer, episode_index, videos, stats, settings_for)
         self._latest_episode = {"episode_index": episode_index, **metadata}
-
-    def _finish_videos(self, buffer: dict, episode_index: int, parallel: bool) -> dict[str, EpisodeResult]:
-        """Each camera's finished temporary MP4 (and stats), by whichever path recorded it."""
-        if not self._meta.video_keys:
-            return {}
-        return self._videos.finish(episode_index, parallel)
-
-    def _settings_for(self, key: str) -> EncoderSettings:
-        """How camera ``key`` is encoded on either path (also what ``info.json`` records)."""
-        return self._videos.settings_for(key)
 
     # -- journal of the episode being recorded --------------------------------------------------------------
     @property
@@ -379,10 +369,6 @@ class DatasetWriter:
             for folder in staging.glob(EPISODE_FOLDER_GLOB):
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if empty
-
-    def _remove_encoded_videos(self) -> None:
-        """The episode's temporary MP4s, each deleted by whoever made it, once they are in the dataset."""
-        self._videos.remove_encoded()
 
     # -- teardown -------------------------------------------------------------------------------------------
     def finalize(self) -> None:

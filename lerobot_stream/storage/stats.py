@@ -23,6 +23,24 @@ STAT_KEYS = ("min", "max", "mean", "std", "count", *(quantile_key(q) for q in DE
 QUANTILE_KEYS = tuple(quantile_key(q) for q in DEFAULT_QUANTILES)
 
 
+def reduce_stats(
+    values: np.ndarray, axis: int | tuple[int, ...] | None, keepdims: bool, count: int, quantiles=DEFAULT_QUANTILES
+) -> dict[str, np.ndarray]:
+    """``min, max`` (in the values' dtype), ``mean, std`` (population, float64), ``count`` and the ``quantiles``
+    (numpy's linear interpolation) of ``values`` reduced over ``axis``."""
+    as_float = values.astype(np.float64)
+    stats = {
+        "min": values.min(axis=axis, keepdims=keepdims),
+        "max": values.max(axis=axis, keepdims=keepdims),
+        "mean": as_float.mean(axis=axis, keepdims=keepdims),
+        "std": as_float.std(axis=axis, keepdims=keepdims),
+        "count": np.array([count], dtype=np.int64),
+    }
+    for q in quantiles:
+        stats[quantile_key(q)] = np.quantile(as_float, q, axis=axis, keepdims=keepdims)
+    return stats
+
+
 def get_feature_stats(array: np.ndarray) -> dict[str, np.ndarray]:
     """Stats over axis 0 of a (frames, ...) array, per last dimension; ``count`` = frames."""
     values = np.asarray(array)
@@ -30,18 +48,10 @@ def get_feature_stats(array: np.ndarray) -> dict[str, np.ndarray]:
         raise ValueError("Cannot compute statistics of an empty array.")
     frames = values.shape[0]
     flat = values.reshape(frames, -1) if values.ndim <= 2 else values.reshape(-1, values.shape[-1])
-    as_float = flat.astype(np.float64)
+    stats = reduce_stats(flat, 0, False, frames)
     is_integer = np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_
-    minimum, maximum = flat.min(axis=0), flat.max(axis=0)
-    stats = {
-        "min": minimum.astype(np.int64) if is_integer else minimum.astype(np.float64),
-        "max": maximum.astype(np.int64) if is_integer else maximum.astype(np.float64),
-        "mean": as_float.mean(axis=0),
-        "std": as_float.std(axis=0),
-        "count": np.array([frames], dtype=np.int64),
-    }
-    for q, key in zip(DEFAULT_QUANTILES, QUANTILE_KEYS, strict=True):
-        stats[key] = np.quantile(as_float, q, axis=0)
+    for key in ("min", "max"):
+        stats[key] = stats[key].astype(np.int64 if is_integer else np.float64)
     return stats
 
 
