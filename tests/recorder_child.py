@@ -17,6 +17,7 @@ Modes:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -57,6 +58,9 @@ def ready(**info) -> None:
 
 def main() -> None:
     mode, root = sys.argv[1], Path(sys.argv[2])
+    # To the test's log file (stderr), with the encoder processes' lines (they log at this level too): what a
+    # failed reliability test happened to be doing.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     if mode == "fill-disk":
         fill_disk(root)
         return
