@@ -100,3 +100,18 @@ def test_record_without_a_terminal_writes_a_few_compact_lines(tmp_path):
     status = [line for line in lines if "video stream(s):" in line]
     assert 2 <= len(status) <= 4, lines  # each episode's end, not one line every 2 s
     assert all(len(line) < 160 for line in status), status
+
+
+def test_preparing_the_cameras_shows_how_many_are_ready_and_the_time_left(tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        from lerobot_stream.cli.record_status import StatusDisplay
+        from lerobot_stream.sources.cameras import make_cameras
+        display = StatusDisplay(sys.stdout)
+        make_cameras(3, 240, 320, progress=display.progress)
+    """)
+    run = run_in_terminal([sys.executable, "-c", script], ENV, columns=80)
+    assert run.returncode == 0, run.raw[-2000:]
+    assert re.search(r"cameras ready: 0/3", run.raw)
+    assert re.search(r"cameras ready: 1/3 \(about \d+ s left\)", run.raw), run.raw
+    assert run.all_rows[-1].strip() == "cameras ready: 3/3", run.all_rows  # redrawn in place; no estimate at the end

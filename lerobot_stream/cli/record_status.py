@@ -46,6 +46,8 @@ class StatusDisplay:
         self._dropped: dict[str, int] = {}
         #: The largest backlog (MB, all cameras together) any update saw.
         self.peak_backlog_mb = 0.0
+        #: When the preparation `progress` reports on started.
+        self._preparation_started: float | None = None
 
     def update(self, dataset: LeRobotDataset, header: str, force: bool = False) -> None:
         now = time.monotonic()
@@ -84,8 +86,15 @@ class StatusDisplay:
         self.block.write_above(text)
 
     def progress(self, done: int, total: int, what: str) -> None:
-        """A step of a long preparation (``done`` of ``total`` ``what``), as the status block."""
+        """A step of a long preparation (``done`` of ``total`` ``what``; 0 at its start), as the status block,
+        with the time left at the pace so far (a 4K scene takes seconds per camera, more on a small board)."""
+        now = time.monotonic()
+        if done == 0:
+            self._preparation_started = now
         line = f"  {what}: {done}/{total}"
+        if 0 < done < total and self._preparation_started is not None:
+            left = (now - self._preparation_started) / done * (total - done)
+            line += f" (about {left:.0f} s left)"
         self.block.draw([line], line.strip(), force=done == total)
         if done == total:
             self.release()

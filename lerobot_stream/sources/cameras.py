@@ -97,11 +97,14 @@ def make_cameras(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list:
     """``count`` frame sources of ``height x width`` RGB uint8 frames (``read()`` the next one). Each renders its
-    frames up front (a second or more at 1080p and above): ``progress(done, count, what)`` hears of each."""
+    frames up front (a second or more at 1080p and above): ``progress(done, count, what)`` hears of the start
+    (``done`` 0) and of each."""
     if content not in CONTENTS and source is None:
         raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
     footage = load_footage(source, width, height) if source is not None else None
     cameras = []
+    if progress is not None:
+        progress(0, count, "cameras ready")  # the clock for the time left starts here
     for c in range(count):
         if isinstance(footage, np.ndarray):  # one picture: pan over it
             cameras.append(PannedImageCamera(height, width, seed=c, canvas=footage))
