@@ -173,3 +173,47 @@ def test_salvage_does_not_wait_for_a_process_that_only_reuses_the_pid_named(tmp_
         process.kill()
         process.wait()
     assert time.monotonic() - start < 3.0
+
+
+def test_a_frame_taken_as_the_recorder_dies_is_kept_and_the_episode_finished_for_salvage(tmp_path):
+    """The recorder dies between the encoder process seeing a frame ready and giving the frame's ring slot back
+    (the process is at idle priority: on a busy machine that gap can be long). Giving the slot back then fails
+    - the recorder's end of the pipe is closed - and that means the recorder is gone, not that the episode
+    failed: the process keeps the frame and finishes the episode's MP4 for salvage (a failed episode's MP4 is
+    deleted: a CI run lost a camera of the episode being recorded that way). The encoder process's own loop, in
+    this process, with real pipes and a real ring."""
+    from multiprocessing import Pipe
+
+    from helpers import decode_identities, identity_frame
+
+    from shm import RingConsumer, RingProducer, ring_pipes
+    from workers.codecs import EncoderSettings
+    from workers.process_main import EncoderWorker, _RecorderGone
+    from workers.protocol import Configure, StartEpisode
+
+    recorder_ring, process_ring = ring_pipes()
+    commands, recorder_commands = Pipe(duplex=False)
+    recorder_events, events = Pipe(duplex=False)
+    producer = RingProducer(recorder_ring)
+    consumer = RingConsumer(process_ring)
+    consumer.attach(producer.allocate(4, (48, 64, 3)))
+    worker = EncoderWorker(Configure(camera="cam"), commands, events, consumer)
+    path = tmp_path / "episode-000000" / "tmpcam" / "cam_streaming.mp4"
+    path.parent.mkdir(parents=True)
+    worker._start_episode(StartEpisode(0, str(path), EncoderSettings(fps=30, vcodec="h264", g=2, crf=18)))
+    try:
+        for index in range(3):
+            slot = producer.try_acquire()
+            producer.slot(slot)[:] = identity_frame(index, 48, 64)
+            producer.publish(slot, 0, index)
+        worker._on_frame()  # frame 0, while the recorder lives
+        for end in (recorder_ring.freed, recorder_ring.ready, recorder_commands, recorder_events):
+            end.close()  # the recorder is killed: the kernel closes its ends of every pipe
+        with pytest.raises(_RecorderGone):
+            worker._on_frame()  # frame 1: its slot cannot be given back
+        assert worker.episodes[0].error is None, "the episode is not at fault"
+        worker._finish_for_salvage()  # what the process does next (frame 2 is still in the ring)
+        assert decode_identities(path) == [0, 1, 2]
+    finally:
+        consumer.close()
+        producer.close()

@@ -299,17 +299,32 @@ class EncoderWorker:
 
     def _take(self, handoff, cancelled: _Episode | None = None) -> None:
         """Give the frame to its episode's pipeline, or its slot straight back (no such episode, a failed or
-        ``cancelled`` one)."""
+        ``cancelled`` one).
+
+        Giving a slot back writes to the recorder. If the recorder died after this frame was published, that
+        write fails: the recorder is gone, and the episode is not at fault - it keeps the frame (already
+        converted) and is finished for salvage (`_RecorderGone`), never failed (failing deletes its MP4: a CI
+        run lost an episode's camera that way)."""
         episode = self._episode(handoff.batch)
         if episode is not None:
             episode.received += 1
+        gone: list[BaseException] = []
+
+        def give_back() -> None:
+            try:
+                self.ring.release(handoff.slot)
+            except (EOFError, OSError) as exc:
+                gone.append(exc)
+
         if episode is None or episode.error is not None or episode is cancelled:
-            self.ring.release(handoff.slot)
-            return
-        try:
-            episode.pipeline.add(handoff.seq, self.ring.view(handoff.slot), lambda: self.ring.release(handoff.slot))
-        except Exception as exc:
-            self._fail(episode, exc)
+            give_back()
+        else:
+            try:
+                episode.pipeline.add(handoff.seq, self.ring.view(handoff.slot), give_back)
+            except Exception as exc:
+                self._fail(episode, exc)
+        if gone:
+            raise _RecorderGone from gone[0]
 
     def _fail(self, episode: _Episode, exc: BaseException) -> None:
         message = f"camera {self.camera}: {type(exc).__name__}: {exc}"
