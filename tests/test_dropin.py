@@ -4,9 +4,11 @@ RGB-D datasets read back by LeRobot's own reader."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
-from helpers import depth_error_bound, identity_frame, read_identity
+from helpers import dataset_tables, depth_error_bound, identity_frame, read_identity
 
 lerobot = pytest.importorskip("lerobot", reason="LeRobot is not installed (tests/real_lerobot/run.sh installs it)")
 from lerobot.datasets.lerobot_dataset import LeRobotDataset as TheirDataset  # noqa: E402
@@ -143,3 +145,41 @@ def test_the_benchmark_runs_lerobots_own_encoder_beside_ours(tmp_path):
     for run in runs.values():
         assert run["error"] is None, run
         assert run["frames_encoded_own"] + run["frames_dropped"] == run["frames_fed"]
+
+
+def test_lerobot_reads_episodes_saved_while_their_encoders_were_behind(tmp_path):
+    """`save_episode` returned while the encoders were still working through the episode (x264 veryslow on noise,
+    far slower than the 100 frames/s fed): the videos were committed later, in order - and LeRobot's reader finds
+    every row's own frame."""
+    from lerobot_stream.configs.video import RGBEncoderConfig
+
+    height, width = 240, 320
+    rng = np.random.default_rng(0)
+    spec = {RGB: {"dtype": "video", "shape": (height, width, 3), "names": ["height", "width", "channels"]}}
+    spec["action"] = {"dtype": "float32", "shape": (2,), "names": ["a", "b"]}
+    root = tmp_path / "ds"
+    dataset = OurDataset.create(
+        "test/rt",
+        fps=FPS,
+        features=spec,
+        root=root,
+        streaming_encoding=True,
+        rgb_encoder=RGBEncoderConfig(vcodec="h264", preset="veryslow"),
+        encoder_threads=1,
+    )
+    pending = []
+    g = 0
+    for length in (30, 20, 25):
+        for _ in range(length):
+            frame = identity_frame(g, height, width)
+            frame[height // 2 :] = rng.integers(0, 256, frame[height // 2 :].shape, dtype=np.uint8)
+            dataset.add_frame({RGB: frame, "action": np.array([g, -g], np.float32), "task": "t"})
+            g += 1
+            time.sleep(0.01)
+        dataset.save_episode()
+        pending.append(dataset.writer.pending_episodes)
+    assert max(pending) >= 1, "save_episode returned before the episode's video was encoded"
+    dataset.finalize()
+    _, episodes = dataset_tables(root)
+    assert [e[f"videos/{RGB}/repeated_frames"] for e in episodes] == [0, 0, 0], "the backlog held every frame"
+    check_with_lerobot(root, g, depth=False)
