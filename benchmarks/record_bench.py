@@ -22,6 +22,7 @@ from pathlib import Path
 import av
 
 from lerobot_stream.cli.arguments import (
+    ArgumentParser,
     camera_counts,
     non_negative_float,
     non_negative_int,
@@ -51,7 +52,7 @@ def _choices(allowed: tuple[str, ...], what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="lerobot-stream bench",
         description="Benchmark the process, thread and png recording designs side by side on this machine and "
         "find each design's capacity (largest camera count with zero dropped frames).",

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lerobot_stream.cli.arguments import camera_counts, resolution
+from lerobot_stream.cli.arguments import ArgumentParser, camera_counts, resolution
 from lerobot_stream.cli.record import dataset_features
 from lerobot_stream.sources.cameras import make_cameras
 from lerobot_stream.sources.synthetic import SyntheticRobot
@@ -153,7 +153,7 @@ HEADER = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.session_bench", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.session_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--cameras", type=camera_counts, default=camera_counts("4,6,8"), help="camera counts (4,6,8)")
     p.add_argument("--designs", default="process,process-no-backlog", help=f"among {', '.join(SESSION_DESIGNS)}")
     p.add_argument("--episodes", type=int, default=3, help="episodes per session (default: %(default)s)")

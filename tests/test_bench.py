@@ -59,6 +59,7 @@ def test_bad_bench_arguments_are_refused_before_anything_is_measured(args, messa
     started = time.monotonic()
     result = _bench(*args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Machine:" not in result.stdout and time.monotonic() - started < 30
 
 

@@ -243,6 +243,8 @@ def test_version_and_verbosity_flags_work_before_and_after_the_subcommand(tmp_pa
 def test_a_resolution_beyond_4k_is_refused_in_one_line():
     result = run_cli("record", "--resolution", "7680x4320")
     assert result.returncode == 2 and "at most 4096x2304" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # not argparse's usage block before it
+    assert "lerobot-stream record --help" in result.stderr
 
 
 def _read_first_line_only(*args: str) -> tuple[int, bytes]:

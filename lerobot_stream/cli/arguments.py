@@ -10,6 +10,14 @@ import math
 MAX_PIXELS = 4096 * 2304
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose refusals are one line - the error and where the options are listed - instead of
+    the whole usage block with the error at its end (20 lines for ``bench``, the cause easy to miss)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+
+
 def _number(text: str, kind: type, expected: str) -> float:
     try:
         value = kind(text)

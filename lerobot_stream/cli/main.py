@@ -9,7 +9,13 @@ import os
 import sys
 from pathlib import Path
 
-from lerobot_stream.cli.arguments import non_negative_float, positive_float, positive_int, resolution
+from lerobot_stream.cli.arguments import (
+    ArgumentParser,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    resolution,
+)
 
 
 def _add_record(subparsers) -> None:
@@ -231,7 +237,7 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # its subcommands' parsers are of the same class (argparse's default)
         prog="lerobot-stream",
         description="Record many robot cameras to LeRobot datasets in real time (shared-memory frame bus + "
         "one encoder process per camera).",
