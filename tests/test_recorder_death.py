@@ -197,7 +197,8 @@ def test_a_frame_taken_as_the_recorder_dies_is_kept_and_the_episode_finished_for
     producer = RingProducer(recorder_ring)
     consumer = RingConsumer(process_ring)
     consumer.attach(producer.allocate(4, (48, 64, 3)))
-    worker = EncoderWorker(Configure(camera="cam"), commands, events, consumer)
+    # "normal": the process's loop demotes every thread of its process when the codec opens - here, pytest's.
+    worker = EncoderWorker(Configure(camera="cam", priority="normal"), commands, events, consumer)
     path = tmp_path / "episode-000000" / "tmpcam" / "cam_streaming.mp4"
     path.parent.mkdir(parents=True)
     worker._start_episode(StartEpisode(0, str(path), EncoderSettings(fps=30, vcodec="h264", g=2, crf=18)))
