@@ -11,4 +11,8 @@ if [ -z "$python" ]; then
 fi
 env_dir="${LEROBOT_ENV:-.venv-lerobot-$version}"
 [ -x "$env_dir/bin/python" ] || "$python" -m venv "$env_dir"
-"$env_dir/bin/pip" install -q "lerobot[dataset]==$version" -e ".[test]"
+case "$version" in
+  0.5.*) lerobot="lerobot==$version" ;;  # its dataset dependencies are core ones; the extra came with 0.6
+  *) lerobot="lerobot[dataset]==$version" ;;
+esac
+"$env_dir/bin/pip" install -q "$lerobot" -e ".[test]"
