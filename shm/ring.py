@@ -187,6 +187,11 @@ class RingProducer:
     def close(self) -> None:
         """Unlink the memory and close this side's pipes. Idempotent."""
         self._release_memory()
+        self.close_pipes()
+
+    def close_pipes(self) -> None:
+        """Close this process's copies of the producer's pipe ends, nothing else - for a forked child, whose
+        copies would keep the consumer from seeing end-of-file when the producer dies. Idempotent."""
         for conn in (self._pipes.ready, self._pipes.freed):
             conn.close()
 

@@ -13,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers import features, record
 
@@ -119,6 +120,10 @@ def test_a_killed_recorder_whose_forked_child_lives_on_leaves_the_dataset_free(t
         assert os.path.exists(f"/proc/{helper}") or sys.platform != "linux"
         report = recover_dataset(root)
         assert report.episodes == 1
+        # Salvage waited for the encoder process to finish the episode it held, not for the helper: the helper's
+        # copies of the recorder's pipe ends were closed at the fork, so the encoder saw its recorder die at once
+        # (it waited the helper's whole minute before).
+        assert psutil.Process(helper).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
     finally:
         os.killpg(recorder.pid, signal.SIGKILL)
         recorder.stdout.close()

@@ -19,6 +19,7 @@ import os
 import subprocess
 import threading
 import time
+import weakref
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
@@ -54,6 +55,23 @@ logger = logging.getLogger(__name__)
 
 #: The shortest interval the encode rate is measured over (progress reports come about twice a second).
 _RATE_INTERVAL_S = 0.25
+
+
+#: The handles in this process, for `_close_pipes_in_forked_child`.
+_handles: weakref.WeakSet[CameraWorker] = weakref.WeakSet()
+
+
+def _close_pipes_in_forked_child() -> None:
+    """A child forked by the recorder (a data-loader worker, a helper) must not keep the recorder's ends of its
+    encoder processes' pipes: an encoder process learns that its recorder died from end-of-file on them, and
+    would otherwise wait for the child - and salvage of the episodes it holds with it. Closing the child's copies
+    leaves the recorder's own untouched."""
+    for handle in list(_handles):
+        handle.close_inherited_pipes()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_pipes_in_forked_child)
 
 
 class CameraWorker:
@@ -109,6 +127,16 @@ class CameraWorker:
         self.ring = RingProducer(producer_pipes, label=f"camera '{camera}' frame ring")
         level = log_level if log_level is not None else logging.getLogger("workers").getEffectiveLevel()
         self._send(Configure(camera=camera, priority=priority, log_level=level))
+        _handles.add(self)
+
+    def close_inherited_pipes(self) -> None:
+        """In a forked child: close its copies of this handle's pipe ends (`_close_pipes_in_forked_child`). The
+        child cannot use the handle afterwards - it must not anyway (`shm.check_owner`)."""
+        for end in (self._commands, self._events):
+            with contextlib.suppress(OSError):
+                end.close()
+        with contextlib.suppress(OSError):
+            self.ring.close_pipes()
 
     @property
     def episode(self) -> int | None:
