@@ -1,7 +1,7 @@
 """Who may still write an episode's folder: the lock that makes salvage wait for a dead recorder's encoders.
 
 An encoder process outlives a recorder that died: it encodes the frames its ring and backlog hold and closes
-the MP4 (`workers.process_main`). Salvage must read those MP4s only once that is over. The process therefore
+the MP4 (`workers.encoder_loop`). Salvage must read those MP4s only once that is over. The process therefore
 holds a ``flock`` on a lock file in the episode's folder while it may write there (`hold_encoding_lock`), and
 salvage takes the same lock (`wait_for_encoders`).
 
