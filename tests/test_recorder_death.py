@@ -188,7 +188,7 @@ def test_a_frame_taken_as_the_recorder_dies_is_kept_and_the_episode_finished_for
 
     from shm import RingConsumer, RingProducer, ring_pipes
     from workers.codecs import EncoderSettings
-    from workers.encoder_loop import EncoderWorker, RecorderGone
+    from workers.encoder_loop import EncoderWorker, _RecorderGone
     from workers.protocol import Configure, StartEpisode
 
     recorder_ring, process_ring = ring_pipes()
@@ -210,7 +210,7 @@ def test_a_frame_taken_as_the_recorder_dies_is_kept_and_the_episode_finished_for
         worker._on_frame()  # frame 0, while the recorder lives
         for end in (recorder_ring.freed, recorder_ring.ready, recorder_commands, recorder_events):
             end.close()  # the recorder is killed: the kernel closes its ends of every pipe
-        with pytest.raises(RecorderGone):
+        with pytest.raises(_RecorderGone):
             worker._on_frame()  # frame 1: its slot cannot be given back
         assert worker.episodes[0].error is None, "the episode is not at fault"
         worker._finish_for_salvage()  # what the process does next (frame 2 is still in the ring)

@@ -74,7 +74,7 @@ class _Episode:
         return self.error is not None or self.pipeline.can_take_frame()
 
 
-class RecorderGone(Exception):
+class _RecorderGone(Exception):
     """The recorder closed its end of a pipe: it exited or was killed."""
 
 
@@ -107,7 +107,7 @@ class EncoderWorker:
         try:
             self.events.send(event)
         except (BrokenPipeError, EOFError, OSError) as exc:
-            raise RecorderGone from exc
+            raise _RecorderGone from exc
 
     def _demote(self) -> None:
         demote_all_threads(self.config.priority)
@@ -119,7 +119,7 @@ class EncoderWorker:
     def run(self) -> None:
         try:
             self._loop()
-        except RecorderGone:
+        except _RecorderGone:
             logger.info("camera %s: recorder went away; closing", self.camera)
             self._finish_for_salvage()
         finally:
@@ -204,13 +204,13 @@ class EncoderWorker:
         try:
             return self.commands.recv()
         except (EOFError, OSError) as exc:
-            raise RecorderGone from exc
+            raise _RecorderGone from exc
 
     def _receive_frame(self, timeout: float | None):
         try:
             return self.ring.receive(timeout)
         except (EOFError, OSError) as exc:
-            raise RecorderGone from exc
+            raise _RecorderGone from exc
 
     # -- commands ---------------------------------------------------------------------------------------
     def _handle_command(self, command: object) -> bool:
@@ -294,7 +294,7 @@ class EncoderWorker:
 
         Giving a slot back writes to the recorder. If the recorder died after this frame was published, that
         write fails: the recorder is gone, and the episode is not at fault - it keeps the frame (already
-        converted) and is finished for salvage (`RecorderGone`), never failed (failing deletes its MP4: a CI
+        converted) and is finished for salvage (`_RecorderGone`), never failed (failing deletes its MP4: a CI
         run lost an episode's camera that way)."""
         episode = self._episode(handoff.batch)
         if episode is not None:
@@ -315,7 +315,7 @@ class EncoderWorker:
             except Exception as exc:
                 self._fail(episode, exc)
         if gone:
-            raise RecorderGone from gone[0]
+            raise _RecorderGone from gone[0]
 
     def _fail(self, episode: _Episode, exc: BaseException) -> None:
         message = f"camera {self.camera}: {type(exc).__name__}: {exc}"
