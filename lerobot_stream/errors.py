@@ -31,6 +31,7 @@ __all__ = [
     "SharedMemorySpaceError",
     "SourceError",
     "UnsupportedImageError",
+    "VideoFrameMismatch",
     "WorkerDied",
 ]
 
@@ -85,3 +86,8 @@ class RecoveryRefused(LeRobotStreamError, ValueError):
     """The dataset is damaged in a way recovery cannot prove to be an unsaved episode's remains (missing or
     unreadable metadata, files out of place) or does not repair (what ``info`` reports): the message says what
     is wrong, and what recovery did before it found out (usually nothing)."""
+
+
+class VideoFrameMismatch(LeRobotStreamError, RuntimeError):
+    """A video about to be appended to the dataset does not hold the frames its episodes have rows for (a
+    codec or a write that lost frames without saying so): the episode is not saved, the dataset is unchanged."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
 import time
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -314,3 +317,42 @@ def test_an_abandoned_writer_frees_the_dataset_at_once(tmp_path):
     finally:
         gc.enable()
     check_dataset(tmp_path / "ds", [4], cameras=2)
+
+
+def _episode_video(path: Path, frames: int) -> Path:
+    from workers.codecs import EncoderSettings
+    from workers.encode import EpisodeEncoder
+
+    encoder = EpisodeEncoder(path, EncoderSettings(fps=30, vcodec="h264", g=2, crf=23))
+    for index in range(frames):
+        encoder.add(index, identity_frame(index))
+    encoder.finish()
+    return path
+
+
+def test_a_video_that_holds_fewer_frames_than_its_rows_is_never_appended(tmp_path):
+    """The last check before an episode's video joins the dataset's file: the frames copied must be one per row
+    of the episode (and the file's own, one per row of its saved episodes). A codec or a write that lost frames
+    without an error (a CI run once saved a file of 388 frames for 390 rows on a full disk) fails the episode;
+    the dataset's file is left as it was."""
+    from lerobot_stream.errors import VideoFrameMismatch
+    from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
+    from lerobot_stream.storage.video_placement import VideoPlacer
+
+    meta = LeRobotDatasetMetadata.create(repo_id="t/frames", fps=30, features=features(1), root=tmp_path / "ds")
+    key = meta.video_keys[0]
+    placer = VideoPlacer(meta)
+    placer.commit(placer.prepare(key, _episode_video(tmp_path / "first.mp4", 10), 10))
+    target = placer.current_path(key)
+    saved = target.read_bytes()
+    short = _episode_video(tmp_path / "short.mp4", 8)
+    with pytest.raises(VideoFrameMismatch, match=r"the episode's video holds 8 frame\(s\), not 10\. The episode is"):
+        placer.prepare(key, short, 10)
+    assert target.read_bytes() == saved and not list(target.parent.glob(".*pending*"))
+    placer.restore_cursors({key: dataclasses.replace(placer.cursors()[key], end=Fraction(12, 30))})
+    with pytest.raises(VideoFrameMismatch, match=r"file-000.mp4 \(saved episodes\) holds 10 frame\(s\), not 12"):
+        placer.prepare(key, _episode_video(tmp_path / "next.mp4", 5), 5)
+    assert target.read_bytes() == saved
+    placer.restore_cursors({key: dataclasses.replace(placer.cursors()[key], end=Fraction(10, 30))})
+    placer.commit(placer.prepare(key, short, 8))  # what it says it holds: appended
+    assert count_frames(target) == 18

@@ -43,7 +43,19 @@ def concatenate_video_files(
     if output_video_path.exists() and not overwrite:
         logger.warning("Video file already exists: %s. Skipping concatenation.", output_video_path)
         return
-    atomic_write(output_video_path, lambda temp: _remux(inputs, temp))
+    join_video_files(inputs, output_video_path)
+
+
+def join_video_files(inputs: list[Path], output: Path) -> list[int]:
+    """`concatenate_video_files` (atomic, by stream copy), returning how many frames it copied from each input:
+    a caller that knows how many each must hold checks them without reading the files again."""
+    copied: list[int] = []
+
+    def write(temp: Path) -> None:
+        copied[:] = _remux(inputs, temp)[1]
+
+    atomic_write(output, write)
+    return copied
 
 
 def trim_video_file(path: Path | str, end_seconds: float) -> int:
@@ -53,16 +65,18 @@ def trim_video_file(path: Path | str, end_seconds: float) -> int:
 
     def write(temp: Path) -> None:
         nonlocal removed
-        removed = _remux([Path(path)], temp, end_seconds)
+        removed = _remux([Path(path)], temp, end_seconds)[0]
 
     atomic_write(Path(path), write)
     return removed
 
 
-def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -> int:
+def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -> tuple[int, list[int]]:
     """Copy the inputs' packets one after the other into ``output``; packets presented at or after
-    ``end_seconds`` (of the output) are left out. Returns how many were left out."""
+    ``end_seconds`` (of the output) are left out. Returns how many were left out, and how many were copied
+    from each input (one packet is one frame)."""
     skipped = 0
+    copied: list[int] = []
     delays = {path: _reorder_delay(path) for path in inputs}
     delay = max(delays.values())
     with av.open(ffmpeg_path(output), "w", format="mp4", options={"movflags": "faststart"}) as out:
@@ -92,6 +106,7 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                 rate = in_stream.guessed_rate or in_stream.average_rate
                 frame_ticks = max(1, round(1 / (rate * in_stream.time_base)))
                 end = 0
+                copied.append(0)
                 for packet in source.demux(in_stream):
                     if packet.dts is None:
                         continue
@@ -105,8 +120,9 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                         continue
                     packet.stream = out_stream
                     out.mux(packet)
+                    copied[-1] += 1
                 offset += (end - start) * in_stream.time_base
-    return skipped
+    return skipped, copied
 
 
 def _reorder_delay(path: Path) -> Fraction:

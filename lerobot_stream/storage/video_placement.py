@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from lerobot_stream.errors import VideoFrameMismatch
 from lerobot_stream.storage.layout import DEFAULT_VIDEO_PATH, file_is_full, replace_durably, update_chunk_file_indices
 from lerobot_stream.storage.metadata import LeRobotDatasetMetadata
-from lerobot_stream.storage.video_files import concatenate_video_files
+from lerobot_stream.storage.video_files import join_video_files
 
 
 @dataclass
@@ -79,7 +80,20 @@ class VideoPlacer:
                 cursor, sources = current, [current_path, episode_video]
         target = self.path(camera, cursor.chunk_index, cursor.file_index)
         temp_path = target.with_name(f".{target.stem}.pending.mp4")
-        concatenate_video_files(sources, temp_path)
+        copied = join_video_files(sources, temp_path)
+        # What each part must hold: the file its saved episodes' frames, the episode one frame per row. A codec
+        # or a write that lost frames without an error must not make a dataset whose rows outnumber its frames.
+        expected = [round(cursor.end * self.fps)] * (len(sources) - 1) + [frames]
+        if copied != expected:
+            temp_path.unlink(missing_ok=True)
+            names = [f"{source.relative_to(self.root)} (saved episodes)" for source in sources[:-1]]
+            names.append("the episode's video")
+            wrong = [
+                f"{name} holds {n} frame(s), not {want}"
+                for name, n, want in zip(names, copied, expected, strict=True)
+                if n != want
+            ]
+            raise VideoFrameMismatch(f"camera {camera}: {'; '.join(wrong)}. The episode is not saved.")
         start = cursor.end
         end = start + Fraction(frames, self.fps)
         metadata = {
