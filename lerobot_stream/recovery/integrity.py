@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from lerobot_stream.storage.layout import DATA_DIR, INFO_PATH, check_path_template, chunk_files, dataset_file, load_json
 from lerobot_stream.storage.metadata_files import load_episode_rows
-from lerobot_stream.storage.video_files import count_video_frames
+from lerobot_stream.storage.video_files import count_video_frames, count_video_packets
 
 
 @dataclass
@@ -162,4 +162,9 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
             if frames != rows:
                 report.problems.append(
                     f"{key}: {path.relative_to(report.root)} has {frames} frames for {rows} data rows"
+                    + (
+                        f" ({packets} packets: some do not decode)"
+                        if (packets := count_video_packets(path)) != frames
+                        else ""
+                    )
                 )

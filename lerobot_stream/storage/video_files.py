@@ -205,6 +205,13 @@ def get_video_duration_in_s(video_path: Path | str) -> float:
         return float(container.duration / av.time_base)
 
 
+def count_video_packets(video_path: Path | str) -> int:
+    """Packets (compressed frames) in the first video stream, without decoding: where it differs from
+    `count_video_frames`, some packets do not decode."""
+    with av.open(ffmpeg_path(video_path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
+
+
 def count_video_frames(video_path: Path | str) -> int:
     """Frames in the first video stream, by decoding them all (exact, for checks and tests)."""
     with av.open(ffmpeg_path(video_path)) as container:
