@@ -160,11 +160,8 @@ def _check_camera(report: DatasetReport, key: str, fps: int, decode_videos: bool
                 continue
             rows = sum(e["length"] for e in episodes)
             if frames != rows:
+                packets = count_video_packets(path)  # frames never written, or written and not decodable?
+                undecodable = f" ({packets} packets: some do not decode)" if packets != frames else ""
                 report.problems.append(
-                    f"{key}: {path.relative_to(report.root)} has {frames} frames for {rows} data rows"
-                    + (
-                        f" ({packets} packets: some do not decode)"
-                        if (packets := count_video_packets(path)) != frames
-                        else ""
-                    )
+                    f"{key}: {path.relative_to(report.root)} has {frames} frames for {rows} data rows{undecodable}"
                 )

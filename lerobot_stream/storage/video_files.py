@@ -107,9 +107,7 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                 frame_ticks = max(1, round(1 / (rate * in_stream.time_base)))
                 end = 0
                 copied.append(0)
-                for packet in source.demux(in_stream):
-                    if packet.dts is None:
-                        continue
+                for packet in _frame_packets(source, in_stream):
                     if not packet.duration:
                         packet.duration = frame_ticks
                     end = max(end, packet.pts + packet.duration)
@@ -123,6 +121,11 @@ def _remux(inputs: list[Path], output: Path, end_seconds: float | None = None) -
                     copied[-1] += 1
                 offset += (end - start) * in_stream.time_base
     return skipped, copied
+
+
+def _frame_packets(container: av.container.InputContainer, stream: av.VideoStream):
+    """``stream``'s packets that carry a frame, in decode order (not the empty one demuxing ends with)."""
+    return (packet for packet in container.demux(stream) if packet.dts is not None)
 
 
 def _reorder_delay(path: Path) -> Fraction:
@@ -209,7 +212,7 @@ def count_video_packets(video_path: Path | str) -> int:
     """Packets (compressed frames) in the first video stream, without decoding: where it differs from
     `count_video_frames`, some packets do not decode."""
     with av.open(ffmpeg_path(video_path)) as container:
-        return sum(1 for packet in container.demux(video=0) if packet.size)
+        return sum(1 for _ in _frame_packets(container, container.streams.video[0]))
 
 
 def count_video_frames(video_path: Path | str) -> int:
